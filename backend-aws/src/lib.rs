@@ -1,0 +1,1 @@
+//! backend-aws: not written yet (see its issue).

@@ -1,0 +1,218 @@
+//! Configuration files and credential files.
+//!
+//! A config file is YAML, deserialized straight into the provider's config
+//! type, whose `#[serde(deny_unknown_fields)]` makes a typo an error instead
+//! of a silent default. Files that hold configuration or credentials are
+//! refused when group or others can write them: whoever can write them can
+//! point us at their own server or swap our credentials.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+
+use crate::error::ConfigError;
+use crate::secret::Secret;
+
+/// Largest config file we read.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+/// Largest credential file (token, secret id, password, JWT) we read.
+pub const MAX_CREDENTIAL_BYTES: u64 = 64 * 1024;
+
+/// Loads a YAML config file into `T`. An empty file is `T::default()`.
+pub fn load<T: DeserializeOwned + Default>(path: &Path) -> Result<T, ConfigError> {
+    let text = read_guarded(path, "config file", MAX_CONFIG_BYTES)?;
+    from_yaml(&text).map_err(|e| ConfigError::new(format!("config file {}: {e}", path.display())))
+}
+
+/// Parses YAML text into `T`; empty text is `T::default()`. The error is one
+/// line and quotes no part of the document (which may hold credentials).
+pub fn from_yaml<T: DeserializeOwned + Default>(text: &str) -> Result<T, String> {
+    if text.trim().is_empty() {
+        return Ok(T::default());
+    }
+    serde_saphyr::from_str(text).map_err(|e| yaml_error(&e))
+}
+
+fn yaml_error(e: &serde_saphyr::Error) -> String {
+    // The crate's rendering may quote the offending source line; keep only
+    // the first line of the message, which names the problem and position.
+    let full = e.to_string();
+    let first = full
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid YAML");
+    first.trim().to_owned()
+}
+
+/// Reads a credential file (a token, secret id, password or JWT): refused
+/// when group or others can write it, warned about when others can read it;
+/// surrounding whitespace (the trailing newline of `echo`) is trimmed.
+pub fn read_credential(path: &Path, what: &str) -> Result<Secret, ConfigError> {
+    let mut text = read_guarded(path, what, MAX_CREDENTIAL_BYTES)?;
+    warn_if_readable_by_others(path, what);
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(ConfigError::new(format!(
+            "{what} {} is empty",
+            path.display()
+        )));
+    }
+    let secret = Secret::from(trimmed);
+    zeroize::Zeroize::zeroize(&mut text);
+    Ok(secret)
+}
+
+/// Logs a warning when others can read `path`, which should then hold no
+/// credentials.
+pub fn warn_if_readable_by_others(path: &Path, what: &str) {
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(path) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode();
+        if mode & 0o004 != 0 {
+            tracing::warn!(
+                "{what} {} is readable by every user (mode {:04o}); make it 0600",
+                path.display(),
+                mode & 0o7777
+            );
+        }
+    }
+}
+
+/// Opens `path`, refuses it when group or others can write it, and reads at
+/// most `max` bytes of UTF-8.
+pub fn read_guarded(path: &Path, what: &str, max: u64) -> Result<String, ConfigError> {
+    let shown = path.display();
+    let file = File::open(path).map_err(|e| ConfigError::new(format!("{what} {shown}: {e}")))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| ConfigError::new(format!("{what} {shown}: {e}")))?;
+    if !meta.is_file() {
+        return Err(ConfigError::new(format!(
+            "{what} {shown}: not a regular file"
+        )));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode();
+        if mode & 0o022 != 0 {
+            return Err(ConfigError::new(format!(
+                "{what} {shown} is writable by group or others (mode {:04o}): refusing it; chmod go-w it",
+                mode & 0o7777
+            )));
+        }
+    }
+    if meta.len() > max {
+        return Err(ConfigError::new(format!(
+            "{what} {shown} is larger than {max} bytes"
+        )));
+    }
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| ConfigError::new(format!("{what} {shown}: {e}")))?;
+    if bytes.len() as u64 > max {
+        return Err(ConfigError::new(format!(
+            "{what} {shown} is larger than {max} bytes"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let mut bytes = e.into_bytes();
+        zeroize::Zeroize::zeroize(&mut bytes);
+        ConfigError::new(format!("{what} {shown} is not UTF-8"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Default, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Conf {
+        address: Option<String>,
+        #[serde(default)]
+        retries: u32,
+    }
+
+    fn write(dir: &Path, name: &str, text: &str, mode: u32) -> std::path::PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        p
+    }
+
+    #[test]
+    fn loads_refuses_unknown_keys_and_loose_modes() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            d.path(),
+            "ok.yaml",
+            "address: http://x\nretries: 3\n",
+            0o600,
+        );
+        assert_eq!(
+            load::<Conf>(&p).unwrap(),
+            Conf {
+                address: Some("http://x".into()),
+                retries: 3
+            }
+        );
+        let p = write(d.path(), "empty.yaml", "\n", 0o600);
+        assert_eq!(load::<Conf>(&p).unwrap(), Conf::default());
+        let p = write(d.path(), "typo.yaml", "adress: http://x\n", 0o600);
+        let e = load::<Conf>(&p).unwrap_err().to_string();
+        assert!(e.contains("adress"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+        let p = write(d.path(), "loose.yaml", "address: x\n", 0o666);
+        assert!(
+            load::<Conf>(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("writable by group or others")
+        );
+        let e = load::<Conf>(&d.path().join("missing.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing.yaml"), "{e}");
+        assert!(load::<Conf>(d.path()).is_err());
+    }
+
+    #[test]
+    fn yaml_errors_do_not_quote_the_document() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            d.path(),
+            "bad.yaml",
+            "address: [unclosed-SECRETVALUE\n",
+            0o600,
+        );
+        let e = load::<Conf>(&p).unwrap_err().to_string();
+        assert!(!e.contains("SECRETVALUE"), "{e}");
+    }
+
+    #[test]
+    fn credentials_are_trimmed_and_guarded() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), "token", "s.abc\n", 0o600);
+        assert_eq!(read_credential(&p, "token file").unwrap().expose(), "s.abc");
+        let p = write(d.path(), "empty", "\n", 0o600);
+        assert!(read_credential(&p, "token file").is_err());
+        let p = write(d.path(), "loose", "x", 0o620);
+        assert!(read_credential(&p, "token file").is_err());
+        let p = write(d.path(), "big", &"x".repeat(70_000), 0o600);
+        assert!(
+            read_credential(&p, "token file")
+                .unwrap_err()
+                .to_string()
+                .contains("larger than")
+        );
+    }
+}

@@ -1,0 +1,172 @@
+//! Per-handle failures, and the configuration error that stops a run.
+//!
+//! A [`HandleError`] is data, not a crash: the reply carries it as the
+//! handle's `error` and the process still exits 0. Its message names where
+//! the provider looked (a path, a secret id, a file) and why it failed; it
+//! never carries a value or a raw server response.
+
+use std::fmt;
+use std::time::Duration;
+
+/// What kind of failure a handle met. Providers map their vendor errors
+/// onto these in one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The store has nothing at that location, or no such key in it.
+    NotFound,
+    /// The store refused us (credentials, policy, file mode, path escape).
+    PermissionDenied,
+    /// The handle itself cannot be understood by this provider.
+    InvalidHandle,
+    /// The call's deadline passed before the handle was resolved.
+    TimedOut,
+    /// The store could not be reached or is not serving (down, sealed, 5xx).
+    Unavailable,
+    /// The value, or the thing that holds it, is over a size limit.
+    TooLarge,
+    /// Anything else; the message says what.
+    Other,
+}
+
+/// Why one handle has no value. `Display` is the message the agent logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandleError {
+    kind: ErrorKind,
+    message: String,
+}
+
+impl HandleError {
+    /// An error of `kind`; by convention the message reads
+    /// `<location>: <cause>`, e.g. `secret/db: permission denied`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// Nothing at the location, or no such key.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, message)
+    }
+
+    /// The store refused access.
+    pub fn permission_denied(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::PermissionDenied, message)
+    }
+
+    /// The handle does not parse for this provider.
+    pub fn invalid_handle(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidHandle, message)
+    }
+
+    /// The store is unreachable or not serving.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unavailable, message)
+    }
+
+    /// Over a size limit.
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::TooLarge, message)
+    }
+
+    /// Anything else.
+    pub fn other(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Other, message)
+    }
+
+    /// The call's deadline passed; `budget` is the whole call's timeout.
+    pub fn timed_out(budget: Duration) -> Self {
+        Self::new(
+            ErrorKind::TimedOut,
+            format!("timed out after {}", human_duration(budget)),
+        )
+    }
+
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The message as the agent will log it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The same error with `context: ` in front, for providers that add the
+    /// location to an error raised deeper down.
+    #[must_use]
+    pub fn context(self, context: impl fmt::Display) -> Self {
+        Self {
+            kind: self.kind,
+            message: format!("{context}: {}", self.message),
+        }
+    }
+}
+
+impl fmt::Display for HandleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for HandleError {}
+
+/// Bad configuration or usage: the run stops with exit code 2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(String);
+
+impl ConfigError {
+    /// A configuration error with a message naming the setting and the cause.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// `5s`, `2.5s`, `250ms`: how a duration reads in a message.
+pub fn human_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 && d.as_secs() > 0 {
+        format!("{}s", d.as_secs())
+    } else if d.as_secs() == 0 {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timed_out_message() {
+        assert_eq!(
+            HandleError::timed_out(Duration::from_secs(5)).message(),
+            "timed out after 5s"
+        );
+        assert_eq!(
+            HandleError::timed_out(Duration::from_millis(2500)).message(),
+            "timed out after 2.5s"
+        );
+        assert_eq!(
+            HandleError::timed_out(Duration::from_millis(300)).message(),
+            "timed out after 300ms"
+        );
+    }
+
+    #[test]
+    fn context_prefixes_and_keeps_kind() {
+        let e = HandleError::not_found("no key 'x'").context("secret/db");
+        assert_eq!(e.to_string(), "secret/db: no key 'x'");
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+    }
+}

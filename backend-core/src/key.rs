@@ -1,0 +1,216 @@
+//! Keys into secrets that are documents.
+//!
+//! A handle may end in `;key`: the part before names a document (a file, a
+//! Vault secret, a JSON `SecretString`), the key picks one value in it. A key
+//! is a top-level field name, or a JSON Pointer (RFC 6901) when it starts with
+//! `/`: `db.json;password`, `db.json;/nested/password`. A string leaf is the
+//! value as it is; any other leaf (number, bool, object, array) becomes its
+//! compact JSON text, so `5432` stays `5432`. A `null` leaf is an error.
+//!
+//! Errors name the key and list the field names where the key was looked up
+//! (names are not secrets; values never appear).
+
+use serde_json::Value;
+
+use crate::error::HandleError;
+use crate::secret::Secret;
+
+/// How many field names an error lists before it says `...`.
+const MAX_LISTED_FIELDS: usize = 20;
+/// Longest field name an error shows in full.
+const MAX_FIELD_NAME: usize = 64;
+
+/// Splits `handle` at its first `;` into the document part and the key.
+pub fn split_key(handle: &str) -> (&str, Option<&str>) {
+    match handle.split_once(';') {
+        Some((doc, key)) => (doc, Some(key)),
+        None => (handle, None),
+    }
+}
+
+/// Extracts `key` from `doc`. `location` names the document in messages
+/// (`secret/db`, `db.json`).
+pub fn extract(doc: &Value, key: &str, location: &str) -> Result<Secret, HandleError> {
+    if key.is_empty() {
+        return Err(HandleError::invalid_handle(format!(
+            "{location}: empty key"
+        )));
+    }
+    let (found, parent) = if key.starts_with('/') {
+        (doc.pointer(key), pointer_parent(doc, key))
+    } else {
+        (doc.as_object().and_then(|m| m.get(key)), Some(doc))
+    };
+    match found {
+        Some(leaf) => leaf_value(leaf)
+            .ok_or_else(|| HandleError::not_found(format!("{location}: key '{key}' is null"))),
+        None => Err(HandleError::not_found(format!(
+            "{location}: no key '{key}'{}",
+            parent.map(describe_fields).unwrap_or_default()
+        ))),
+    }
+}
+
+/// The document's only field, for handles without a key; with several
+/// fields, an error listing their names.
+pub fn sole_value(doc: &Value, location: &str) -> Result<Secret, HandleError> {
+    match doc {
+        Value::Object(map) if map.len() == 1 => {
+            let (name, leaf) = map
+                .iter()
+                .next()
+                .ok_or_else(|| HandleError::other("unreachable"))?;
+            leaf_value(leaf).ok_or_else(|| {
+                HandleError::not_found(format!("{location}: field '{}' is null", short(name)))
+            })
+        }
+        Value::Object(map) if map.is_empty() => Err(HandleError::not_found(format!(
+            "{location}: the secret has no fields"
+        ))),
+        Value::Object(_) => Err(HandleError::invalid_handle(format!(
+            "{location}: the secret has several fields, name one with ';<key>'{}",
+            describe_fields(doc)
+        ))),
+        other => leaf_value(other)
+            .ok_or_else(|| HandleError::not_found(format!("{location}: the secret is null"))),
+    }
+}
+
+/// A leaf as the agent gets it: strings as they are, other JSON as compact
+/// text, `null` as nothing.
+pub fn leaf_value(leaf: &Value) -> Option<Secret> {
+    match leaf {
+        Value::Null => None,
+        Value::String(s) => Some(Secret::from(s.as_str())),
+        other => Some(Secret::new(other.to_string())),
+    }
+}
+
+/// ` (fields: a, b, c)`, or ` (not an object)`: the hint an error carries.
+pub fn describe_fields(doc: &Value) -> String {
+    match doc {
+        Value::Object(map) => {
+            let mut names: Vec<String> = map.keys().map(|k| short(k)).collect();
+            names.sort();
+            let more = names.len() > MAX_LISTED_FIELDS;
+            names.truncate(MAX_LISTED_FIELDS);
+            let mut list = names.join(", ");
+            if more {
+                list.push_str(", ...");
+            }
+            if list.is_empty() {
+                " (no fields)".to_owned()
+            } else {
+                format!(" (fields: {list})")
+            }
+        }
+        Value::Array(items) => format!(" (an array of {} items)", items.len()),
+        _ => " (not an object)".to_owned(),
+    }
+}
+
+fn pointer_parent<'a>(doc: &'a Value, pointer: &str) -> Option<&'a Value> {
+    let parent = &pointer[..pointer.rfind('/').unwrap_or(0)];
+    doc.pointer(parent)
+}
+
+fn short(name: &str) -> String {
+    let escaped: String = name.escape_debug().collect();
+    if escaped.chars().count() > MAX_FIELD_NAME {
+        let mut cut: String = escaped.chars().take(MAX_FIELD_NAME).collect();
+        cut.push_str("...");
+        cut
+    } else {
+        escaped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::ErrorKind;
+
+    fn doc() -> Value {
+        json!({"user": "admin", "password": "s3cr3t", "port": 5432, "tls": true,
+               "nested": {"password": "deep", "list": [1, "two"]}, "nothing": null,
+               "a/b": "slash", "m~n": "tilde"})
+    }
+
+    fn ok(key: &str) -> String {
+        extract(&doc(), key, "db.json")
+            .map(|s| s.expose().to_owned())
+            .unwrap_or_else(|e| e.to_string())
+    }
+
+    #[test]
+    fn names_and_pointers() {
+        assert_eq!(ok("password"), "s3cr3t");
+        assert_eq!(ok("port"), "5432");
+        assert_eq!(ok("tls"), "true");
+        assert_eq!(ok("/nested/password"), "deep");
+        assert_eq!(ok("/nested/list/1"), "two");
+        assert_eq!(ok("/nested/list"), "[1,\"two\"]");
+        assert_eq!(ok("nested"), "{\"list\":[1,\"two\"],\"password\":\"deep\"}");
+        assert_eq!(ok("a/b"), "slash");
+        assert_eq!(ok("/a~1b"), "slash");
+        assert_eq!(ok("/m~0n"), "tilde");
+    }
+
+    #[test]
+    fn errors_list_names_never_values() {
+        let e = extract(&doc(), "passwd", "db.json").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        assert!(
+            e.message()
+                .starts_with("db.json: no key 'passwd' (fields: a/b, m~n, nested")
+        );
+        assert!(!e.message().contains("s3cr3t"));
+        let e = extract(&doc(), "/nested/pass", "db.json").unwrap_err();
+        assert_eq!(
+            e.message(),
+            "db.json: no key '/nested/pass' (fields: list, password)"
+        );
+        let e = extract(&doc(), "nothing", "db.json").unwrap_err();
+        assert_eq!(e.message(), "db.json: key 'nothing' is null");
+        let e = extract(&doc(), "", "db.json").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidHandle);
+        let e = extract(&json!("plain"), "k", "x").unwrap_err();
+        assert_eq!(e.message(), "x: no key 'k' (not an object)");
+    }
+
+    #[test]
+    fn sole_value_rules() {
+        assert_eq!(
+            sole_value(&json!({"v": "one"}), "p").unwrap().expose(),
+            "one"
+        );
+        let e = sole_value(&json!({"b": 1, "a": 2}), "p").unwrap_err();
+        assert_eq!(
+            e.message(),
+            "p: the secret has several fields, name one with ';<key>' (fields: a, b)"
+        );
+        assert_eq!(
+            sole_value(&json!({}), "p").unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+    }
+
+    #[test]
+    fn split() {
+        assert_eq!(split_key("a;b;c"), ("a", Some("b;c")));
+        assert_eq!(split_key("a"), ("a", None));
+        assert_eq!(split_key("a;"), ("a", Some("")));
+    }
+
+    #[test]
+    fn long_field_lists_are_bounded() {
+        let map: serde_json::Map<String, Value> = (0..100)
+            .map(|i| (format!("{i:03}{}", "x".repeat(100)), json!(i)))
+            .collect();
+        let d = describe_fields(&Value::Object(map));
+        assert!(d.len() < 2000, "{}", d.len());
+        assert!(d.ends_with(", ...)"));
+    }
+}

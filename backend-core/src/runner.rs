@@ -1,0 +1,489 @@
+//! `main` for every backend executable: read, parse, resolve under one
+//! deadline, cap, write once, exit.
+//!
+//! Exit codes: 0 whenever a reply was written (even if every handle failed:
+//! the per-handle errors are in it), 1 when the request is unusable or the
+//! reply could not be written, 2 for bad configuration or usage.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+
+use crate::config;
+use crate::error::{ConfigError, HandleError};
+use crate::logging;
+use crate::protocol::{Entry, Reply, Request, RequestError};
+use crate::provider::{Context, Provider};
+
+/// The timeout when neither `--timeout` nor the request sets one: the
+/// shortest default among our callers (Datadog before 7.30, Vector).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default input limit (`--max-input-bytes`).
+pub const DEFAULT_MAX_INPUT: usize = 4 * 1024 * 1024;
+/// Default output limit (`--max-output-bytes`): the agent's own cap.
+pub const DEFAULT_MAX_OUTPUT: usize = 1024 * 1024;
+
+/// Exit code: a reply was written.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: the request was unusable, or the reply could not be written.
+pub const EXIT_BAD_REQUEST: u8 = 1;
+/// Exit code: bad configuration or usage.
+pub const EXIT_CONFIG: u8 = 2;
+
+/// What a provider crate hands to [`main`]: its names, its config and
+/// flags, and how to build the provider from them.
+pub trait Backend {
+    /// The executable's name, e.g. `secret-backend-file`.
+    const BINARY: &'static str;
+    /// The crate version, `env!("CARGO_PKG_VERSION")`.
+    const VERSION: &'static str;
+    /// One line for `--help`.
+    const ABOUT: &'static str;
+    /// The YAML config (`--config FILE`); use `#[serde(deny_unknown_fields)]`.
+    type Config: DeserializeOwned + Default + fmt::Debug;
+    /// Provider-specific flags, merged into the shared CLI.
+    type Args: Args + fmt::Debug;
+    /// The provider built from config and flags.
+    type Provider: Provider;
+
+    /// Builds the provider. `request` carries the caller's `type` and
+    /// `config` for providers that honour them. Errors exit with code 2.
+    fn build(
+        config: Self::Config,
+        args: Self::Args,
+        request: &Request,
+    ) -> Result<Self::Provider, ConfigError>;
+}
+
+/// Options every backend executable shares.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// YAML config file; unknown keys are an error.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Deadline for the whole call, in seconds [default: the request's
+    /// secret_backend_timeout, else 5].
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds, global = true)]
+    pub timeout: Option<Duration>,
+    /// Largest request accepted on stdin.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_INPUT, global = true)]
+    pub max_input_bytes: usize,
+    /// Largest reply written; the largest values are dropped to fit.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_OUTPUT, global = true)]
+    pub max_output_bytes: usize,
+    /// Log filter: off, error, warn, info, debug, trace, or target=level list.
+    #[arg(long, value_name = "LEVEL", env = logging::LOG_ENV, global = true)]
+    pub log_level: Option<String>,
+    /// Also append log lines to this file (created with mode 0600).
+    #[arg(long, value_name = "PATH", global = true)]
+    pub log_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Resolve HANDLEs given as arguments and print the reply (for an
+    /// operator at a terminal).
+    Get {
+        /// Handles, as they appear inside ENC[...].
+        #[arg(required = true)]
+        handles: Vec<String>,
+    },
+}
+
+#[derive(Debug, Parser)]
+struct Cli<A: Args> {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(flatten)]
+    provider: A,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+const AFTER_HELP: &str = "\
+Without a command, reads one request from stdin, as the agent writes it:
+  {\"version\":\"1.0\",\"secrets\":[\"handle1\",\"handle2\"]}
+and writes one reply to stdout:
+  {\"handle1\":{\"value\":\"...\",\"error\":null},\"handle2\":{\"value\":null,\"error\":\"...\"}}
+
+Exit codes:
+  0  a reply was written (handles that failed carry their error in it)
+  1  the request was unusable (not JSON, wrong version, too large, ...) or the reply could not be written
+  2  bad configuration or usage";
+
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    if !(secs > 0.0 && secs <= crate::protocol::MAX_TIMEOUT.as_secs_f64()) {
+        return Err(format!(
+            "timeout must be between 0 and {} seconds",
+            crate::protocol::MAX_TIMEOUT.as_secs()
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Runs a backend executable; its `main` is `backend_core::main::<B>()`.
+pub fn main<B: Backend>() -> ExitCode {
+    let start = Instant::now();
+    let cli = match parse_cli::<B>() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    if let Err(e) = logging::init(
+        cli.common.log_level.as_deref(),
+        cli.common.log_file.as_deref(),
+    ) {
+        report(B::BINARY, &e);
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    match run::<B>(cli, start) {
+        Ok(code) => ExitCode::from(code),
+        Err(Failure::Request(e)) => {
+            tracing::error!("unusable request: {e}");
+            ExitCode::from(EXIT_BAD_REQUEST)
+        }
+        Err(Failure::Config(e)) => {
+            tracing::error!("configuration error: {e}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+        Err(Failure::Write(e)) => {
+            tracing::error!("could not write the reply: {e}");
+            ExitCode::from(EXIT_BAD_REQUEST)
+        }
+    }
+}
+
+#[allow(clippy::print_stderr)] // before logging exists, stderr is all there is
+fn report(binary: &str, e: &dyn fmt::Display) {
+    eprintln!("{binary}: error: {e}");
+}
+
+fn parse_cli<B: Backend>() -> Result<Cli<B::Args>, ExitCode> {
+    let command = Cli::<B::Args>::command()
+        .name(B::BINARY)
+        .bin_name(B::BINARY)
+        .version(B::VERSION)
+        .about(B::ABOUT)
+        .after_help(AFTER_HELP)
+        .args_conflicts_with_subcommands(false);
+    let parsed = command
+        .try_get_matches()
+        .and_then(|m| Cli::<B::Args>::from_arg_matches(&m));
+    parsed.map_err(|e| {
+        let _ = e.print();
+        ExitCode::from(if e.use_stderr() { EXIT_CONFIG } else { EXIT_OK })
+    })
+}
+
+enum Failure {
+    Request(RequestError),
+    Config(ConfigError),
+    Write(io::Error),
+}
+
+fn run<B: Backend>(cli: Cli<B::Args>, start: Instant) -> Result<u8, Failure> {
+    let config: B::Config = match &cli.common.config {
+        Some(path) => config::load(path).map_err(Failure::Config)?,
+        None => B::Config::default(),
+    };
+    let terminal = cli.command.is_some();
+    let request = match cli.command {
+        Some(Command::Get { handles }) => Request {
+            version: "1.0".into(),
+            secrets: handles,
+            timeout: None,
+            backend_type: None,
+            backend_config: None,
+        },
+        None => read_request(io::stdin().lock(), cli.common.max_input_bytes)
+            .map_err(Failure::Request)?,
+    };
+    let budget = cli
+        .common
+        .timeout
+        .or(request.timeout)
+        .unwrap_or(DEFAULT_TIMEOUT);
+    if request.secrets.is_empty() {
+        write_reply(Reply::default(), cli.common.max_output_bytes, terminal)?;
+        return Ok(EXIT_OK);
+    }
+    let provider = B::build(config, cli.provider, &request).map_err(Failure::Config)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Config(ConfigError::new(format!("cannot start the runtime: {e}"))))?;
+    let deadlines = Deadlines::new(start, budget);
+    let reply = runtime.block_on(respond(&provider, &request, &deadlines));
+    write_reply(reply, cli.common.max_output_bytes, terminal)?;
+    let ctx = Context::new(deadlines.exit, budget);
+    runtime.block_on(async { ctx.within(provider.close(&ctx)).await.ok() });
+    // Nothing may outlive the reply: pending tasks are dropped, not awaited.
+    runtime.shutdown_timeout(Duration::ZERO);
+    Ok(EXIT_OK)
+}
+
+fn write_reply(mut reply: Reply, max_output: usize, terminal: bool) -> Result<(), Failure> {
+    let (mut bytes, dropped) = reply.to_json(max_output);
+    if dropped > 0 {
+        tracing::warn!("{dropped} value(s) left out to keep the reply under {max_output} bytes");
+    }
+    if bytes.len() > max_output {
+        tracing::warn!(
+            "the reply is {} bytes, over the limit of {max_output}, even without values",
+            bytes.len()
+        );
+    }
+    if terminal {
+        bytes.push(b'\n');
+    }
+    let mut out = io::stdout().lock();
+    let written = out.write_all(&bytes).and_then(|()| out.flush());
+    zeroize::Zeroize::zeroize(&mut bytes);
+    written.map_err(Failure::Write)
+}
+
+/// Reads one request of at most `max` bytes; stops reading at the limit.
+pub fn read_request(input: impl Read, max: usize) -> Result<Request, RequestError> {
+    let mut bytes = Vec::new();
+    input
+        .take(max as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| RequestError::NotJson(format!("cannot read stdin: {e}")))?;
+    if bytes.len() > max {
+        return Err(RequestError::TooLarge(max));
+    }
+    Request::parse(&bytes)
+}
+
+/// The instants that bound one call.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadlines {
+    /// The provider's work must be done by then.
+    pub provider: Instant,
+    /// The runner stops waiting for the provider then.
+    pub reply: Instant,
+    /// Cleanup (token revocation) must be over by then; the process exits.
+    pub exit: Instant,
+    /// The caller's timeout.
+    pub budget: Duration,
+}
+
+impl Deadlines {
+    /// Deadlines for a call that started at `start` and must be over within
+    /// `budget`, keeping a margin so the reply is written and the process has
+    /// exited before the caller kills it.
+    pub fn new(start: Instant, budget: Duration) -> Self {
+        let margin = (budget / 10)
+            .clamp(Duration::from_millis(100), Duration::from_secs(1))
+            .min(budget / 2);
+        let reply = start + budget.saturating_sub(margin);
+        let provider = reply
+            .checked_sub(Duration::from_millis(50).min(margin / 2))
+            .unwrap_or(reply);
+        Self {
+            provider,
+            reply,
+            exit: start + budget.saturating_sub(margin / 2),
+            budget,
+        }
+    }
+}
+
+/// Resolves a request's handles with `provider` under `deadlines`: each
+/// distinct handle once, every requested handle answered, in request order.
+pub async fn respond<P: Provider + ?Sized>(
+    provider: &P,
+    request: &Request,
+    deadlines: &Deadlines,
+) -> Reply {
+    let handles = request.distinct_secrets();
+    let ctx = Context::new(deadlines.provider, deadlines.budget);
+    let outcomes = match tokio::time::timeout_at(deadlines.reply, provider.resolve(&handles, &ctx))
+        .await
+    {
+        Ok(outcomes) => outcomes,
+        Err(_) => {
+            tracing::warn!("the provider did not return by the deadline; every handle timed out");
+            Vec::new()
+        }
+    };
+    let returned = outcomes.len();
+    if returned > handles.len() {
+        tracing::error!(
+            "provider returned {returned} results for {} handles",
+            handles.len()
+        );
+    }
+    let mut outcomes = outcomes.into_iter();
+    let entries: Vec<Entry> = handles
+        .into_iter()
+        .map(|handle| {
+            let outcome = outcomes.next().unwrap_or_else(|| {
+                Err(if Instant::now() >= deadlines.provider {
+                    ctx.timed_out()
+                } else {
+                    HandleError::other(
+                        "internal error: the provider returned no result for this handle",
+                    )
+                })
+            });
+            if let Err(e) = &outcome {
+                tracing::debug!(handle = %shorten(&handle), "{e}");
+            }
+            Entry { handle, outcome }
+        })
+        .collect();
+    let failed = entries.iter().filter(|e| e.outcome.is_err()).count();
+    tracing::info!(
+        "resolved {} of {} handles",
+        entries.len() - failed,
+        entries.len()
+    );
+    Reply::new(entries)
+}
+
+/// A handle as it appears in a log line: escaped, at most 200 characters.
+pub fn shorten(handle: &str) -> String {
+    let escaped: String = handle.escape_debug().take(200).collect();
+    if handle.escape_debug().nth(200).is_some() {
+        format!("{escaped}...")
+    } else {
+        escaped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+    use crate::provider::{BoxFuture, Outcome, bounded};
+    use crate::{ErrorKind, Secret};
+
+    /// Sleeps as many milliseconds as the handle says; `fail` fails.
+    struct Sleepy;
+
+    impl Provider for Sleepy {
+        fn resolve<'a>(
+            &'a self,
+            handles: &'a [String],
+            ctx: &'a Context,
+        ) -> BoxFuture<'a, Vec<Outcome>> {
+            Box::pin(bounded(handles, 8, ctx, |h| async move {
+                match h.parse::<u64>() {
+                    Ok(ms) => {
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                        Ok(Secret::new(format!("slept {ms}")))
+                    }
+                    Err(_) => Err(HandleError::not_found(format!("{h}: not a number"))),
+                }
+            }))
+        }
+    }
+
+    /// Never returns, ignoring the deadline.
+    struct Stuck(AtomicBool);
+
+    impl Provider for Stuck {
+        fn resolve<'a>(&'a self, _: &'a [String], _: &'a Context) -> BoxFuture<'a, Vec<Outcome>> {
+            Box::pin(std::future::pending())
+        }
+        fn close<'a>(&'a self, _: &'a Context) -> BoxFuture<'a, ()> {
+            self.0.store(true, Ordering::SeqCst);
+            Box::pin(async {})
+        }
+    }
+
+    fn req(handles: &[&str]) -> Request {
+        Request::parse(
+            serde_json::json!({"version": "1.0", "secrets": handles})
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap()
+    }
+
+    fn value(reply: &Reply, handle: &str) -> Result<String, (ErrorKind, String)> {
+        let e = reply.entries().iter().find(|e| e.handle == handle).unwrap();
+        e.outcome
+            .as_ref()
+            .map(|s| s.expose().to_owned())
+            .map_err(|e| (e.kind(), e.to_string()))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slow_handles_time_out_and_fast_ones_survive() {
+        let d = Deadlines::new(Instant::now(), Duration::from_secs(3));
+        let reply = respond(&Sleepy, &req(&["10", "60000", "x", "10", "2000"]), &d).await;
+        assert_eq!(reply.entries().len(), 4);
+        assert_eq!(value(&reply, "10").unwrap(), "slept 10");
+        assert_eq!(value(&reply, "2000").unwrap(), "slept 2000");
+        assert_eq!(
+            value(&reply, "60000").unwrap_err(),
+            (ErrorKind::TimedOut, "timed out after 3s".into())
+        );
+        assert_eq!(value(&reply, "x").unwrap_err().0, ErrorKind::NotFound);
+        assert!(Instant::now() <= d.reply);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_provider_ignoring_the_deadline_still_gets_an_answer_in_time() {
+        let d = Deadlines::new(Instant::now(), Duration::from_secs(5));
+        let reply = respond(&Stuck(AtomicBool::new(false)), &req(&["a", "b"]), &d).await;
+        assert!(reply.entries().iter().all(|e| {
+            e.outcome
+                .as_ref()
+                .is_err_and(|e| e.kind() == ErrorKind::TimedOut)
+        }));
+        assert!(Instant::now() <= d.reply + Duration::from_millis(1));
+        assert!(d.reply < d.exit && d.exit < d.reply + Duration::from_secs(1));
+    }
+
+    #[test]
+    fn deadlines_leave_a_margin() {
+        let now = Instant::now();
+        for secs in [1u64, 3, 5, 30, 86400] {
+            let d = Deadlines::new(now, Duration::from_secs(secs));
+            assert!(d.provider < d.reply && d.reply < d.exit, "{secs}");
+            assert!(d.exit < now + Duration::from_secs(secs), "{secs}");
+            assert!(
+                d.reply >= now + Duration::from_secs(secs) * 8 / 10,
+                "{secs}"
+            );
+        }
+        let d = Deadlines::new(now, Duration::from_millis(10));
+        assert!(d.provider <= d.reply && d.exit <= now + Duration::from_millis(10));
+    }
+
+    #[test]
+    fn input_limit_stops_reading() {
+        struct Endless(usize);
+        impl Read for Endless {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.0 += buf.len();
+                buf.fill(b' ');
+                Ok(buf.len())
+            }
+        }
+        let mut src = Endless(0);
+        assert_eq!(
+            read_request(&mut src, 1000).unwrap_err(),
+            RequestError::TooLarge(1000)
+        );
+        assert!(src.0 < 100_000);
+    }
+
+    #[test]
+    fn shorten_bounds_log_handles() {
+        assert_eq!(shorten("a\nb"), "a\\nb");
+        assert_eq!(shorten(&"x".repeat(500)).len(), 203);
+    }
+}

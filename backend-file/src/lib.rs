@@ -1,0 +1,1 @@
+//! backend-file: not written yet (see its issue).

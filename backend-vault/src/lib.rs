@@ -1,0 +1,1 @@
+//! backend-vault: not written yet (see its issue).
