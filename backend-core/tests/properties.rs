@@ -10,11 +10,17 @@ use proptest::prelude::*;
 use serde_json::Value;
 
 fn go_escape(json: &str) -> String {
-    json.replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026")
+    json.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
 }
 
 fn handle() -> impl Strategy<Value = String> {
-    prop_oneof![any::<String>(), "[a-z<>&;/?#%\\]\\[ENC]{0,12}", "\\PC{0,40}"]
+    prop_oneof![
+        any::<String>(),
+        "[a-z<>&;/?#%\\]\\[ENC]{0,12}",
+        "\\PC{0,40}"
+    ]
 }
 
 proptest! {

@@ -6,6 +6,9 @@
 //! payloads as Go writes them ([`payload`]), free ports, leak scans, and the
 //! real test servers ([`openbao`], [`moto`]).
 
+// Test support fails the test that uses it by panicking, as tests do.
+#![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
+
 pub mod moto;
 pub mod openbao;
 pub mod run;
