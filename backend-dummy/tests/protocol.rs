@@ -22,7 +22,10 @@ fn seed_example_exactly() {
         done.stdout_str(),
         r#"{"db_prod_user":{"value":"decrypted_db_prod_user","error":null},"db_prod_password":{"value":"decrypted_db_prod_password","error":null}}"#
     );
-    assert_eq!(done.stderr, "", "a successful call prints nothing on stderr");
+    assert_eq!(
+        done.stderr, "",
+        "a successful call prints nothing on stderr"
+    );
 }
 
 #[test]
@@ -63,7 +66,16 @@ fn duplicates_are_answered_once() {
 #[test]
 fn odd_handles_are_answered_exactly() {
     let long = "k".repeat(10 * 1024);
-    let handles = ["", "]]]", r#"{"json":["text"]}"#, "ünï☃😀", "line\nbreak\ttab", "nul\0byte", "\u{1}\u{7f}", &long];
+    let handles = [
+        "",
+        "]]]",
+        r#"{"json":["text"]}"#,
+        "ünï☃😀",
+        "line\nbreak\ttab",
+        "nul\0byte",
+        "\u{1}\u{7f}",
+        &long,
+    ];
     let done = call(payload(&handles));
     let reply = done.reply();
     assert_eq!(reply.len(), handles.len());
@@ -107,17 +119,44 @@ fn unusable_requests_exit_1_with_one_line_and_no_stdout() {
         (b"{\"version\":\"1.0\",", "not a JSON request"),
         (b"[\"version\",\"1.0\"]", "not an object"),
         (b"42", "not an object"),
-        (br#"{"version":"1.0","secrets":[]}{"version":"1.0","secrets":[]}"#, "not a JSON request"),
-        (b"{\"version\":\"1.0\",\"secrets\":[\"\xff\"]}", "not valid UTF-8"),
+        (
+            br#"{"version":"1.0","secrets":[]}{"version":"1.0","secrets":[]}"#,
+            "not a JSON request",
+        ),
+        (
+            b"{\"version\":\"1.0\",\"secrets\":[\"\xff\"]}",
+            "not valid UTF-8",
+        ),
         (br#"{"secrets":["a"]}"#, "no 'version'"),
-        (br#"{"version":1.0,"secrets":["a"]}"#, "'version' is not a string"),
-        (br#"{"version":"2.0","secrets":["a"]}"#, "unsupported protocol version '2.0'"),
-        (br#"{"version":"0.9","secrets":["a"]}"#, "unsupported protocol version '0.9'"),
+        (
+            br#"{"version":1.0,"secrets":["a"]}"#,
+            "'version' is not a string",
+        ),
+        (
+            br#"{"version":"2.0","secrets":["a"]}"#,
+            "unsupported protocol version '2.0'",
+        ),
+        (
+            br#"{"version":"0.9","secrets":["a"]}"#,
+            "unsupported protocol version '0.9'",
+        ),
         (br#"{"version":"1.0"}"#, "no 'secrets' list"),
-        (br#"{"version":"1.0","secrets":"a"}"#, "'secrets' is not a list"),
-        (br#"{"version":"1.0","secrets":{"a":1}}"#, "'secrets' is not a list"),
-        (br#"{"version":"1.0","secrets":["a",null]}"#, "'secrets' item 1 is not a string"),
-        (br#"{"version":"1.0","secrets":[["a"]]}"#, "'secrets' item 0 is not a string"),
+        (
+            br#"{"version":"1.0","secrets":"a"}"#,
+            "'secrets' is not a list",
+        ),
+        (
+            br#"{"version":"1.0","secrets":{"a":1}}"#,
+            "'secrets' is not a list",
+        ),
+        (
+            br#"{"version":"1.0","secrets":["a",null]}"#,
+            "'secrets' item 1 is not a string",
+        ),
+        (
+            br#"{"version":"1.0","secrets":[["a"]]}"#,
+            "'secrets' item 0 is not a string",
+        ),
     ];
     for (input, want) in cases {
         let done = call(*input);
@@ -130,16 +169,26 @@ fn unusable_requests_exit_1_with_one_line_and_no_stdout() {
 
 #[test]
 fn deep_nesting_is_refused_not_crashed() {
-    let deep = format!(r#"{{"version":"1.0","secrets":[],"x":{}{}}}"#, "[".repeat(100_000), "]".repeat(100_000));
+    let deep = format!(
+        r#"{{"version":"1.0","secrets":[],"x":{}{}}}"#,
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
     call(deep).expect_code(1);
 }
 
 #[test]
 fn input_over_the_limit_is_refused() {
     let big = payload(&["x".repeat(300).as_str()]);
-    let done = Cmd::new(BIN).args(["--max-input-bytes", "100"]).stdin(big).run();
+    let done = Cmd::new(BIN)
+        .args(["--max-input-bytes", "100"])
+        .stdin(big)
+        .run();
     done.expect_code(1);
-    assert!(done.stderr.contains("larger than the limit of 100 bytes"), "{done}");
+    assert!(
+        done.stderr.contains("larger than the limit of 100 bytes"),
+        "{done}"
+    );
     assert!(done.stdout.is_empty());
 }
 
@@ -150,13 +199,20 @@ fn a_64_mib_payload_is_refused_without_reading_it_all() {
     big.resize(64 * 1024 * 1024, b'a');
     let done = call(big);
     done.expect_code(1);
-    assert!(done.stderr.contains("larger than the limit of 4194304 bytes"), "{done}");
+    assert!(
+        done.stderr
+            .contains("larger than the limit of 4194304 bytes"),
+        "{done}"
+    );
 }
 
 #[test]
 fn output_cap_keeps_the_other_handles() {
     let big = "b".repeat(600);
-    let done = Cmd::new(BIN).args(["--max-output-bytes", "1000"]).stdin(payload(&[&big, "small"])).run();
+    let done = Cmd::new(BIN)
+        .args(["--max-output-bytes", "1000"])
+        .stdin(payload(&[&big, "small"]))
+        .run();
     assert!(done.stdout.len() <= 1000, "{done}");
     assert_eq!(done.value("small"), "decrypted_small");
     let err = done.error(&big);
@@ -168,10 +224,20 @@ fn output_cap_keeps_the_other_handles() {
 fn version_and_help() {
     let done = Cmd::new(BIN).args(["--version"]).run();
     done.expect_code(0);
-    assert!(done.stdout_str().starts_with("secret-backend-dummy 0.1.0"), "{done}");
+    assert!(
+        done.stdout_str().starts_with("secret-backend-dummy 0.1.0"),
+        "{done}"
+    );
     let done = Cmd::new(BIN).args(["--help"]).run();
     done.expect_code(0);
-    for want in ["Exit codes:", "--timeout", "--config", "--log-level", "--log-file", "get"] {
+    for want in [
+        "Exit codes:",
+        "--timeout",
+        "--config",
+        "--log-level",
+        "--log-file",
+        "get",
+    ] {
         assert!(done.stdout_str().contains(want), "{want}: {done}");
     }
 }
@@ -179,31 +245,57 @@ fn version_and_help() {
 #[test]
 fn usage_and_config_errors_exit_2() {
     Cmd::new(BIN).args(["--no-such-flag"]).run().expect_code(2);
-    Cmd::new(BIN).args(["--timeout", "0"]).stdin(payload(&["a"])).run().expect_code(2);
-    Cmd::new(BIN).args(["--timeout", "soon"]).stdin(payload(&["a"])).run().expect_code(2);
-    let done = Cmd::new(BIN).args(["--log-level", "loud"]).stdin(payload(&["a"])).run();
+    Cmd::new(BIN)
+        .args(["--timeout", "0"])
+        .stdin(payload(&["a"]))
+        .run()
+        .expect_code(2);
+    Cmd::new(BIN)
+        .args(["--timeout", "soon"])
+        .stdin(payload(&["a"]))
+        .run()
+        .expect_code(2);
+    let done = Cmd::new(BIN)
+        .args(["--log-level", "loud"])
+        .stdin(payload(&["a"]))
+        .run();
     done.expect_code(2);
     assert!(done.stderr.contains("invalid log level"), "{done}");
-    let done = Cmd::new(BIN).env("SECRET_BACKEND_LOG", "loud").stdin(payload(&["a"])).run();
+    let done = Cmd::new(BIN)
+        .env("SECRET_BACKEND_LOG", "loud")
+        .stdin(payload(&["a"]))
+        .run();
     done.expect_code(2);
 
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("dummy.yaml");
     std::fs::write(&conf, "unexpected: 1\n").unwrap();
     std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let done = Cmd::new(BIN).args(["--config", conf.to_str().unwrap()]).stdin(payload(&["a"])).run();
+    let done = Cmd::new(BIN)
+        .args(["--config", conf.to_str().unwrap()])
+        .stdin(payload(&["a"]))
+        .run();
     done.expect_code(2);
     assert!(done.stderr.contains("unexpected"), "{done}");
     assert!(done.stdout.is_empty());
 
     std::fs::write(&conf, "").unwrap();
     std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let done = Cmd::new(BIN).args(["--config", conf.to_str().unwrap()]).stdin(payload(&["a"])).run();
+    let done = Cmd::new(BIN)
+        .args(["--config", conf.to_str().unwrap()])
+        .stdin(payload(&["a"]))
+        .run();
     done.expect_code(2);
-    assert!(done.stderr.contains("writable by group or others"), "{done}");
+    assert!(
+        done.stderr.contains("writable by group or others"),
+        "{done}"
+    );
 
     std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let done = Cmd::new(BIN).args(["--config", conf.to_str().unwrap()]).stdin(payload(&["a"])).run();
+    let done = Cmd::new(BIN)
+        .args(["--config", conf.to_str().unwrap()])
+        .stdin(payload(&["a"]))
+        .run();
     assert_eq!(done.value("a"), "decrypted_a");
 }
 
@@ -226,15 +318,24 @@ fn trace_logging_never_holds_a_value() {
         .run();
     assert_eq!(done.value("planted"), "decrypted_planted");
     let logged = std::fs::read_to_string(&log).unwrap();
-    assert!(logged.contains("resolved 1 of 1 handles"), "the log file is written: {logged}");
-    assert_eq!(std::fs::metadata(&log).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(
+        logged.contains("resolved 1 of 1 handles"),
+        "the log file is written: {logged}"
+    );
+    assert_eq!(
+        std::fs::metadata(&log).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     assert_no_leak("the log file", &logged, &["decrypted_planted"]);
     assert_no_leak("stderr", &done.stderr, &["decrypted_planted"]);
 }
 
 #[test]
 fn timeout_sources_are_accepted() {
-    let done = Cmd::new(BIN).args(["--timeout", "2.5"]).stdin(payload(&["t"])).run();
+    let done = Cmd::new(BIN)
+        .args(["--timeout", "2.5"])
+        .stdin(payload(&["t"]))
+        .run();
     assert_eq!(done.value("t"), "decrypted_t");
     let p = go_payload("1.1", &["t"], &[("secret_backend_timeout", Value::from(1))]);
     assert_eq!(call(p).value("t"), "decrypted_t");
