@@ -22,7 +22,7 @@ use std::fmt;
 use std::time::Duration;
 
 use serde::ser::{SerializeMap, SerializeStruct};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
 use crate::error::HandleError;
@@ -109,12 +109,20 @@ impl Request {
         if text.trim().is_empty() {
             return Err(RequestError::Empty);
         }
-        let value: Value =
+        // Fields are read into a struct rather than a whole `Value`, so that
+        // unknown fields are skipped without being interpreted (a number too
+        // large for f64 in a field we do not know must not refuse the call).
+        // A JSON array would also fill a struct: check for an object first.
+        if !text.trim_start().starts_with('{') {
+            return match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+                Ok(_) => Err(RequestError::NotObject),
+                Err(e) => Err(RequestError::NotJson(json_error(&e))),
+            };
+        }
+        let raw: RawRequest =
             serde_json::from_str(text).map_err(|e| RequestError::NotJson(json_error(&e)))?;
-        let Value::Object(mut map) = value else {
-            return Err(RequestError::NotObject);
-        };
-        let version = match map.remove("version") {
+        let mut map = raw;
+        let version = match map.version.take() {
             None => return Err(RequestError::NoVersion),
             Some(Value::String(v)) => v,
             Some(_) => return Err(RequestError::VersionNotString),
@@ -122,7 +130,7 @@ impl Request {
         if version.split('.').next() != Some(SUPPORTED_MAJOR) {
             return Err(RequestError::UnsupportedVersion(version));
         }
-        let secrets = match map.remove("secrets") {
+        let secrets = match map.secrets.take() {
             None | Some(Value::Null) => return Err(RequestError::NoSecrets),
             Some(Value::Array(items)) => items
                 .into_iter()
@@ -134,14 +142,12 @@ impl Request {
                 .collect::<Result<Vec<_>, _>>()?,
             Some(_) => return Err(RequestError::SecretsNotList),
         };
-        let timeout = map
-            .remove("secret_backend_timeout")
-            .and_then(|t| parse_timeout(&t));
-        let backend_type = match map.remove("type") {
+        let timeout = map.secret_backend_timeout.and_then(|t| parse_timeout(&t));
+        let backend_type = match map.backend_type {
             Some(Value::String(t)) if !t.is_empty() => Some(t),
             _ => None,
         };
-        let backend_config = map.remove("config").filter(|c| !c.is_null());
+        let backend_config = map.config.filter(|c| !c.is_null());
         Ok(Self {
             version,
             secrets,
@@ -160,6 +166,21 @@ impl Request {
             .cloned()
             .collect()
     }
+}
+
+/// The request's fields we read; the rest are skipped unread.
+#[derive(Deserialize)]
+struct RawRequest {
+    #[serde(default)]
+    version: Option<Value>,
+    #[serde(default)]
+    secrets: Option<Value>,
+    #[serde(default)]
+    secret_backend_timeout: Option<Value>,
+    #[serde(default, rename = "type")]
+    backend_type: Option<Value>,
+    #[serde(default)]
+    config: Option<Value>,
 }
 
 /// serde_json's message without its position, which is noise on one line.
