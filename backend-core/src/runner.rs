@@ -29,6 +29,9 @@ pub const DEFAULT_MAX_INPUT: usize = 4 * 1024 * 1024;
 /// Default output limit (`--max-output-bytes`): the agent's own cap.
 pub const DEFAULT_MAX_OUTPUT: usize = 1024 * 1024;
 
+/// The git revision the binary was built from (`unknown` outside a checkout).
+pub const GIT_REV: &str = env!("SECRET_BACKEND_GIT_REV");
+
 /// Exit code: a reply was written.
 pub const EXIT_OK: u8 = 0;
 /// Exit code: the request was unusable, or the reply could not be written.
@@ -170,7 +173,10 @@ fn parse_cli<B: Backend>() -> Result<Cli<B::Args>, ExitCode> {
     let command = Cli::<B::Args>::command()
         .name(B::BINARY)
         .bin_name(B::BINARY)
-        .version(B::VERSION)
+        // Built once per process; leaking it gives clap the 'static str it wants.
+        .version(&*Box::leak(
+            format!("{} (git {GIT_REV})", B::VERSION).into_boxed_str(),
+        ))
         .about(B::ABOUT)
         .after_help(AFTER_HELP)
         .args_conflicts_with_subcommands(false);
