@@ -43,7 +43,30 @@ fn yaml_error(e: &serde_saphyr::Error) -> String {
         .lines()
         .find(|l| !l.trim().is_empty())
         .unwrap_or("invalid YAML");
-    first.trim().to_owned()
+    describe_error(&first.trim())
+}
+
+/// A deserialization error as a config error may show it: on one line, with
+/// every double-quoted run (serde quotes the offending *value* there, which
+/// may be a credential) replaced by `"..."`. Field names, which serde puts
+/// in backticks, stay.
+pub fn describe_error(e: &dyn std::fmt::Display) -> String {
+    let text = e.to_string();
+    let mut out = String::with_capacity(text.len());
+    let mut quoted = false;
+    for c in text.chars() {
+        match (c, quoted) {
+            ('"', false) => {
+                out.push_str("\"...\"");
+                quoted = true;
+            }
+            ('"', true) => quoted = false,
+            (_, true) => {}
+            ('\n' | '\r', false) => out.push(' '),
+            (c, false) => out.push(c),
+        }
+    }
+    out
 }
 
 /// Reads a credential file (a token, secret id, password or JWT): refused
@@ -196,6 +219,23 @@ mod tests {
         );
         let e = load::<Conf>(&p).unwrap_err().to_string();
         assert!(!e.contains("SECRETVALUE"), "{e}");
+    }
+
+    #[test]
+    fn type_errors_do_not_show_the_value() {
+        #[derive(Debug, Default, Deserialize)]
+        #[allow(dead_code)]
+        struct B {
+            flag: bool,
+        }
+        let e = from_yaml::<B>("flag: hunter2-value\n").unwrap_err();
+        assert!(!e.contains("hunter2"), "{e}");
+        let e = serde_json::from_str::<B>(r#"{"flag":"hunter2"}"#).unwrap_err();
+        let shown = describe_error(&e);
+        assert!(
+            !shown.contains("hunter2") && shown.contains("invalid type"),
+            "{shown}"
+        );
     }
 
     #[test]
