@@ -1,1 +1,441 @@
-//! backend-file: not written yet (see its issue).
+//! backend-file: secrets from mounted files and from documents.
+//!
+//! Docker and Kubernetes hand secrets to a container as files (one file per
+//! secret under `/run/secrets`, a secret volume with one file per key);
+//! others keep a JSON, YAML or `.env` document readable only by the agent.
+//! This provider serves both, in one of two modes:
+//!
+//! - **Directory mode** (the default, root `/run/secrets`): a handle is a
+//!   path under the root, `prod/api_key`, optionally with `;key` to read
+//!   the file as a document and pick one value (`db.json;/nested/pw`).
+//! - **Document mode** (`document:`): one document; the handle is the key.
+//!
+//! Safety against hostile handles does not rest on string checks: every
+//! file is opened through cap-std beneath the root directory, which
+//! resolves `..` and symlinks itself and refuses whatever leads outside (a
+//! Kubernetes volume's `key -> ..data/key -> ..2024_.../key` chain stays
+//! inside and works). [`handle`] only turns the obvious mistakes into
+//! clearer messages. Files are read whole or refused: over the size limit,
+//! not UTF-8, not a regular file, or empty.
+//!
+//! Each distinct file is read once per call, however many keys of it the
+//! call asks for, and the document of document mode is read and parsed
+//! once. The reads block, so they run on tokio's blocking pool, a few
+//! workers for the whole batch, each sending its files' results as they
+//! come; the call waits for them only until the deadline, so a hung
+//! filesystem costs the files not read yet, not the whole reply.
+
+pub mod document;
+pub mod dotenv;
+pub mod handle;
+pub mod read;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use backend_core::key::extract;
+use backend_core::protocol::Request;
+use backend_core::runner::{Backend, shorten};
+use backend_core::{BoxFuture, ConfigError, Context, HandleError, Outcome, Provider, Secret};
+use cap_std::fs::Dir;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use zeroize::Zeroizing;
+
+use crate::document::{Doc, Format};
+use crate::handle::Target;
+use crate::read::Shape;
+
+/// The root of directory mode when neither `dir` nor `document` is set:
+/// where Docker mounts secrets.
+pub const DEFAULT_DIR: &str = "/run/secrets";
+/// Default `max_file_bytes`.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 64 * 1024;
+/// Largest `max_file_bytes` accepted: a file is held in memory whole, and
+/// the agent takes at most 1 MiB of reply anyway.
+pub const MAX_MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// Blocking workers reading the files of one call.
+const WORKERS: usize = 4;
+
+/// The YAML config (`--config FILE`); every key is optional.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileConfig {
+    /// Directory mode: the root handles are relative to. When neither this
+    /// nor `document` is set, [`DEFAULT_DIR`].
+    pub dir: Option<PathBuf>,
+    /// Document mode: the JSON, YAML or `.env` file whose keys are the
+    /// handles. Exclusive with `dir`.
+    pub document: Option<PathBuf>,
+    /// Remove one trailing `\n` or `\r\n` from whole-file values.
+    pub trim_trailing_newline: bool,
+    /// Largest file read, in bytes; larger files are refused, not truncated.
+    pub max_file_bytes: u64,
+}
+
+impl Default for FileConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            document: None,
+            trim_trailing_newline: false,
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+        }
+    }
+}
+
+/// Flags of `secret-backend-file`; each overrides its config key.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct FileArgs {
+    /// Directory mode: serve files under DIR [default: /run/secrets].
+    /// Replaces a `document` from the config file.
+    #[arg(long, value_name = "DIR", conflicts_with = "document")]
+    pub dir: Option<PathBuf>,
+    /// Document mode: serve the keys of this JSON, YAML or .env file.
+    /// Replaces a `dir` from the config file.
+    #[arg(long, value_name = "FILE")]
+    pub document: Option<PathBuf>,
+    /// Remove one trailing newline (\n or \r\n) from whole-file values.
+    #[arg(long)]
+    pub trim_trailing_newline: bool,
+    /// Largest file read, in bytes; larger files are refused [default: 65536].
+    #[arg(long, value_name = "BYTES")]
+    pub max_file_bytes: Option<u64>,
+}
+
+impl FileConfig {
+    /// The config with `args` applied over it: a mode flag replaces the
+    /// config's mode, the other flags their key.
+    #[must_use]
+    pub fn merge(mut self, args: FileArgs) -> Self {
+        if let Some(dir) = args.dir {
+            self.dir = Some(dir);
+            self.document = None;
+        }
+        if let Some(document) = args.document {
+            self.document = Some(document);
+            self.dir = None;
+        }
+        self.trim_trailing_newline |= args.trim_trailing_newline;
+        if let Some(max) = args.max_file_bytes {
+            self.max_file_bytes = max;
+        }
+        self
+    }
+}
+
+/// Where the values come from.
+#[derive(Debug, Clone)]
+enum Source {
+    Dir(PathBuf),
+    Document(PathBuf),
+}
+
+/// The file provider.
+#[derive(Debug, Clone)]
+pub struct FileProvider {
+    source: Source,
+    trim: bool,
+    limit: u64,
+}
+
+impl FileProvider {
+    /// Validates `config` into a provider. The directory or document need
+    /// not exist yet: a missing one is a per-handle error at each call.
+    pub fn new(config: FileConfig) -> Result<Self, ConfigError> {
+        let non_empty = |p: PathBuf, key: &str| {
+            if p.as_os_str().is_empty() {
+                Err(ConfigError::new(format!("{key}: empty path")))
+            } else {
+                Ok(p)
+            }
+        };
+        let source = match (config.dir, config.document) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    "dir and document are exclusive: set dir to serve the files under a directory, \
+                     or document to serve the keys of one file",
+                ));
+            }
+            (Some(dir), None) => Source::Dir(non_empty(dir, "dir")?),
+            (None, Some(doc)) => Source::Document(non_empty(doc, "document")?),
+            (None, None) => Source::Dir(PathBuf::from(DEFAULT_DIR)),
+        };
+        if !(1..=MAX_MAX_FILE_BYTES).contains(&config.max_file_bytes) {
+            return Err(ConfigError::new(format!(
+                "max_file_bytes: {} is out of range (1 to {MAX_MAX_FILE_BYTES})",
+                config.max_file_bytes
+            )));
+        }
+        Ok(Self {
+            source,
+            trim: config.trim_trailing_newline,
+            limit: config.max_file_bytes,
+        })
+    }
+
+    async fn resolve_dir(&self, root: &Path, handles: &[String], ctx: &Context) -> Vec<Outcome> {
+        let targets: Vec<Result<Target<'_>, HandleError>> =
+            handles.iter().map(|h| handle::parse(h)).collect();
+        let valid: Vec<&Target<'_>> = targets.iter().filter_map(|t| t.as_ref().ok()).collect();
+        let (paths, file_of) = backend_core::group(valid.iter().map(|t| t.path));
+        let jobs: Vec<Job> = paths
+            .iter()
+            .enumerate()
+            .map(|(i, path)| Job {
+                path: (*path).to_owned(),
+                parse: valid
+                    .iter()
+                    .zip(&file_of)
+                    .any(|(t, f)| *f == i && t.key.is_some()),
+            })
+            .collect();
+        let loaded = load_files(root.to_owned(), jobs, self.limit, ctx).await;
+        let mut file_of = file_of.into_iter();
+        targets
+            .into_iter()
+            .map(|target| {
+                let target = target?;
+                let file = file_of
+                    .next()
+                    .and_then(|i| loaded.get(i))
+                    .ok_or_else(|| HandleError::other("internal error: file not planned"))?;
+                let file = file.as_ref().map_err(Clone::clone)?;
+                self.value_of(target, file)
+            })
+            .collect()
+    }
+
+    /// The value a handle asks for, from its loaded file.
+    fn value_of(&self, target: Target<'_>, file: &Loaded) -> Outcome {
+        let location = shorten(target.path);
+        match (target.key, &file.doc) {
+            (None, _) => whole_file(&file.text, self.trim, &location),
+            (Some(key), Some(Ok(doc))) => keyed(doc, key, &location),
+            (Some(_), Some(Err(e))) => Err(e.clone()),
+            (Some(_), None) => Err(HandleError::other(format!(
+                "{location}: internal error: the document was not parsed"
+            ))),
+        }
+    }
+
+    async fn resolve_document(
+        &self,
+        path: &Path,
+        handles: &[String],
+        ctx: &Context,
+    ) -> Vec<Outcome> {
+        let location = path.display().to_string();
+        let (owned_path, limit) = (path.to_owned(), self.limit);
+        let task = tokio::task::spawn_blocking(move || {
+            let name = owned_path.to_string_lossy().into_owned();
+            load_ambient(&owned_path, limit, &location)
+                .and_then(|text| parse_doc(&name, &text, &location))
+        });
+        let location = path.display().to_string();
+        let doc = match ctx.within(task).await {
+            Ok(Ok(doc)) => doc,
+            Ok(Err(join)) => Err(HandleError::other(format!(
+                "{location}: internal error: {join}"
+            ))),
+            Err(timed_out) => Err(timed_out.context(&location)),
+        };
+        handles
+            .iter()
+            .map(|key| match &doc {
+                Ok(_) if key.is_empty() => Err(HandleError::invalid_handle(format!(
+                    "{location}: empty handle: name a key of the document"
+                ))),
+                Ok(doc) => keyed(doc, key, &location),
+                Err(e) => Err(e.clone()),
+            })
+            .collect()
+    }
+}
+
+impl Provider for FileProvider {
+    fn resolve<'a>(
+        &'a self,
+        handles: &'a [String],
+        ctx: &'a Context,
+    ) -> BoxFuture<'a, Vec<Outcome>> {
+        Box::pin(async move {
+            match &self.source {
+                Source::Dir(root) => self.resolve_dir(root, handles, ctx).await,
+                Source::Document(path) => self.resolve_document(path, handles, ctx).await,
+            }
+        })
+    }
+}
+
+impl Backend for FileProvider {
+    const BINARY: &'static str = "secret-backend-file";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const ABOUT: &'static str = "Secret backend serving mounted secret files (Docker, Kubernetes) \
+                                 and the keys of JSON, YAML or .env documents.";
+    type Config = FileConfig;
+    type Args = FileArgs;
+    type Provider = FileProvider;
+
+    fn build(config: FileConfig, args: FileArgs, _: &Request) -> Result<Self, ConfigError> {
+        Self::new(config.merge(args))
+    }
+}
+
+/// A whole file as a value: the newline trimmed if asked, never empty.
+fn whole_file(text: &str, trim: bool, location: &str) -> Outcome {
+    let value = if trim { read::trim_newline(text) } else { text };
+    if value.is_empty() {
+        let after = if trim && !text.is_empty() {
+            " (after removing the trailing newline)"
+        } else {
+            ""
+        };
+        return Err(HandleError::not_found(format!(
+            "{location}: the file is empty{after}"
+        )));
+    }
+    Ok(Secret::from(value))
+}
+
+/// `key` of a document, never empty.
+fn keyed(doc: &Doc, key: &str, location: &str) -> Outcome {
+    let value = extract(doc.value(), key, location)?;
+    if value.is_empty() {
+        return Err(HandleError::not_found(format!(
+            "{location}: key '{}' is empty",
+            shorten(key)
+        )));
+    }
+    Ok(value)
+}
+
+/// One distinct file of a call, and whether some handle wants its keys.
+#[derive(Debug)]
+struct Job {
+    path: String,
+    parse: bool,
+}
+
+/// A file as read: its text, and its document when a handle has a key.
+#[derive(Debug)]
+struct Loaded {
+    text: Zeroizing<String>,
+    doc: Option<Result<Doc, HandleError>>,
+}
+
+/// Reads every job's file on the blocking pool; waits until the deadline.
+async fn load_files(
+    root: PathBuf,
+    jobs: Vec<Job>,
+    limit: u64,
+    ctx: &Context,
+) -> Vec<Result<Loaded, HandleError>> {
+    let count = jobs.len();
+    let workers = count.min(WORKERS);
+    let jobs = Arc::new(jobs);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    for worker in 0..workers {
+        let (root, jobs, tx) = (root.clone(), Arc::clone(&jobs), tx.clone());
+        // Detached: past the deadline the runtime is shut down without
+        // waiting for these, and the process exits.
+        tokio::task::spawn_blocking(move || {
+            let mine = jobs.iter().enumerate().skip(worker).step_by(workers);
+            let dir = Dir::open_ambient_dir(&root, cap_std::ambient_authority());
+            for (i, job) in mine {
+                let loaded = match &dir {
+                    Ok(dir) => load_in(dir, job, limit),
+                    Err(e) => Err(root_error(&shorten(&job.path), &root, e)),
+                };
+                if tx.send((i, loaded)).is_err() {
+                    return; // the call is over
+                }
+            }
+        });
+    }
+    drop(tx);
+    let mut results: Vec<Option<Result<Loaded, HandleError>>> = (0..count).map(|_| None).collect();
+    let mut missing = count;
+    let mut timed_out = false;
+    while missing > 0 {
+        match ctx.within(rx.recv()).await {
+            Ok(Some((i, loaded))) => {
+                if let Some(slot @ None) = results.get_mut(i) {
+                    *slot = Some(loaded);
+                    missing -= 1;
+                }
+            }
+            Ok(None) => break,
+            Err(_) => {
+                timed_out = true;
+                break;
+            }
+        }
+    }
+    results
+        .into_iter()
+        .zip(jobs.iter())
+        .map(|(r, job)| {
+            r.unwrap_or_else(|| {
+                let location = shorten(&job.path);
+                Err(if timed_out {
+                    ctx.timed_out().context(location)
+                } else {
+                    HandleError::other(format!("{location}: internal error: the file was not read"))
+                })
+            })
+        })
+        .collect()
+}
+
+/// Reads (and parses, if asked) one job's file beneath `dir`.
+fn load_in(dir: &Dir, job: &Job, limit: u64) -> Result<Loaded, HandleError> {
+    let location = shorten(&job.path);
+    let io = |e: std::io::Error| read::io_error(&location, &e);
+    let file = read::open_in(dir, &job.path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    let shape = Shape {
+        is_dir: meta.is_dir(),
+        is_file: meta.is_file(),
+        len: meta.len(),
+    };
+    let text = read::read_text(file, shape, limit, &location)?;
+    let doc = job.parse.then(|| parse_doc(&job.path, &text, &location));
+    Ok(Loaded { text, doc })
+}
+
+/// Reads the operator's document (document mode).
+fn load_ambient(path: &Path, limit: u64, location: &str) -> Result<Zeroizing<String>, HandleError> {
+    let io = |e: std::io::Error| read::io_error(location, &e);
+    let file = read::open_ambient(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    let shape = Shape {
+        is_dir: meta.is_dir(),
+        is_file: meta.is_file(),
+        len: meta.len(),
+    };
+    read::read_text(file, shape, limit, location)
+}
+
+/// Parses a file's text as the document its `name` or content says it is.
+fn parse_doc(name: &str, text: &str, location: &str) -> Result<Doc, HandleError> {
+    document::parse(text, Format::of(name, text))
+        .map_err(|cause| HandleError::other(format!("{location}: {cause}")))
+}
+
+/// The error every handle gets when the secrets directory cannot be opened.
+fn root_error(location: &str, root: &Path, e: &std::io::Error) -> HandleError {
+    let root = root.display();
+    match e.kind() {
+        std::io::ErrorKind::NotFound => HandleError::not_found(format!(
+            "{location}: the secrets directory {root} does not exist"
+        )),
+        std::io::ErrorKind::PermissionDenied => HandleError::permission_denied(format!(
+            "{location}: the secrets directory {root}: permission denied"
+        )),
+        std::io::ErrorKind::NotADirectory => HandleError::unavailable(format!(
+            "{location}: the secrets directory {root} is not a directory"
+        )),
+        _ => HandleError::unavailable(format!("{location}: the secrets directory {root}: {e}")),
+    }
+}
