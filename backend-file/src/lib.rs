@@ -175,21 +175,11 @@ impl FileProvider {
     }
 
     async fn resolve_dir(&self, root: &Path, handles: &[String], ctx: &Context) -> Vec<Outcome> {
-        let targets: Vec<Result<Target<'_>, HandleError>> =
-            handles.iter().map(|h| handle::parse(h)).collect();
-        let valid: Vec<&Target<'_>> = targets.iter().filter_map(|t| t.as_ref().ok()).collect();
-        let (paths, file_of) = backend_core::group(valid.iter().map(|t| t.path));
-        let jobs: Vec<Job> = paths
-            .iter()
-            .enumerate()
-            .map(|(i, path)| Job {
-                path: (*path).to_owned(),
-                parse: valid
-                    .iter()
-                    .zip(&file_of)
-                    .any(|(t, f)| *f == i && t.key.is_some()),
-            })
-            .collect();
+        let Plan {
+            targets,
+            jobs,
+            file_of,
+        } = plan(handles);
         let loaded = load_files(root.to_owned(), jobs, self.limit, ctx).await;
         let mut file_of = file_of.into_iter();
         targets
@@ -308,6 +298,43 @@ fn keyed(doc: &Doc, key: &str, location: &str) -> Outcome {
         )));
     }
     Ok(value)
+}
+
+/// How a call's handles map onto files.
+#[derive(Debug)]
+struct Plan<'h> {
+    /// Each handle parsed, in order.
+    targets: Vec<Result<Target<'h>, HandleError>>,
+    /// The distinct files to read.
+    jobs: Vec<Job>,
+    /// For each valid target, in order, the index of its job.
+    file_of: Vec<usize>,
+}
+
+/// Parses the handles and lists each distinct file once, to be parsed as
+/// a document when any handle asks for one of its keys.
+fn plan(handles: &[String]) -> Plan<'_> {
+    let targets: Vec<Result<Target<'_>, HandleError>> =
+        handles.iter().map(|h| handle::parse(h)).collect();
+    let valid: Vec<&Target<'_>> = targets.iter().filter_map(|t| t.as_ref().ok()).collect();
+    let (paths, file_of) = backend_core::group(valid.iter().map(|t| t.path));
+    let mut jobs: Vec<Job> = paths
+        .into_iter()
+        .map(|path| Job {
+            path: path.to_owned(),
+            parse: false,
+        })
+        .collect();
+    for (target, &i) in valid.iter().zip(&file_of) {
+        if let (Some(job), Some(_)) = (jobs.get_mut(i), target.key) {
+            job.parse = true;
+        }
+    }
+    Plan {
+        targets,
+        jobs,
+        file_of,
+    }
 }
 
 /// One distinct file of a call, and whether some handle wants its keys.
@@ -437,5 +464,191 @@ fn root_error(location: &str, root: &Path, e: &std::io::Error) -> HandleError {
             "{location}: the secrets directory {root} is not a directory"
         )),
         _ => HandleError::unavailable(format!("{location}: the secrets directory {root}: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use backend_core::ErrorKind;
+    use backend_core::testkit::{Cases, check};
+
+    use super::*;
+
+    fn handles(list: &[&str]) -> Vec<String> {
+        list.iter().map(|h| (*h).to_owned()).collect()
+    }
+
+    #[test]
+    fn each_file_is_planned_once() {
+        let hs = handles(&[
+            "db.json;user",
+            "a",
+            "db.json;/pw",
+            "/abs",
+            "a",
+            "db.json",
+            "b;k",
+        ]);
+        let p = plan(&hs);
+        let jobs: Vec<(&str, bool)> = p.jobs.iter().map(|j| (j.path.as_str(), j.parse)).collect();
+        assert_eq!(jobs, vec![("db.json", true), ("a", false), ("b", true)]);
+        assert_eq!(p.file_of, vec![0, 1, 0, 1, 0, 2]);
+        assert!(p.targets.get(3).is_some_and(Result::is_err));
+    }
+
+    #[test]
+    fn config_modes_and_limits() {
+        let p = FileProvider::new(FileConfig::default()).unwrap();
+        assert!(matches!(&p.source, Source::Dir(d) if d == Path::new(DEFAULT_DIR)));
+        assert_eq!(p.limit, DEFAULT_MAX_FILE_BYTES);
+        assert!(!p.trim);
+        let both = FileConfig {
+            dir: Some("/a".into()),
+            document: Some("/b.json".into()),
+            ..FileConfig::default()
+        };
+        let e = FileProvider::new(both.clone()).unwrap_err().to_string();
+        assert!(e.contains("exclusive"), "{e}");
+        for bad in [0, MAX_MAX_FILE_BYTES + 1] {
+            let c = FileConfig {
+                max_file_bytes: bad,
+                ..FileConfig::default()
+            };
+            assert!(
+                FileProvider::new(c)
+                    .unwrap_err()
+                    .to_string()
+                    .contains("max_file_bytes")
+            );
+        }
+        let empty = FileConfig {
+            document: Some(PathBuf::new()),
+            ..FileConfig::default()
+        };
+        assert!(FileProvider::new(empty).is_err());
+        // A mode flag replaces the config's mode instead of clashing with it.
+        let merged = both.clone().merge(FileArgs {
+            dir: Some("/c".into()),
+            ..FileArgs::default()
+        });
+        assert_eq!(
+            (merged.dir.as_deref(), merged.document.as_deref()),
+            (Some(Path::new("/c")), None)
+        );
+        let merged = both.merge(FileArgs {
+            document: Some("/d.yaml".into()),
+            trim_trailing_newline: true,
+            max_file_bytes: Some(10),
+            ..FileArgs::default()
+        });
+        assert_eq!(merged.dir, None);
+        assert!(merged.trim_trailing_newline);
+        assert_eq!(merged.max_file_bytes, 10);
+    }
+
+    #[test]
+    fn config_yaml_refuses_unknown_keys() {
+        let c: FileConfig =
+            backend_core::config::from_yaml("dir: /s\ntrim_trailing_newline: true\n").unwrap();
+        assert_eq!(c.dir.as_deref(), Some(Path::new("/s")));
+        assert_eq!(c.max_file_bytes, DEFAULT_MAX_FILE_BYTES);
+        let e = backend_core::config::from_yaml::<FileConfig>("directory: /s\n").unwrap_err();
+        assert!(e.contains("directory"), "{e}");
+    }
+
+    fn write(root: &Path, path: &str, text: &str) {
+        let full = root.join(path);
+        if let Some(parent) = full.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(full, text).unwrap();
+    }
+
+    fn dir_provider(root: &Path) -> FileProvider {
+        FileProvider::new(FileConfig {
+            dir: Some(root.to_owned()),
+            ..FileConfig::default()
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn conformance_directory_mode() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "db_password", "hunter2");
+        write(d.path(), "prod/api_key", "k-123");
+        write(
+            d.path(),
+            "db.json",
+            r#"{"user":"admin","password":"s3cr3t"}"#,
+        );
+        write(d.path(), "db.yaml", "nested:\n  pw: deep\n");
+        let found = [
+            ("db_password", "hunter2"),
+            ("prod/api_key", "k-123"),
+            ("db.json;user", "admin"),
+            ("db.json;password", "s3cr3t"),
+            ("db.yaml;/nested/pw", "deep"),
+        ]
+        .iter()
+        .map(|(h, v)| ((*h).to_owned(), (*v).to_owned()))
+        .collect();
+        let cases = Cases {
+            found,
+            missing: handles(&["missing", "prod/missing", "db.json;missing"]),
+            budget: None,
+        };
+        check(&dir_provider(d.path()), &cases).await;
+    }
+
+    #[tokio::test]
+    async fn conformance_document_mode() {
+        let d = tempfile::tempdir().unwrap();
+        write(
+            d.path(),
+            "s.json",
+            r#"{"password":"s3cr3t","db":{"user":"admin"}}"#,
+        );
+        let p = FileProvider::new(FileConfig {
+            document: Some(d.path().join("s.json")),
+            ..FileConfig::default()
+        })
+        .unwrap();
+        let cases = Cases {
+            found: vec![
+                ("password".into(), "s3cr3t".into()),
+                ("/db/user".into(), "admin".into()),
+            ],
+            missing: handles(&["missing", "/db/missing"]),
+            budget: None,
+        };
+        check(&p, &cases).await;
+    }
+
+    #[tokio::test]
+    async fn a_missing_root_fails_every_handle() {
+        let d = tempfile::tempdir().unwrap();
+        let p = dir_provider(&d.path().join("absent"));
+        let hs = handles(&["a", "b;k", "../x"]);
+        let out = p
+            .resolve(
+                &hs,
+                &Context::with_budget(std::time::Duration::from_secs(5)),
+            )
+            .await;
+        let kinds: Vec<ErrorKind> = out.iter().map(|o| o.as_ref().unwrap_err().kind()).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ErrorKind::NotFound,
+                ErrorKind::NotFound,
+                ErrorKind::PermissionDenied
+            ]
+        );
+        let msg = out[0].as_ref().unwrap_err().to_string();
+        assert!(
+            msg.starts_with("a: the secrets directory ") && msg.ends_with("does not exist"),
+            "{msg}"
+        );
     }
 }
