@@ -111,12 +111,15 @@ fn escapes_are_refused_by_cause() {
     symlink("../outside", root.join("rel_out")).unwrap();
     symlink(outer.path().join("outside"), root.join("abs_out")).unwrap();
     symlink("..", root.join("parent")).unwrap();
+    // Absolute targets are refused even when they point back inside.
+    symlink(root.join("inside"), root.join("abs_in")).unwrap();
     symlink("sub/../inside", root.join("rel_in")).unwrap();
     symlink("loop_b", root.join("loop_a")).unwrap();
     symlink("loop_a", root.join("loop_b")).unwrap();
     let handles = [
         "rel_out",
         "abs_out",
+        "abs_in",
         "parent/outside",
         "sub/../../outside",
         "../outside",
@@ -131,6 +134,7 @@ fn escapes_are_refused_by_cause() {
         "refused: the path leads outside the secrets directory (through '..' or a symlink)";
     assert_eq!(done.error("rel_out"), format!("rel_out: {refused}"));
     assert_eq!(done.error("abs_out"), format!("abs_out: {refused}"));
+    assert_eq!(done.error("abs_in"), format!("abs_in: {refused}"));
     assert_eq!(
         done.error("parent/outside"),
         format!("parent/outside: {refused}")
