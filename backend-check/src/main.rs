@@ -1,0 +1,223 @@
+//! `secret-backend-check`: plays the agent on the host, so an operator can
+//! test a secret backend setup under the agent's own rules before
+//! restarting the agent (which, when a handle fails, says little and drops
+//! the check).
+//!
+//! - `rights`: the executable's mode and owner against both generations of
+//!   the agent's rules ([`rights`]).
+//! - `scan`: the handles in YAML configs and conf.d directories, found as the
+//!   agent finds them ([`scan`]).
+//! - `run`: the backend run as the agent runs it ([`exec`]), its reply read
+//!   and judged as the agent reads it ([`judge`], [`call`]).
+//!
+//! Everything printed goes through [`report`]. Exit codes: 0 the agent would
+//! accept everything checked, 1 it would refuse something, 2 the check
+//! itself could not be made (usage, unreadable input).
+
+mod call;
+mod exec;
+mod judge;
+mod report;
+mod rights;
+mod scan;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Exit code: the agent would accept everything checked.
+const EXIT_OK: u8 = 0;
+/// Exit code: the agent would refuse something.
+const EXIT_REFUSED: u8 = 1;
+/// Exit code: the check could not be made.
+const EXIT_USAGE: u8 = 2;
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  the agent would accept everything checked
+  1  the agent would refuse something: the executable's rights, a config
+     file it cannot load, a handle it cannot resolve
+  2  the check could not be made: bad usage, a path that cannot be read,
+     no handles to ask for
+
+Run it as the agent's user (sudo -u dd-agent ...) so that rights and the
+backend's own access to its config and credentials are those of the agent.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "secret-backend-check",
+    version,
+    about = "Check a secret backend setup as the agent would: rights, handles, a real call.",
+    after_help = AFTER_HELP
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Version {
+    #[value(name = "1.0")]
+    V1_0,
+    #[value(name = "1.1")]
+    V1_1,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Check the executable's mode and owner by both generations of the
+    /// agent's rules.
+    #[command(after_help = AFTER_HELP)]
+    Rights {
+        /// The secret_backend_command (searched in PATH when it has no '/').
+        path: String,
+        /// The agent's user, by name or uid [default: the user running this].
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+        /// secret_backend_command_allow_group_exec_perm: true.
+        #[arg(long)]
+        allow_group_exec: bool,
+    },
+    /// Find the handles (ENC[...]) in YAML files and conf.d directories.
+    #[command(after_help = AFTER_HELP)]
+    Scan {
+        /// Files, conf.d directories, or agent config directories (holding conf.d/).
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// Run the backend as the agent does and judge its reply.
+    #[command(after_help = AFTER_HELP)]
+    Run {
+        /// The secret_backend_command.
+        #[arg(long, value_name = "PATH")]
+        command: String,
+        /// One of secret_backend_arguments (repeat for more).
+        #[arg(long = "arg", value_name = "A", allow_hyphen_values = true)]
+        args: Vec<String>,
+        /// secret_backend_timeout, whole seconds.
+        #[arg(long, value_name = "S", default_value_t = 30,
+              value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        timeout: u64,
+        /// Payload generation: 1.0 (StackState V2, Datadog until late 2025)
+        /// or 1.1 (adds secret_backend_timeout).
+        #[arg(long, value_name = "V", default_value = "1.0")]
+        payload_version: Version,
+        /// secret_backend_output_max_size, bytes (stdout and stderr each).
+        #[arg(long, value_name = "BYTES", default_value_t = exec::DEFAULT_MAX_OUTPUT)]
+        output_max_size: usize,
+        /// secret_backend_command_allow_group_exec_perm: true.
+        #[arg(long)]
+        allow_group_exec: bool,
+        /// Print resolved values instead of masking them.
+        #[arg(long)]
+        show_values: bool,
+        /// Take the handles from these files or directories, as `scan` finds them.
+        #[arg(long, value_name = "PATH", num_args = 1.., conflicts_with = "handles")]
+        from: Vec<PathBuf>,
+        /// Handles, as written inside ENC[...].
+        #[arg(value_name = "HANDLE", required_unless_present = "from")]
+        handles: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
+        }
+    };
+    ExitCode::from(match cli.command {
+        Cmd::Rights {
+            path,
+            user,
+            allow_group_exec,
+        } => rights_cmd(&path, user.as_deref(), allow_group_exec),
+        Cmd::Scan { paths } => scan_cmd(&paths),
+        Cmd::Run {
+            command,
+            args,
+            timeout,
+            payload_version,
+            output_max_size,
+            allow_group_exec,
+            show_values,
+            from,
+            handles,
+        } => {
+            let version = match payload_version {
+                Version::V1_0 => judge::PayloadVersion::V1_0,
+                Version::V1_1 => judge::PayloadVersion::V1_1,
+            };
+            let plan = call::Plan {
+                command,
+                args,
+                timeout_secs: timeout,
+                version,
+                max_output: output_max_size,
+                allow_group_exec,
+                handles: Vec::new(),
+                files: Vec::new(),
+            };
+            run_cmd(plan, &from, handles, show_values)
+        }
+    })
+}
+
+fn rights_cmd(path: &str, user: Option<&str>, allow_group_exec: bool) -> u8 {
+    let user = match user {
+        Some(name) => rights::AgentUser::lookup(name),
+        None => rights::AgentUser::current(),
+    };
+    let user = match user {
+        Ok(u) => u,
+        Err(e) => {
+            report::error(&e);
+            return EXIT_USAGE;
+        }
+    };
+    let r = rights::check(path, user, allow_group_exec);
+    report::rights(&r);
+    if r.refused() { EXIT_REFUSED } else { EXIT_OK }
+}
+
+fn scan_cmd(paths: &[PathBuf]) -> u8 {
+    match scan::scan(paths) {
+        Ok(s) => {
+            report::scan(&s);
+            let unloadable = s
+                .files
+                .iter()
+                .any(|f| f.found.is_err() || f.not_loaded.is_some());
+            if unloadable { EXIT_REFUSED } else { EXIT_OK }
+        }
+        Err(e) => {
+            report::error(&e);
+            EXIT_USAGE
+        }
+    }
+}
+
+fn run_cmd(mut plan: call::Plan, from: &[PathBuf], handles: Vec<String>, show: bool) -> u8 {
+    if from.is_empty() {
+        plan.handles = call::distinct(handles);
+    } else {
+        match scan::scan(from) {
+            Ok(s) => plan.files = s.files,
+            Err(e) => {
+                report::error(&e);
+                return EXIT_USAGE;
+            }
+        }
+        plan.handles = call::handles_of(&plan.files);
+        if plan.handles.is_empty() {
+            report::error(&"no handles that the agent resolves in the given paths (see `scan`)");
+            return EXIT_USAGE;
+        }
+    }
+    let r = call::execute(plan);
+    report::run(&r, show);
+    if r.all_ok() { EXIT_OK } else { EXIT_REFUSED }
+}
