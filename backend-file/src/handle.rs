@@ -17,6 +17,9 @@ use backend_core::runner::shorten;
 pub const MAX_PATH_BYTES: usize = 4096;
 /// Longest single path component (Linux's `NAME_MAX`).
 pub const MAX_NAME_BYTES: usize = 255;
+/// Longest key after `;` (or handle of document mode): keys are field
+/// names and short pointers, and an error message repeats the key.
+pub const MAX_KEY_BYTES: usize = 1024;
 
 /// A parsed directory-mode handle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +50,9 @@ pub fn parse(handle: &str) -> Result<Target<'_>, HandleError> {
             "{shown}: empty key after ';'"
         )));
     }
+    if let Some(key) = key {
+        check_key(key, &shown)?;
+    }
     if path.len() > MAX_PATH_BYTES {
         return Err(HandleError::invalid_handle(format!(
             "{shown}: path longer than {MAX_PATH_BYTES} bytes"
@@ -64,6 +70,16 @@ pub fn parse(handle: &str) -> Result<Target<'_>, HandleError> {
     }
     check_components(path, &shown)?;
     Ok(Target { path, key })
+}
+
+/// Refuses a key too long to be a field name or a pointer to one.
+pub fn check_key(key: &str, location: &str) -> Result<(), HandleError> {
+    if key.len() > MAX_KEY_BYTES {
+        return Err(HandleError::invalid_handle(format!(
+            "{location}: key longer than {MAX_KEY_BYTES} bytes"
+        )));
+    }
+    Ok(())
 }
 
 /// Refuses a `..` that climbs above the root when read as text, and
@@ -154,6 +170,9 @@ mod tests {
             assert_eq!(kind, ErrorKind::PermissionDenied, "{escape}");
             assert!(msg.ends_with("'..' leads outside the secrets directory"));
         }
+        let (kind, msg) = err(&format!("db.json;{}", "k".repeat(2000)));
+        assert_eq!(kind, ErrorKind::InvalidHandle);
+        assert_eq!(msg, "db.json: key longer than 1024 bytes");
         assert_eq!(err("a\0b").1, "a\\0b: NUL byte in the path");
         assert_eq!(err(&"x".repeat(300)).0, ErrorKind::InvalidHandle);
         let long = err(&"a/".repeat(3000)).1;

@@ -236,7 +236,9 @@ impl FileProvider {
                 Ok(_) if key.is_empty() => Err(HandleError::invalid_handle(format!(
                     "{location}: empty handle: name a key of the document"
                 ))),
-                Ok(doc) => keyed(doc, key, &location),
+                Ok(doc) => {
+                    handle::check_key(key, &location).and_then(|()| keyed(doc, key, &location))
+                }
                 Err(e) => Err(e.clone()),
             })
             .collect()
@@ -650,5 +652,32 @@ mod tests {
             msg.starts_with("a: the secrets directory ") && msg.ends_with("does not exist"),
             "{msg}"
         );
+    }
+
+    #[tokio::test]
+    async fn files_not_read_by_the_deadline_time_out_by_name() {
+        let d = tempfile::tempdir().unwrap();
+        let names: Vec<String> = (0..200).map(|i| format!("f{i}")).collect();
+        for n in &names {
+            write(d.path(), n, "v");
+        }
+        // A deadline already past: whatever the workers have not sent by
+        // the first look at the channel is reported as timed out.
+        let now = tokio::time::Instant::now();
+        let ctx = Context::new(now, std::time::Duration::from_secs(3));
+        let out = dir_provider(d.path()).resolve(&names, &ctx).await;
+        assert_eq!(out.len(), names.len());
+        let mut timed_out = 0;
+        for (name, o) in names.iter().zip(&out) {
+            match o {
+                Ok(v) => assert_eq!(v.expose(), "v"),
+                Err(e) => {
+                    assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
+                    assert_eq!(e.to_string(), format!("{name}: timed out after 3s"));
+                    timed_out += 1;
+                }
+            }
+        }
+        assert!(timed_out > 0, "200 files read before the first poll");
     }
 }

@@ -487,6 +487,13 @@ fn document_mode() {
         format!("{doc}: empty handle: name a key of the document")
     );
 
+    let long = "k".repeat(2000);
+    let done = call(&["--document", doc], &[&long]);
+    assert_eq!(
+        done.error(&long),
+        format!("{doc}: key longer than 1024 bytes")
+    );
+
     let env = root.join("secrets.env");
     let done = call(&["--document", env.to_str().unwrap()], &["TOKEN"]);
     assert_eq!(done.value("TOKEN"), "t-1");
