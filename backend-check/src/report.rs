@@ -6,7 +6,18 @@
 //! the backend's stderr is masked there too. Handles, file names and
 //! backend messages are printed escaped, so control characters cannot
 //! garble a terminal.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+//!
+//! Lines are written with [`say!`], which ignores write errors instead of
+//! panicking as `println!` does: `secret-backend-check ... | head` must end
+//! quietly. Only [`error`] uses `eprintln!`.
+
+/// `println!` that ignores a closed stdout.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
 
 use std::fmt::Display;
 
@@ -19,6 +30,7 @@ use crate::scan::{Role, Scan};
 const STDERR_SHOWN: usize = 4000;
 
 /// An error that stopped the check.
+#[allow(clippy::print_stderr)] // the tool's one complaint about its own input
 pub fn error(e: &dyn Display) {
     eprintln!("secret-backend-check: error: {e}");
 }
@@ -42,47 +54,47 @@ fn verdict_word(refused: bool) -> &'static str {
 
 /// The `rights` report.
 pub fn rights(r: &Rights) {
-    println!("executable: {}", esc(&r.path.display().to_string()));
+    say!("executable: {}", esc(&r.path.display().to_string()));
     match &r.stat {
         Ok(st) => {
-            println!("  mode:  {:04o} ({})", st.mode & 0o7777, st.symbolic());
-            println!("  owner: {}", rights::user_name(st.uid));
-            println!("  group: {}", rights::group_name(st.gid));
+            say!("  mode:  {:04o} ({})", st.mode & 0o7777, st.symbolic());
+            say!("  owner: {}", rights::user_name(st.uid));
+            say!("  group: {}", rights::group_name(st.gid));
             if !st.regular {
-                println!("  note:  not a regular file");
+                say!("  note:  not a regular file");
             }
         }
-        Err(e) => println!("  cannot stat it: {e}"),
+        Err(e) => say!("  cannot stat it: {e}"),
     }
     let groups: Vec<String> = r.user.groups.iter().map(u32::to_string).collect();
-    println!(
+    say!(
         "agent user: {} (uid {}, gid {}, groups {})",
         esc(&r.user.name),
         r.user.uid,
         r.user.gid,
         groups.join(",")
     );
-    println!(
+    say!(
         "allow group exec: {}",
         if r.allow_group_exec { "yes" } else { "no" }
     );
     for v in &r.verdicts {
-        println!(
+        say!(
             "{}: {}",
             v.rules.agents(),
             verdict_word(v.refusal.is_some())
         );
         if let Some(msg) = &v.refusal {
-            println!("  agent says: {}", esc(msg));
+            say!("  agent says: {}", esc(msg));
         }
         if let Some(note) = &v.note {
-            println!("  ({})", esc(note));
+            say!("  ({})", esc(note));
         }
     }
     if r.refused() {
-        println!("verdict: refused by at least one agent generation");
+        say!("verdict: refused by at least one agent generation");
     } else {
-        println!("verdict: every agent generation runs it");
+        say!("verdict: every agent generation runs it");
     }
 }
 
@@ -94,13 +106,13 @@ pub fn scan(s: &Scan) {
             Role::Main => "main config",
             Role::Check => "check config",
         };
-        println!("{} ({role})", esc(&f.path.display().to_string()));
+        say!("{} ({role})", esc(&f.path.display().to_string()));
         if let Some(why) = &f.not_loaded {
-            println!("  NOT LOADED by the agent: {}", esc(why));
+            say!("  NOT LOADED by the agent: {}", esc(why));
         }
         match &f.found {
-            Err(e) => println!("  NOT LOADED by the agent: {}", esc(e)),
-            Ok(found) if found.is_empty() => println!("  no handles"),
+            Err(e) => say!("  NOT LOADED by the agent: {}", esc(e)),
+            Ok(found) if found.is_empty() => say!("  no handles"),
             Ok(found) => {
                 for h in found {
                     let line = if h.line > 0 {
@@ -113,7 +125,7 @@ pub fn scan(s: &Scan) {
                     } else {
                         "  [never resolved: the agent resolves only init_config, instances, jmx_metrics and logs]"
                     };
-                    println!(
+                    say!(
                         "  {}{line}: ENC[{}]{note}",
                         esc(&h.location),
                         esc(&h.handle)
@@ -124,14 +136,14 @@ pub fn scan(s: &Scan) {
         }
     }
     for sk in &s.skipped {
-        println!(
+        say!(
             "skipped {}: {}",
             esc(&sk.path.display().to_string()),
             sk.reason
         );
     }
     let distinct = call::handles_of(&s.files).len();
-    println!(
+    say!(
         "{total} handle(s) in {} file(s); {distinct} distinct handle(s) the agent would ask for",
         s.files.len()
     );
@@ -140,36 +152,36 @@ pub fn scan(s: &Scan) {
 /// The `run` report.
 pub fn run(r: &Report, show: bool) {
     let p = &r.plan;
-    println!("command: {}", esc(&p.command));
+    say!("command: {}", esc(&p.command));
     for a in &p.args {
-        println!("  arg: {}", esc(a));
+        say!("  arg: {}", esc(a));
     }
     match &r.rights {
         Ok(rights) => {
             for v in &rights.verdicts {
-                println!(
+                say!(
                     "rights, {} (as {}): {}",
                     v.rules.agents(),
                     esc(&rights.user.name),
                     verdict_word(v.refusal.is_some())
                 );
                 if let Some(msg) = &v.refusal {
-                    println!("  agent says: {}", esc(msg));
+                    say!("  agent says: {}", esc(msg));
                 }
             }
             if rights.refused() {
-                println!(
+                say!(
                     "  (that agent would not run the backend at all; it is run here anyway to check the rest)"
                 );
             }
         }
-        Err(e) => println!("rights: not checked: {}", esc(e)),
+        Err(e) => say!("rights: not checked: {}", esc(e)),
     }
     let version = match p.version {
         PayloadVersion::V1_0 => "1.0",
         PayloadVersion::V1_1 => "1.1",
     };
-    println!(
+    say!(
         "payload ({version}, {} bytes): {}",
         r.payload.len(),
         String::from_utf8_lossy(&r.payload)
@@ -179,7 +191,7 @@ pub fn run(r: &Report, show: bool) {
         crate::exec::Ending::TimedOut => format!("killed at the deadline ({} s)", p.timeout_secs),
         crate::exec::Ending::SpawnFailed(_) => "not started".into(),
     };
-    println!(
+    say!(
         "call: {exit}, {} ms, stdout {} bytes, stderr {} bytes",
         r.outcome.elapsed.as_millis(),
         r.outcome.stdout.bytes.len(),
@@ -187,15 +199,15 @@ pub fn run(r: &Report, show: bool) {
     );
     stderr_section(r, show);
     if let Some(f) = &r.failure {
-        println!("WHOLE CALL FAILS: {}", esc(&f.message));
+        say!("WHOLE CALL FAILS: {}", esc(&f.message));
         if let Some(h) = &f.hint {
-            println!("  ({})", esc(h));
+            say!("  ({})", esc(h));
         }
     }
     handles_section(r, show);
     files_section(r);
     if r.all_ok() {
-        println!("verdict: the agent resolves every handle");
+        say!("verdict: the agent resolves every handle");
     } else {
         let failed = r.verdicts.iter().filter(|v| !v.ok()).count();
         let rights = if r.rights_refused() {
@@ -203,7 +215,7 @@ pub fn run(r: &Report, show: bool) {
         } else {
             ""
         };
-        println!(
+        say!(
             "verdict: {failed} of {} handle(s) fail{rights}",
             r.verdicts.len()
         );
@@ -232,16 +244,16 @@ fn stderr_section(r: &Report, show: bool) {
     } else {
         "DEBUG"
     };
-    println!("backend stderr (the agent logs it at {level}; Vector logs every line as a warning):");
+    say!("backend stderr (the agent logs it at {level}; Vector logs every line as a warning):");
     let cut: String = shown.chars().take(STDERR_SHOWN).collect();
     for line in cut.lines() {
-        println!("  | {}", esc(line));
+        say!("  | {}", esc(line));
     }
     if shown.chars().count() > STDERR_SHOWN {
-        println!("  | ... ({} bytes in all)", err.len());
+        say!("  | ... ({} bytes in all)", err.len());
     }
     for h in leaked {
-        println!(
+        say!(
             "WARNING: stderr holds the value of '{}': it would reach the agent's log",
             esc(h)
         );
@@ -249,7 +261,7 @@ fn stderr_section(r: &Report, show: bool) {
 }
 
 fn handles_section(r: &Report, show: bool) {
-    println!("handles:");
+    say!("handles:");
     for (h, v) in r.plan.handles.iter().zip(&r.verdicts) {
         let h_shown = esc(h);
         match v {
@@ -259,19 +271,19 @@ fn handles_section(r: &Report, show: bool) {
                 } else {
                     format!("****** ({} chars)", value.chars().count())
                 };
-                println!("  ok    ENC[{h_shown}] = {shown}");
+                say!("  ok    ENC[{h_shown}] = {shown}");
                 if value.ends_with('\n') || value.ends_with('\r') {
-                    println!(
+                    say!(
                         "        warning: the value ends with a line break, which the agent keeps (newer agents strip it only with secret_backend_remove_trailing_line_break)"
                     );
                 }
             }
             HandleVerdict::CallFailed => {
-                println!("  FAIL  ENC[{h_shown}]: the whole call failed");
+                say!("  FAIL  ENC[{h_shown}]: the whole call failed");
             }
             other => {
                 let words = judge::agent_words(h, other).unwrap_or_default();
-                println!("  FAIL  ENC[{h_shown}]: {}", esc(&words));
+                say!("  FAIL  ENC[{h_shown}]: {}", esc(&words));
             }
         }
     }
@@ -282,21 +294,21 @@ fn files_section(r: &Report) {
     if files.is_empty() {
         return;
     }
-    println!("config files:");
+    say!("config files:");
     for (f, failing) in files {
         let path = esc(&f.path.display().to_string());
         if failing.is_empty() {
-            println!("  ok       {path}");
+            say!("  ok       {path}");
             continue;
         }
         let list: Vec<String> = failing.iter().map(|h| format!("ENC[{}]", esc(h))).collect();
         if call::is_main(f) {
-            println!(
+            say!(
                 "  FAILS    {path}: the agent cannot load its main config ({})",
                 list.join(", ")
             );
         } else {
-            println!(
+            say!(
                 "  DROPPED  {path}: older agents (StackState V2, Datadog until late 2025) drop the whole file; the newest keep it without {}",
                 list.join(", ")
             );

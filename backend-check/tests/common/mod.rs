@@ -1,0 +1,95 @@
+//! Shared by the end-to-end tests: the binary under test, the project's
+//! dummy backend, and small files with exact modes in a temp dir.
+
+#![allow(dead_code)]
+// each test file uses its own part of this module
+// Test support: a failed setup step must fail the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use backend_tests::{Cmd, Done};
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_secret-backend-check");
+
+/// Runs `secret-backend-check ARGS`.
+pub fn check<I: IntoIterator<Item = S>, S: AsRef<str>>(args: I) -> Done {
+    Cmd::new(BIN).args(args).run()
+}
+
+/// Writes `text` to `dir/name` with `mode`.
+pub fn write(dir: &Path, name: &str, text: &str, mode: u32) -> PathBuf {
+    let p = dir.join(name);
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(&p, text).unwrap();
+    chmod(&p, mode);
+    p
+}
+
+/// Sets the mode of `p`.
+pub fn chmod(p: &Path, mode: u32) {
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A `#!/bin/sh` backend with mode 0700.
+pub fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    write(dir, name, &format!("#!/bin/sh\n{body}\n"), 0o700)
+}
+
+/// The project's dummy backend, copied into `dir` with mode 0700 (the
+/// build's own copy is 0755, which the agent refuses).
+///
+/// It is found next to this crate's binary, where `cargo test --workspace`
+/// builds it; under `cargo test -p backend-check` it is built there once,
+/// with the same cargo, target dir and profile.
+pub fn dummy(dir: &Path) -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let bin_dir = Path::new(BIN).parent().expect("binary directory");
+        let found = bin_dir.join("secret-backend-dummy");
+        if found.is_file() {
+            return found;
+        }
+        let target = bin_dir.parent().expect("target directory");
+        let profile = match bin_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => "dev".to_owned(),
+            Some(other) => other.to_owned(),
+        };
+        let out = Command::new(env!("CARGO"))
+            .args(["build", "-p", "backend-dummy", "--profile", &profile, "--target-dir"])
+            .arg(target)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run cargo to build backend-dummy: {e}"));
+        assert!(
+            out.status.success() && found.is_file(),
+            "secret-backend-dummy is not next to {BIN} and building it failed; run `cargo build -p backend-dummy` with the same CARGO_TARGET_DIR first:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        found
+    });
+    let copy = dir.join("secret-backend-dummy");
+    std::fs::copy(built, &copy).unwrap();
+    chmod(&copy, 0o700);
+    copy
+}
+
+/// stdout of a run, asserting its exit code.
+pub fn out(done: &Done, code: i32) -> String {
+    done.expect_code(code);
+    done.stdout_str().to_owned()
+}
+
+/// Asserts that `haystack` has a line equal to `line` (after trimming).
+pub fn has_line(haystack: &str, line: &str) {
+    assert!(
+        haystack.lines().any(|l| l.trim() == line.trim()),
+        "no line {line:?} in:\n{haystack}"
+    );
+}

@@ -1,0 +1,263 @@
+//! `scan` over YAML files and directories made here: the agent's handle
+//! rule, locations, and which files the agent reads at all.
+
+// Helpers outside #[test] functions fail loudly too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{check, has_line, out, write};
+
+#[test]
+fn the_handle_rule_and_locations() {
+    let d = tempfile::tempdir().unwrap();
+    let yaml = r#"init_config:
+  shared:
+    token: ENC[init/token]
+instances:
+  - host: db.example
+    port: 5432
+    enabled: true
+    ratio: 1.5
+    password: "  ENC[db/password]	"
+    plain: db-ENC[x]
+    not_quite: ENC[x] trailing
+    ENC[looks/like/a/key]: a value
+    "ENC[quoted/key]": 1
+    nested:
+      deeper:
+        - [a, "ENC[list/inner]"]
+        - {k: 'ENC[flow/map]'}
+    "odd.key": ENC[odd]
+    empty: ENC[]
+    brackets: ENC[]]]]
+    number_handle: ENC[12345]
+  - password: ENC[db/password]
+logs:
+  - type: file
+    service: ENC[logs/service]
+ad_identifiers:
+  - ENC[never]
+"#;
+    let p = write(d.path(), "conf.yaml", yaml, 0o600);
+    let o = out(&check(["scan", p.to_str().unwrap()]), 0);
+    let want = [
+        "init_config.shared.token (line 3): ENC[init/token]",
+        "instances[0].password (line 9): ENC[db/password]",
+        "instances[0].nested.deeper[0][1] (line 16): ENC[list/inner]",
+        "instances[0].nested.deeper[1].k (line 17): ENC[flow/map]",
+        "instances[0][\"odd.key\"] (line 18): ENC[odd]",
+        "instances[0].empty (line 19): ENC[]",
+        "instances[0].brackets (line 20): ENC[]]]]",
+        "instances[0].number_handle (line 21): ENC[12345]",
+        "instances[1].password (line 22): ENC[db/password]",
+        "logs[0].service (line 25): ENC[logs/service]",
+        "ad_identifiers[0] (line 27): ENC[never]  [never resolved: the agent resolves only init_config, instances, jmx_metrics and logs]",
+    ];
+    let got: Vec<&str> = o
+        .lines()
+        .filter(|l| l.starts_with("  "))
+        .map(str::trim)
+        .collect();
+    assert_eq!(got, want, "{o}");
+    for absent in ["x]", "looks/like/a/key", "quoted/key", "5432", "true"] {
+        assert!(!o.contains(&format!("ENC[{absent}")), "{absent}: {o}");
+    }
+    // 11 found, ENC[db/password] twice, ENC[never] not asked for.
+    has_line(
+        &o,
+        "11 handle(s) in 1 file(s); 9 distinct handle(s) the agent would ask for",
+    );
+}
+
+#[test]
+fn main_config_resolves_everywhere() {
+    let d = tempfile::tempdir().unwrap();
+    let p = write(
+        d.path(),
+        "datadog.yaml",
+        "api_key: ENC[api]\nproxy:\n  https: ENC[proxy]\n",
+        0o600,
+    );
+    let o = out(&check(["scan", p.to_str().unwrap()]), 0);
+    has_line(&o, &format!("{} (main config)", p.display()));
+    has_line(&o, "api_key (line 1): ENC[api]");
+    has_line(&o, "proxy.https (line 3): ENC[proxy]");
+}
+
+#[test]
+fn conf_d_is_read_as_the_agent_reads_it() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path();
+    write(root, "datadog.yaml", "api_key: ENC[api]\n", 0o600);
+    let c = "conf.d";
+    write(
+        root,
+        &format!("{c}/redis.yaml"),
+        "instances:\n  - password: ENC[top]\n",
+        0o600,
+    );
+    write(
+        root,
+        &format!("{c}/http.yml.default"),
+        "instances:\n  - token: ENC[default/http]\n",
+        0o600,
+    );
+    write(
+        root,
+        &format!("{c}/postgres.d/conf.yaml"),
+        "instances:\n  - password: ENC[pg]\n",
+        0o600,
+    );
+    write(
+        root,
+        &format!("{c}/postgres.d/conf.yaml.default"),
+        "instances:\n  - password: ENC[pg/default]\n",
+        0o600,
+    );
+    write(
+        root,
+        &format!("{c}/postgres.d/conf.yaml.example"),
+        "instances:\n  - password: ENC[example]\n",
+        0o600,
+    );
+    write(
+        root,
+        &format!("{c}/postgres.d/metrics.yaml"),
+        "jmx_metrics:\n  - user: ENC[metrics]\n",
+        0o600,
+    );
+    write(
+        root,
+        &format!("{c}/postgres.d/deeper/conf.yaml"),
+        "instances:\n  - password: ENC[deep]\n",
+        0o600,
+    );
+    write(
+        root,
+        &format!("{c}/mysql/conf.yaml"),
+        "instances:\n  - password: ENC[no-dot-d]\n",
+        0o600,
+    );
+    write(
+        root,
+        &format!("{c}/metrics.yaml"),
+        "jmx_metrics:\n  - user: ENC[root-metrics]\n",
+        0o600,
+    );
+    write(root, &format!("{c}/empty.yaml"), "", 0o600);
+    write(
+        root,
+        &format!("{c}/noinst.yaml"),
+        "init_config:\n  key: ENC[no-instances]\n",
+        0o600,
+    );
+    write(root, &format!("{c}/README.md"), "ENC[readme]\n", 0o600);
+    let o = out(&check(["scan", root.to_str().unwrap()]), 1);
+    let shown = |rel: &str| format!("{}", root.join(rel).display());
+    for found in [
+        "ENC[api]",
+        "ENC[top]",
+        "ENC[default/http]",
+        "ENC[pg]",
+        "ENC[metrics]",
+        "ENC[no-instances]",
+    ] {
+        assert!(o.contains(found), "{found}: {o}");
+    }
+    for hidden in [
+        "pg/default]",
+        "example]",
+        "deep]",
+        "no-dot-d]",
+        "root-metrics]",
+        "readme]",
+    ] {
+        assert!(!o.contains(&format!("ENC[{hidden}")), "{hidden}: {o}");
+    }
+    has_line(
+        &o,
+        &format!(
+            "skipped {}: not loaded by the agent: check 'postgres' has a non-default config file",
+            shown("conf.d/postgres.d/conf.yaml.default")
+        ),
+    );
+    has_line(
+        &o,
+        &format!(
+            "skipped {}: not read by the agent: only .yaml, .yml, .yaml.default and .yml.default files are",
+            shown("conf.d/postgres.d/conf.yaml.example")
+        ),
+    );
+    has_line(
+        &o,
+        &format!(
+            "skipped {}: not read by the agent: it reads one level of <check>.d directories",
+            shown("conf.d/postgres.d/deeper")
+        ),
+    );
+    has_line(
+        &o,
+        &format!(
+            "skipped {}: not read by the agent: a check directory's name must end in .d",
+            shown("conf.d/mysql")
+        ),
+    );
+    has_line(
+        &o,
+        &format!(
+            "skipped {}: not read by the agent: metrics files belong in a <check>.d directory",
+            shown("conf.d/metrics.yaml")
+        ),
+    );
+    // Read but not loaded: exit 1.
+    let lines: Vec<&str> = o.lines().collect();
+    let at = |name: &str| {
+        lines
+            .iter()
+            .position(|l| l.starts_with(&shown(name)))
+            .unwrap_or_else(|| panic!("{name}: {o}"))
+    };
+    assert_eq!(
+        lines[at("conf.d/empty.yaml") + 1].trim(),
+        "NOT LOADED by the agent: the file is empty"
+    );
+    assert_eq!(
+        lines[at("conf.d/noinst.yaml") + 1].trim(),
+        "NOT LOADED by the agent: Configuration file contains no valid instances"
+    );
+    // Main config first, then conf.d in name order.
+    assert!(at("datadog.yaml") < at("conf.d/empty.yaml"));
+    assert!(at("conf.d/http.yml.default") < at("conf.d/postgres.d/conf.yaml"));
+}
+
+#[test]
+fn broken_yaml_is_reported_without_quoting_it() {
+    let d = tempfile::tempdir().unwrap();
+    let p = write(
+        d.path(),
+        "bad.yaml",
+        "instances:\n  - password: [SECRETVALUE\n",
+        0o600,
+    );
+    let o = out(&check(["scan", p.to_str().unwrap()]), 1);
+    assert!(
+        o.contains("NOT LOADED by the agent: cannot parse it:"),
+        "{o}"
+    );
+    assert!(!o.contains("SECRETVALUE"), "{o}");
+}
+
+#[test]
+fn unreadable_paths_are_usage_errors() {
+    let d = tempfile::tempdir().unwrap();
+    let missing = d.path().join("missing.yaml");
+    let done = check(["scan", missing.to_str().unwrap()]);
+    done.expect_code(2);
+    assert!(done.stderr.contains("no such file or directory"), "{done}");
+    check(["scan"]).expect_code(2);
+    // Oversized files are refused, not read whole.
+    let big = write(d.path(), "big.yaml", &"# x\n".repeat(1_100_000), 0o600);
+    let o = out(&check(["scan", big.to_str().unwrap()]), 1);
+    assert!(o.contains("larger than 4194304 bytes"), "{o}");
+}
