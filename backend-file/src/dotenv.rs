@@ -18,6 +18,17 @@ use serde_json::{Map, Value};
 /// Parses `.env` text into an object of strings.
 pub fn parse(text: &str) -> Result<Value, String> {
     let mut map = Map::new();
+    match fill(&mut map, text) {
+        Ok(()) => Ok(Value::Object(map)),
+        Err(e) => {
+            // The lines before the bad one were values: overwrite them.
+            map.values_mut().for_each(wipe_string);
+            Err(e)
+        }
+    }
+}
+
+fn fill(map: &mut Map<String, Value>, text: &str) -> Result<(), String> {
     for (number, line) in text.lines().enumerate() {
         let number = number + 1;
         let line = line.trim_start();
@@ -27,9 +38,17 @@ pub fn parse(text: &str) -> Result<Value, String> {
         let (key, rest) =
             assignment(line).ok_or_else(|| format!("line {number}: expected KEY=value"))?;
         let value = value(rest).map_err(|e| format!("line {number}: {e}"))?;
-        map.insert(key.to_owned(), Value::String(value));
+        if let Some(mut old) = map.insert(key.to_owned(), Value::String(value)) {
+            wipe_string(&mut old);
+        }
     }
-    Ok(Value::Object(map))
+    Ok(())
+}
+
+fn wipe_string(v: &mut Value) {
+    if let Value::String(s) = v {
+        zeroize::Zeroize::zeroize(s);
+    }
 }
 
 /// Whether every meaningful line of `text` is an assignment (and there is
