@@ -347,7 +347,7 @@ struct Job {
 }
 
 /// A file as read: its text, and its document when a handle has a key.
-#[derive(Debug)]
+/// No `Debug`: `Zeroizing`'s would print the text.
 struct Loaded {
     text: Zeroizing<String>,
     doc: Option<Result<Doc, HandleError>>,
