@@ -171,7 +171,7 @@ pub fn run(r: &Report, show: bool) {
             }
             if rights.refused() {
                 say!(
-                    "  (that agent would not run the backend at all; it is run here anyway to check the rest)"
+                    "  (an agent that refuses the rights never runs the backend; it is run here anyway to check the rest)"
                 );
             }
         }
@@ -206,19 +206,16 @@ pub fn run(r: &Report, show: bool) {
     }
     handles_section(r, show);
     files_section(r);
-    if r.all_ok() {
-        say!("verdict: the agent resolves every handle");
+    let failed = r.verdicts.iter().filter(|v| !v.ok()).count();
+    let replied = if failed == 0 {
+        "the agent resolves every handle".to_owned()
     } else {
-        let failed = r.verdicts.iter().filter(|v| !v.ok()).count();
-        let rights = if r.rights_refused() {
-            "; the executable's rights are refused"
-        } else {
-            ""
-        };
-        say!(
-            "verdict: {failed} of {} handle(s) fail{rights}",
-            r.verdicts.len()
-        );
+        format!("{failed} of {} handle(s) fail", r.verdicts.len())
+    };
+    if r.rights_refused() {
+        say!("verdict: the executable's rights are refused (see above); in the reply, {replied}");
+    } else {
+        say!("verdict: {replied}");
     }
 }
 

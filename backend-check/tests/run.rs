@@ -245,7 +245,7 @@ fn wrong_rights_fail_even_when_the_reply_is_good() {
     has_line(&o, "ok    ENC[a] = ****** (1 chars)");
     has_line(
         &o,
-        "verdict: 0 of 1 handle(s) fail; the executable's rights are refused",
+        "verdict: the executable's rights are refused (see above); in the reply, the agent resolves every handle",
     );
     // Not executable at all: the start fails, as the agent's exec would.
     common::chmod(&b, 0o600);
