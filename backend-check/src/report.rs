@@ -107,12 +107,16 @@ pub fn scan(s: &Scan) {
             Role::Check => "check config",
         };
         say!("{} ({role})", esc(&f.path.display().to_string()));
+        if f.empty {
+            say!("  empty: the agent skips it");
+        }
         if let Some(why) = &f.not_loaded {
             say!("  NOT LOADED by the agent: {}", esc(why));
         }
         match &f.found {
             Err(e) => say!("  NOT LOADED by the agent: {}", esc(e)),
-            Ok(found) if found.is_empty() => say!("  no handles"),
+            Ok(found) if found.is_empty() && !f.empty => say!("  no handles"),
+            Ok(found) if found.is_empty() => {}
             Ok(found) => {
                 for h in found {
                     let line = if h.line > 0 {

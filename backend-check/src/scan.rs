@@ -22,8 +22,8 @@
 //!   directories, directories without `.d`, and other names (a
 //!   `conf.yaml.example`) are not read by the agent and are listed as skipped;
 //! - a `.default` file is ignored when its check has another config file;
-//! - an empty file, or a check config without `instances`, `logs` or
-//!   `jmx_metrics`, is not loaded.
+//! - an empty file is skipped quietly; a check config without `instances`,
+//!   `logs` or `jmx_metrics` is not loaded (the agent logs a warning).
 //!
 //! A file named on the command line is always read, whatever its name.
 //! Files are read up to [`MAX_FILE_BYTES`], at most [`MAX_FILES`] of them.
@@ -170,6 +170,8 @@ pub struct FileScan {
     pub found: Result<Vec<Found>, String>,
     /// Why the agent would not load the file although it reads it.
     pub not_loaded: Option<String>,
+    /// The file has no bytes at all: the agent skips it quietly.
+    pub empty: bool,
 }
 
 impl FileScan {
@@ -409,9 +411,13 @@ fn file_name(p: &Path) -> String {
 
 /// Reads and scans one file.
 pub fn scan_file(path: &Path, role: Role) -> FileScan {
+    let mut empty = false;
     let (found, not_loaded) = match read_bounded(path) {
         Err(e) => (Err(e), None),
-        Ok(text) if text.is_empty() => (Ok(Vec::new()), Some("the file is empty".to_owned())),
+        Ok(text) if text.is_empty() => {
+            empty = true;
+            (Ok(Vec::new()), None)
+        }
         Ok(text) => match parse(&text) {
             Err(e) => (Err(format!("cannot parse it: {e}")), None),
             Ok(root) => {
@@ -428,6 +434,7 @@ pub fn scan_file(path: &Path, role: Role) -> FileScan {
         role,
         found,
         not_loaded,
+        empty,
     }
 }
 
@@ -463,8 +470,12 @@ pub fn parse(text: &str) -> Result<Spanned<Node>, String> {
 
 /// Why the agent would not load a check config it has read.
 fn check_config_problem(root: &Node) -> Option<String> {
-    let Node::Map(entries) = root else {
-        return Some("not a check config: the document is not a mapping".into());
+    let no_instances = || Some("Configuration file contains no valid instances".to_owned());
+    let entries = match root {
+        Node::Map(entries) => entries,
+        // Only comments: yaml.v2 leaves every field unset.
+        Node::Scalar(s) if s == "null" => return no_instances(),
+        _ => return Some("not a check config: the document is not a mapping".into()),
     };
     let get = |key: &str| {
         entries
@@ -479,7 +490,7 @@ fn check_config_problem(root: &Node) -> Option<String> {
     if has_instances || present(get("logs")) || present(get("jmx_metrics")) {
         None
     } else {
-        Some("Configuration file contains no valid instances".into())
+        no_instances()
     }
 }
 

@@ -148,6 +148,12 @@ fn conf_d_is_read_as_the_agent_reads_it() {
     write(root, &format!("{c}/empty.yaml"), "", 0o600);
     write(
         root,
+        &format!("{c}/comments.yaml"),
+        "# instances:\n#   - password: ENC[commented]\n",
+        0o600,
+    );
+    write(
+        root,
         &format!("{c}/noinst.yaml"),
         "init_config:\n  key: ENC[no-instances]\n",
         0o600,
@@ -220,12 +226,19 @@ fn conf_d_is_read_as_the_agent_reads_it() {
     };
     assert_eq!(
         lines[at("conf.d/empty.yaml") + 1].trim(),
-        "NOT LOADED by the agent: the file is empty"
+        "empty: the agent skips it"
     );
-    assert_eq!(
-        lines[at("conf.d/noinst.yaml") + 1].trim(),
-        "NOT LOADED by the agent: Configuration file contains no valid instances"
-    );
+    for name in ["conf.d/noinst.yaml", "conf.d/comments.yaml"] {
+        assert_eq!(
+            lines[at(name) + 1].trim(),
+            "NOT LOADED by the agent: Configuration file contains no valid instances",
+            "{name}: {o}"
+        );
+    }
+    // An empty file alone is no reason to fail.
+    let only_empty = tempfile::tempdir().unwrap();
+    write(only_empty.path(), "empty.yaml", "", 0o600);
+    out(&check(["scan", only_empty.path().to_str().unwrap()]), 0);
     // Main config first, then conf.d in name order.
     assert!(at("datadog.yaml") < at("conf.d/empty.yaml"));
     assert!(at("conf.d/http.yml.default") < at("conf.d/postgres.d/conf.yaml"));
