@@ -20,10 +20,11 @@
 //!
 //! Each distinct file is read once per call, however many keys of it the
 //! call asks for, and the document of document mode is read and parsed
-//! once. The reads block, so they run on tokio's blocking pool, a few
-//! workers for the whole batch, each sending its files' results as they
-//! come; the call waits for them only until the deadline, so a hung
-//! filesystem costs the files not read yet, not the whole reply.
+//! once. The reads block, so they run on tokio's blocking pool: a few
+//! workers for the whole batch (not a thread per file: a call may name
+//! thousands), each taking the next file and sending its result as soon as
+//! it has it. The call waits for them only until the deadline, so a hung
+//! filesystem costs the files not read by then, not the whole reply.
 
 pub mod document;
 pub mod dotenv;
@@ -32,6 +33,7 @@ pub mod read;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use backend_core::key::extract;
 use backend_core::protocol::Request;
@@ -369,14 +371,25 @@ async fn load_files(
     let workers = count.min(WORKERS);
     let jobs = Arc::new(jobs);
     let (tx, mut rx) = mpsc::unbounded_channel();
-    for worker in 0..workers {
-        let (root, jobs, tx) = (root.clone(), Arc::clone(&jobs), tx.clone());
+    // Workers take the next job from a shared counter, so a file that
+    // hangs holds up one worker, not the files queued behind it.
+    let next = Arc::new(AtomicUsize::new(0));
+    for _ in 0..workers {
+        let (root, jobs, tx, next) = (
+            root.clone(),
+            Arc::clone(&jobs),
+            tx.clone(),
+            Arc::clone(&next),
+        );
         // Detached: past the deadline the runtime is shut down without
         // waiting for these, and the process exits.
         tokio::task::spawn_blocking(move || {
-            let mine = jobs.iter().enumerate().skip(worker).step_by(workers);
             let dir = Dir::open_ambient_dir(&root, cap_std::ambient_authority());
-            for (i, job) in mine {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(job) = jobs.get(i) else {
+                    return;
+                };
                 let loaded = match &dir {
                     Ok(dir) => load(dir, job, limit),
                     Err(e) => Err(root_error(&shorten(&job.path), &root, e)),
@@ -662,31 +675,31 @@ mod tests {
     #[tokio::test]
     async fn a_hung_file_times_out_by_name_and_the_rest_is_kept() {
         let d = tempfile::tempdir().unwrap();
-        let mut names: Vec<String> = (0..19).map(|i| format!("f{i}")).collect();
-        names.push("hangs".to_owned());
+        let mut names = vec!["hangs".to_owned()];
+        names.extend((0..19).map(|i| format!("f{i}")));
         for n in &names {
             write(d.path(), n, "v");
         }
-        // A filesystem that never answers for one file. It is the last job
-        // of its worker, so the files before it are read.
+        // A filesystem that does not answer for one file, the first one:
+        // the other workers read the rest meanwhile.
         fn hanging(dir: &Dir, job: &Job, limit: u64) -> Result<Loaded, HandleError> {
             if job.path == "hangs" {
-                std::thread::sleep(std::time::Duration::from_secs(3));
+                std::thread::sleep(std::time::Duration::from_secs(5));
             }
             load_in(dir, job, limit)
         }
         let jobs: Vec<Job> = plan(&names).jobs;
-        let budget = std::time::Duration::from_secs(1);
+        let budget = std::time::Duration::from_secs(2);
         let ctx = Context::with_budget(budget);
         let started = std::time::Instant::now();
         let loaded = load_files(d.path().to_owned(), jobs, 100, &ctx, hanging).await;
-        assert!(started.elapsed() < std::time::Duration::from_millis(2500));
-        let (last, rest) = loaded.split_last().unwrap();
+        assert!(started.elapsed() < std::time::Duration::from_millis(3500));
+        let (first, rest) = loaded.split_first().unwrap();
         for file in rest {
             assert_eq!(file.as_ref().map(|f| f.text.as_str()).ok(), Some("v"));
         }
-        let e = last.as_ref().err().unwrap();
+        let e = first.as_ref().err().unwrap();
         assert_eq!(e.kind(), ErrorKind::TimedOut);
-        assert_eq!(e.to_string(), "hangs: timed out after 1s");
+        assert_eq!(e.to_string(), "hangs: timed out after 2s");
     }
 }
