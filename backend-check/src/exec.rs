@@ -21,8 +21,9 @@ use std::time::{Duration, Instant};
 /// The agent's default `secret_backend_output_max_size`.
 pub const DEFAULT_MAX_OUTPUT: usize = 1024 * 1024;
 
-/// One captured stream.
-#[derive(Debug, Default)]
+/// One captured stream. stdout holds the values: its `Debug` shows only
+/// sizes, and its bytes are zeroized on drop.
+#[derive(Default)]
 pub struct Stream {
     /// The bytes read, at most the cap.
     pub bytes: Vec<u8>,
@@ -30,6 +31,22 @@ pub struct Stream {
     pub over_cap: bool,
     /// Reading it had not finished when the tool stopped waiting.
     pub unfinished: bool,
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stream")
+            .field("len", &self.bytes.len())
+            .field("over_cap", &self.over_cap)
+            .field("unfinished", &self.unfinished)
+            .finish()
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.bytes);
+    }
 }
 
 /// How the process ended.
@@ -129,6 +146,7 @@ fn reader(mut src: impl Read + Send + 'static, cap: usize) -> mpsc::Receiver<Str
                 Err(_) => break,
             }
         }
+        zeroize::Zeroize::zeroize(&mut buf[..]);
         let _ = tx.send(s);
     });
     rx
@@ -172,9 +190,10 @@ fn collect(rx: Option<mpsc::Receiver<Stream>>, until: Instant, child: &Child) ->
                 let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
             }
             rx.recv_timeout(Duration::from_millis(500))
-                .unwrap_or(Stream {
-                    unfinished: true,
-                    ..Stream::default()
+                .unwrap_or_else(|_| {
+                    let mut s = Stream::default();
+                    s.unfinished = true;
+                    s
                 })
         }
     }

@@ -18,6 +18,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use backend_core::Secret;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 /// The payload generations the tool can send.
@@ -61,10 +62,10 @@ pub fn go_string(s: &str) -> String {
 }
 
 /// One entry of the reply, as Go's struct holds it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// `value`, empty when null or absent.
-    pub value: String,
+    pub value: Secret,
     /// `error`, empty when null or absent.
     pub error: String,
 }
@@ -127,6 +128,15 @@ impl<'de> de::Deserialize<'de> for EntrySeed {
 
 struct EntryVisitor;
 
+impl Default for Entry {
+    fn default() -> Self {
+        Self {
+            value: Secret::new(String::new()),
+            error: String::new(),
+        }
+    }
+}
+
 impl<'de> Visitor<'de> for EntryVisitor {
     type Value = Entry;
 
@@ -141,7 +151,7 @@ impl<'de> Visitor<'de> for EntryVisitor {
         while let Some(key) = map.next_key::<String>()? {
             if key.eq_ignore_ascii_case("value") {
                 if let Some(v) = map.next_value::<Option<String>>()? {
-                    entry.value = v;
+                    entry.value = Secret::new(v);
                 }
             } else if key.eq_ignore_ascii_case("error") {
                 if let Some(v) = map.next_value::<Option<String>>()? {
@@ -159,7 +169,7 @@ impl<'de> Visitor<'de> for EntryVisitor {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HandleVerdict {
     /// Resolved to a non-empty value.
-    Resolved(String),
+    Resolved(Secret),
     /// Not in the reply.
     Missing,
     /// `error` was set.
@@ -229,12 +239,26 @@ mod tests {
     }
 
     #[test]
+    fn the_cores_parser_reads_our_payloads() {
+        use backend_core::protocol::Request;
+        let handles = hs(&["a", "<&>", "", "]]]", "é\u{2028}\"\\"]);
+        let r = Request::parse(&payload(PayloadVersion::V1_0, &handles, 12)).unwrap();
+        assert_eq!(
+            (r.version.as_str(), &r.secrets, r.timeout),
+            ("1.0", &handles, None)
+        );
+        let r = Request::parse(&payload(PayloadVersion::V1_1, &handles, 12)).unwrap();
+        assert_eq!(r.secrets, handles);
+        assert_eq!(r.timeout, Some(std::time::Duration::from_secs(12)));
+    }
+
+    #[test]
     fn replies_are_read_as_go_reads_them() {
         let r = parse_reply(br#" {"a":{"value":"v","error":null},"b":{"Value":"x","ERROR":"bad","extra":[1]},"c":null,"d":{}} "#).unwrap();
         assert_eq!(
             r["a"],
             Entry {
-                value: "v".into(),
+                value: Secret::from("v"),
                 error: String::new()
             }
         );
@@ -273,7 +297,7 @@ mod tests {
         assert_eq!(
             v,
             vec![
-                HandleVerdict::Resolved("v".into()),
+                HandleVerdict::Resolved(Secret::from("v")),
                 HandleVerdict::Error("no".into()),
                 HandleVerdict::Empty,
                 HandleVerdict::Missing,

@@ -232,11 +232,11 @@ fn stderr_section(r: &Report, show: bool) {
     let mut leaked = Vec::new();
     for (h, v) in r.plan.handles.iter().zip(&r.verdicts) {
         if let HandleVerdict::Resolved(value) = v
-            && err.contains(value.as_str())
+            && err.contains(value.expose())
         {
             leaked.push(h.as_str());
             if !show {
-                shown = shown.replace(value.as_str(), "******");
+                shown = shown.replace(value.expose(), "******");
             }
         }
     }
@@ -266,7 +266,9 @@ fn handles_section(r: &Report, show: bool) {
     for (h, v) in r.plan.handles.iter().zip(&r.verdicts) {
         let h_shown = esc(h);
         match v {
-            HandleVerdict::Resolved(value) => {
+            HandleVerdict::Resolved(secret) => {
+                // The one place a value is shown, and only when asked for.
+                let value = secret.expose();
                 let shown = if show {
                     format!("{value:?}")
                 } else {
