@@ -185,16 +185,16 @@ fn collect(rx: Option<mpsc::Receiver<Stream>>, until: Instant, child: &Child) ->
         Ok(s) => s,
         Err(_) => {
             // A grandchild holds the pipe open past the deadline: kill the
-            // group and take what arrives within a moment.
+            // group so the reader ends.
             if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
                 let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
             }
-            rx.recv_timeout(Duration::from_millis(500))
-                .unwrap_or_else(|_| {
-                    let mut s = Stream::default();
-                    s.unfinished = true;
-                    s
-                })
+            // Whatever arrives now came too late for the agent.
+            let mut s = rx
+                .recv_timeout(Duration::from_millis(500))
+                .unwrap_or_default();
+            s.unfinished = true;
+            s
         }
     }
 }

@@ -228,6 +228,67 @@ fn a_slow_backend_is_killed_at_the_deadline() {
 }
 
 #[test]
+fn a_process_left_holding_stdout_is_a_timeout() {
+    let d = tempfile::tempdir().unwrap();
+    // Exits at once with a good reply, but leaves a sleeper holding stdout:
+    // the agent waits for the end of stdout, so this is its timeout too.
+    let b = script(
+        d.path(),
+        "leaves_child",
+        r#"sleep 60 &
+echo '{"a":{"value":"x","error":null}}'"#,
+    );
+    let done = Cmd::new(BIN)
+        .args([
+            "run",
+            "--command",
+            b.to_str().unwrap(),
+            "--timeout",
+            "2",
+            "a",
+        ])
+        .kill_after(Duration::from_secs(30))
+        .run();
+    let o = out(&done, 1);
+    has_line(
+        &o,
+        &format!(
+            "WHOLE CALL FAILS: error while running '{}': command timeout",
+            b.display()
+        ),
+    );
+    has_line(
+        &o,
+        "(the backend exited but a process it left behind kept stdout open past the deadline)",
+    );
+    assert!(
+        done.elapsed < Duration::from_secs(10),
+        "took {:?}",
+        done.elapsed
+    );
+}
+
+#[test]
+fn the_output_cap_is_the_agents_setting() {
+    let d = tempfile::tempdir().unwrap();
+    let b = script(
+        d.path(),
+        "twenty",
+        r#"printf '{"a":{"value":"0123456789"}}'"#,
+    );
+    // 28 bytes: fine under 28, too long under 27.
+    out(&run(&b, &["--output-max-size", "28", "a"]), 0);
+    let o = out(&run(&b, &["--output-max-size", "27", "a"]), 1);
+    has_line(
+        &o,
+        &format!(
+            "WHOLE CALL FAILS: error while running '{}': command output was too long: exceeded 27 bytes",
+            b.display()
+        ),
+    );
+}
+
+#[test]
 fn wrong_rights_fail_even_when_the_reply_is_good() {
     let d = tempfile::tempdir().unwrap();
     let b = script(
