@@ -132,10 +132,19 @@ fn yaml(text: &str) -> Result<Value, String> {
     if text.trim().is_empty() {
         return Err("the document is empty".to_owned());
     }
-    serde_saphyr::from_str::<Value>(text).map_err(|e| match e.location() {
-        // serde-saphyr's message can quote the offending source line.
-        Some(at) => format!("error at line {}, column {}", at.line(), at.column()),
-        None => "malformed YAML".to_owned(),
+    serde_saphyr::from_str::<Value>(text).map_err(|e| {
+        // serde-saphyr's own message can quote the offending source line.
+        // The budget error comes wrapped in variants that vary by where it
+        // struck; its rendered message is the stable way to recognise it.
+        let what = if e.to_string().contains("budget breached") {
+            "over the parser's limits (too many nodes, aliases or levels)"
+        } else {
+            "error"
+        };
+        match e.location() {
+            Some(at) => format!("{what} at line {}, column {}", at.line(), at.column()),
+            None => what.to_owned(),
+        }
     })
 }
 
@@ -192,6 +201,17 @@ mod tests {
             assert!(!e.contains("SECRETVALUE"), "{e}");
             assert!(e.starts_with("not a valid "), "{e}");
         }
+    }
+
+    #[test]
+    fn alias_bombs_hit_the_budget() {
+        let mut text = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for i in 1..12 {
+            let refs = vec![format!("*a{}", i - 1); 9].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let e = parse(&text, Format::Yaml).unwrap_err();
+        assert!(e.contains("over the parser's limits"), "{e}");
     }
 
     #[test]
