@@ -593,3 +593,49 @@ fn the_get_command_for_operators() {
     assert_eq!(reply["pw"]["value"], "v");
     assert_eq!(reply["nope"]["error"], "nope: no such file");
 }
+
+#[test]
+fn values_never_reach_stderr_even_at_trace_level() {
+    let d = tempdir();
+    let root = d.path();
+    put(root, "pw", "PLAIN-SECRET-1");
+    put(root, "db.json", r#"{"user":"JSON-SECRET-2","bad":""}"#);
+    put(root, "broken.yaml", "pw: [YAML-SECRET-3\n");
+    put(root, "big", format!("BIG-SECRET-4{}", "x".repeat(100)));
+    put(root, "latin1", b"LATIN-SECRET-5\xe4");
+    let done = Cmd::new(BIN)
+        .args(["--dir", root.to_str().unwrap(), "--log-level", "trace"])
+        .args(["--max-file-bytes", "50"])
+        .stdin(payload(&[
+            "pw",
+            "db.json;user",
+            "db.json;bad",
+            "db.json;none",
+            "broken.yaml;pw",
+            "big",
+            "latin1",
+        ]))
+        .run();
+    assert_eq!(done.value("pw"), "PLAIN-SECRET-1");
+    assert_eq!(done.value("db.json;user"), "JSON-SECRET-2");
+    assert!(!done.stderr.is_empty(), "trace logging is on: {done}");
+    let planted = [
+        "PLAIN-SECRET-1",
+        "JSON-SECRET-2",
+        "YAML-SECRET-3",
+        "BIG-SECRET-4",
+        "LATIN-SECRET-5",
+    ];
+    assert_no_leak("stderr", &done.stderr, &planted);
+    let reply = done.reply();
+    for h in [
+        "db.json;bad",
+        "db.json;none",
+        "broken.yaml;pw",
+        "big",
+        "latin1",
+    ] {
+        let error = reply[h]["error"].as_str().unwrap();
+        assert_no_leak(h, error, &planted);
+    }
+}
