@@ -124,10 +124,14 @@ pub fn scan(s: &Scan) {
                     } else {
                         String::new()
                     };
-                    let note = if h.resolved {
-                        ""
-                    } else {
-                        "  [never resolved: the agent resolves only init_config, instances, jmx_metrics and logs]"
+                    let note = match (h.resolved, h.padded) {
+                        (false, _) => {
+                            "  [never resolved: the agent resolves only init_config, instances, jmx_metrics and logs]"
+                        }
+                        (true, true) => {
+                            "  [padded with spaces or tabs: only newer Datadog agents trim them; StackState V2 and older Datadog agents take the text as it is]"
+                        }
+                        (true, false) => "",
                     };
                     say!(
                         "  {}{line}: ENC[{}]{note}",

@@ -148,6 +148,10 @@ pub struct Found {
     pub line: usize,
     /// Whether the agent resolves it (false outside a check's sections).
     pub resolved: bool,
+    /// Spaces or tabs around `ENC[...]`: only agents that trim them (newer
+    /// Datadog) see a handle; older ones (2020-era code, which StackState
+    /// Agent V2 carries) take the text as it is.
+    pub padded: bool,
 }
 
 /// The role a file plays for the agent.
@@ -522,6 +526,7 @@ fn walk(node: &Spanned<Node>, at: &str, resolved: bool, found: &mut Vec<Found>) 
                     },
                     line: node.referenced.line() as usize,
                     resolved,
+                    padded: s.len() != s.trim_matches([' ', '\t']).len(),
                 });
             }
         }

@@ -43,7 +43,7 @@ ad_identifiers:
     let o = out(&check(["scan", p.to_str().unwrap()]), 0);
     let want = [
         "init_config.shared.token (line 3): ENC[init/token]",
-        "instances[0].password (line 9): ENC[db/password]",
+        "instances[0].password (line 9): ENC[db/password]  [padded with spaces or tabs: only newer Datadog agents trim them; StackState V2 and older Datadog agents take the text as it is]",
         "instances[0].nested.deeper[0][1] (line 16): ENC[list/inner]",
         "instances[0].nested.deeper[1].k (line 17): ENC[flow/map]",
         "instances[0][\"odd.key\"] (line 18): ENC[odd]",
