@@ -45,8 +45,8 @@ impl Format {
 
     /// The format of `text`, judged by its content.
     pub fn sniff(text: &str) -> Self {
-        let start = text.trim_start_matches('\u{feff}').trim_start();
-        if start.starts_with(['{', '[']) {
+        let text = text.trim_start_matches('\u{feff}');
+        if text.trim_start().starts_with(['{', '[']) {
             Self::Json
         } else if dotenv::looks_like(text) {
             Self::Env
@@ -166,6 +166,7 @@ mod tests {
         assert_eq!(Format::sniff("  {\"a\":1}"), Format::Json);
         assert_eq!(Format::sniff("\u{feff}[1]"), Format::Json);
         assert_eq!(Format::sniff("A=1\nB=2\n"), Format::Env);
+        assert_eq!(Format::sniff("\u{feff}A=1\n"), Format::Env);
         assert_eq!(Format::sniff("a: 1\n"), Format::Yaml);
         assert_eq!(Format::of("x.yaml", "{\"a\":1}"), Format::Yaml);
     }
