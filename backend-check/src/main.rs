@@ -115,7 +115,7 @@ enum Cmd {
         /// Take the handles from these files or directories, as `scan` finds them.
         #[arg(long, value_name = "PATH", num_args = 1.., conflicts_with = "handles")]
         from: Vec<PathBuf>,
-        /// Handles, as written inside ENC[...].
+        /// Handles, as written inside ENC[...] (put them after `--` when one starts with `-`).
         #[arg(value_name = "HANDLE", required_unless_present = "from")]
         handles: Vec<String>,
     },

@@ -61,6 +61,9 @@ fn dummy_backend_resolves_with_values_masked() {
         r#"payload (1.1, 60 bytes): {"secret_backend_timeout":7,"secrets":["x"],"version":"1.1"}"#,
     );
     has_line(&o, r#"ok    ENC[x] = "decrypted_x""#);
+    // A handle that looks like a flag goes after `--`.
+    let o = out(&run(&b, &["--", "-dash"]), 0);
+    has_line(&o, "ok    ENC[-dash] = ****** (15 chars)");
 }
 
 #[test]
