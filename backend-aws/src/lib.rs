@@ -1,1 +1,145 @@
-//! backend-aws: not written yet (see its issue).
+//! Secret backend for AWS Secrets Manager and SSM Parameter Store.
+//!
+//! One call resolves a batch of handles ([`handle`] has the grammar):
+//! handles are grouped by what they fetch (secret and version, or
+//! parameter), each distinct target is fetched once ([`fetch`]: batched with
+//! `BatchGetSecretValue` and `GetParameters`, concurrent, bounded), and keys
+//! are taken from the fetched JSON by the core's key rules. Region and
+//! credentials are loaded once per call, under the deadline ([`client`]),
+//! so a host without credentials answers every handle quickly with the
+//! reason instead of hanging on the instance metadata service.
+//!
+//! [`AwsProvider::new`] validates the config and touches nothing else; all
+//! network work happens in `resolve`, bounded by the call's deadline.
+
+pub mod client;
+pub mod config;
+pub mod errors;
+pub mod fetch;
+pub mod handle;
+
+use backend_core::protocol::Request;
+use backend_core::runner::Backend;
+use backend_core::{BoxFuture, ConfigError, Context, HandleError, Outcome, Provider};
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+pub use crate::config::{AwsArgs, AwsConfig};
+use crate::handle::{Handle, Target};
+
+/// The AWS provider: Secrets Manager and SSM Parameter Store.
+#[derive(Debug)]
+pub struct AwsProvider {
+    config: AwsConfig,
+    /// Clients once loaded; a failed load is retried on the next call.
+    clients: OnceCell<client::Clients>,
+}
+
+impl AwsProvider {
+    /// Validates `config`; no network, no async.
+    pub fn new(config: AwsConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Self {
+            config,
+            clients: OnceCell::new(),
+        })
+    }
+
+    /// The validated configuration.
+    pub fn config(&self) -> &AwsConfig {
+        &self.config
+    }
+
+    async fn resolve_all(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
+        let parsed: Vec<Result<Handle, HandleError>> =
+            handles.iter().map(|h| handle::parse(h)).collect();
+        let (targets, of_handle) =
+            backend_core::group(parsed.iter().flatten().map(|h| h.target.clone()));
+        let fetched = if targets.is_empty() {
+            Vec::new()
+        } else {
+            match self
+                .clients
+                .get_or_try_init(|| client::load(&self.config, ctx))
+                .await
+            {
+                Ok(clients) => {
+                    fetch::fetch_all(
+                        clients,
+                        &targets,
+                        ctx,
+                        self.config.concurrency(),
+                        self.config.batch_get.unwrap_or(true),
+                    )
+                    .await
+                }
+                Err(e) => targets
+                    .iter()
+                    .map(|t| Err(e.clone().context(t.location())))
+                    .collect(),
+            }
+        };
+        // Each value is parsed once, on the first handle asking a key of it.
+        let mut docs: Vec<Option<Option<Value>>> = targets.iter().map(|_| None).collect();
+        let mut next = of_handle.into_iter();
+        parsed
+            .into_iter()
+            .map(|p| {
+                let h = p?;
+                let i = next.next().unwrap_or_default();
+                let value = fetched
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| Err(HandleError::other("internal error: no fetch")))?;
+                match &h.key {
+                    None => Ok(value),
+                    Some(key) => {
+                        let doc = docs.get_mut(i).and_then(|d| {
+                            d.get_or_insert_with(|| serde_json::from_str(value.expose()).ok())
+                                .as_ref()
+                        });
+                        match doc {
+                            Some(doc) => backend_core::key::extract(doc, key, &h.target.location()),
+                            None => Err(not_json(&h.target, key)),
+                        }
+                    }
+                }
+            })
+            .collect()
+    }
+}
+
+/// A key was asked of a value that is not JSON (the message never quotes it).
+fn not_json(target: &Target, key: &str) -> HandleError {
+    let what = match target {
+        Target::Secret { .. } => "secret",
+        Target::Parameter(_) => "parameter",
+    };
+    HandleError::not_found(format!(
+        "{}: no key '{key}': the {what} is not JSON (drop ';{key}' for the whole value)",
+        target.location()
+    ))
+}
+
+impl Provider for AwsProvider {
+    fn resolve<'a>(
+        &'a self,
+        handles: &'a [String],
+        ctx: &'a Context,
+    ) -> BoxFuture<'a, Vec<Outcome>> {
+        Box::pin(self.resolve_all(handles, ctx))
+    }
+}
+
+impl Backend for AwsProvider {
+    const BINARY: &'static str = "secret-backend-aws";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const ABOUT: &'static str = "Secret backend for AWS Secrets Manager and SSM Parameter Store.";
+    type Config = AwsConfig;
+    type Args = AwsArgs;
+    type Provider = AwsProvider;
+
+    fn build(config: AwsConfig, args: AwsArgs, _: &Request) -> Result<AwsProvider, ConfigError> {
+        AwsProvider::new(config.with_args(args))
+    }
+}

@@ -1,0 +1,195 @@
+//! Region, credentials and the two service clients, loaded once per call.
+//!
+//! Loading happens in `resolve`, under the call's deadline, never in
+//! `new`: building a provider must not touch the network. The credentials
+//! are resolved here, once, before any request, so that a host without
+//! credentials gets one clear error per handle (`no AWS credentials found`,
+//! with what was tried) instead of each request failing on its own; the
+//! resolved credentials are then handed to both clients as static ones, so
+//! the chain (and any instance-metadata probing) runs once per call.
+//!
+//! The instance metadata service (IMDS) is asked only by the links of the
+//! chains that come after the configured ones: with a region and
+//! credentials set (config, environment or profile), it is never reached.
+//! When it is reached, it is asked with short timeouts and few attempts, and
+//! the whole load is bounded by the deadline anyway.
+//!
+//! Proxies: with `behavior-version-latest`, the SDK's default HTTPS client
+//! reads `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` and `NO_PROXY` itself
+//! (aws-smithy-runtime's `default_https_client` sets `ProxyConfig::from_env`
+//! for behavior versions from 2025-08-07 on), so nothing is needed here.
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::default_provider::credentials::DefaultCredentialsChain;
+use aws_config::environment::region::EnvironmentVariableRegionProvider;
+use aws_config::imds;
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::profile::region::ProfileFileRegionProvider;
+use aws_config::sts::AssumeRoleProvider;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sdk_secretsmanager::config::Region;
+use aws_sdk_secretsmanager::error::DisplayErrorContext;
+use backend_core::{Context, ErrorKind, HandleError};
+
+use crate::config::AwsConfig;
+
+/// The session name of an assumed role when the config names none.
+pub const DEFAULT_SESSION_NAME: &str = "secret-backend-aws";
+/// IMDS connect timeout: the service answers in milliseconds on an instance,
+/// and off an instance the address usually blackholes.
+const IMDS_CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
+const IMDS_READ_TIMEOUT: Duration = Duration::from_millis(1000);
+const IMDS_ATTEMPTS: u32 = 1;
+
+/// The service clients of one call.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    /// Secrets Manager.
+    pub secrets: aws_sdk_secretsmanager::Client,
+    /// SSM Parameter Store.
+    pub ssm: aws_sdk_ssm::Client,
+}
+
+/// Loads region and credentials and builds the clients, within the deadline.
+/// The error is the same for every handle; the caller prefixes the location.
+pub async fn load(config: &AwsConfig, ctx: &Context) -> Result<Clients, HandleError> {
+    match ctx.within(load_unbounded(config)).await {
+        Ok(result) => result,
+        Err(_) => Err(HandleError::new(
+            ErrorKind::TimedOut,
+            format!(
+                "timed out after {} looking for AWS region and credentials (tried: {})",
+                backend_core::error::human_duration(ctx.budget()),
+                tried(config)
+            ),
+        )),
+    }
+}
+
+async fn load_unbounded(config: &AwsConfig) -> Result<Clients, HandleError> {
+    let imds = imds::Client::builder()
+        .connect_timeout(IMDS_CONNECT_TIMEOUT)
+        .read_timeout(IMDS_READ_TIMEOUT)
+        .max_attempts(IMDS_ATTEMPTS)
+        .build();
+    let region = region_chain(config, imds.clone())
+        .region()
+        .await
+        .ok_or_else(|| {
+            HandleError::other(
+                "no AWS region configured (set 'region' in the config, --region, AWS_REGION, \
+                 or a region in the profile)",
+            )
+        })?;
+    let mut chain = DefaultCredentialsChain::builder()
+        .region(region.clone())
+        .imds_client(imds);
+    if let Some(profile) = &config.profile {
+        chain = chain.profile_name(profile);
+    }
+    let chain = chain.build().await;
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(region)
+        .credentials_provider(chain);
+    if let Some(profile) = &config.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(url) = &config.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let base = loader.load().await;
+    let provider = match &config.role_arn {
+        Some(arn) => {
+            let mut role = AssumeRoleProvider::builder(arn).session_name(
+                config
+                    .session_name
+                    .as_deref()
+                    .unwrap_or(DEFAULT_SESSION_NAME),
+            );
+            if let Some(id) = &config.external_id {
+                role = role.external_id(id);
+            }
+            SharedCredentialsProvider::new(role.configure(&base).build().await)
+        }
+        None => base
+            .credentials_provider()
+            .ok_or_else(|| HandleError::other("internal error: no credentials provider"))?,
+    };
+    let credentials = provider
+        .provide_credentials()
+        .await
+        .map_err(|e| credentials_error(&e, config))?;
+    let sdk = base
+        .into_builder()
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .build();
+    Ok(Clients {
+        secrets: aws_sdk_secretsmanager::Client::new(&sdk),
+        ssm: aws_sdk_ssm::Client::new(&sdk),
+    })
+}
+
+/// Config, then environment, then profile, then IMDS (with our client).
+fn region_chain(config: &AwsConfig, imds: imds::Client) -> RegionProviderChain {
+    let mut profile = ProfileFileRegionProvider::builder();
+    if let Some(name) = &config.profile {
+        profile = profile.profile_name(name);
+    }
+    let chain = match &config.region {
+        Some(r) => RegionProviderChain::first_try(Region::new(r.clone())),
+        None => RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new()),
+    };
+    chain.or_else(profile.build()).or_else(
+        aws_config::imds::region::ImdsRegionProvider::builder()
+            .imds_client(imds)
+            .build(),
+    )
+}
+
+fn credentials_error(e: &CredentialsError, config: &AwsConfig) -> HandleError {
+    let role = config
+        .role_arn
+        .as_deref()
+        .map(|arn| format!(" to assume {arn}"))
+        .unwrap_or_default();
+    match e {
+        CredentialsError::CredentialsNotLoaded(_) => HandleError::permission_denied(format!(
+            "no AWS credentials found{role} (tried: {})",
+            tried(config)
+        )),
+        CredentialsError::ProviderTimedOut(_) => HandleError::unavailable(format!(
+            "timed out loading AWS credentials{role} (tried: {})",
+            tried(config)
+        )),
+        _ => HandleError::permission_denied(format!(
+            "cannot load AWS credentials{role}: {}",
+            DisplayErrorContext(e)
+        )),
+    }
+}
+
+/// What the default chain tries, for messages.
+pub fn tried(config: &AwsConfig) -> String {
+    let profile = config
+        .profile
+        .clone()
+        .or_else(|| std::env::var("AWS_PROFILE").ok())
+        .unwrap_or_else(|| "default".into());
+    let imds = if imds_disabled() {
+        "instance metadata (disabled by AWS_EC2_METADATA_DISABLED)"
+    } else {
+        "instance metadata"
+    };
+    format!(
+        "environment AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, profile '{profile}' in the shared \
+         config and credentials files, web identity token (AWS_WEB_IDENTITY_TOKEN_FILE), \
+         ECS container credentials, {imds}"
+    )
+}
+
+fn imds_disabled() -> bool {
+    std::env::var("AWS_EC2_METADATA_DISABLED").is_ok_and(|v| v.eq_ignore_ascii_case("true"))
+}

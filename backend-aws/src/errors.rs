@@ -1,0 +1,175 @@
+//! AWS errors as per-handle errors, in one place.
+//!
+//! An SDK error's `Debug` holds the raw HTTP response, body included, so it
+//! is never printed: messages are built from the error code, the service's
+//! short message (bounded, and only for codes we do not know), or
+//! `DisplayErrorContext` for transport failures.
+
+use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use backend_core::HandleError;
+
+/// Longest service message quoted in an error.
+const MAX_SERVICE_MESSAGE: usize = 200;
+
+/// Maps an error `code` (with the service's `message`) to a handle error
+/// naming `location`.
+pub fn from_code(code: &str, message: Option<&str>, location: &str) -> HandleError {
+    let message = message.unwrap_or_default();
+    match code {
+        "ResourceNotFoundException" | "ParameterNotFound" | "ParameterVersionNotFound" => {
+            if message.contains("marked for deletion") {
+                deleted(location)
+            } else {
+                HandleError::not_found(format!("{location}: not found"))
+            }
+        }
+        "AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation" => {
+            HandleError::permission_denied(format!("{location}: access denied"))
+        }
+        "UnrecognizedClientException"
+        | "InvalidClientTokenId"
+        | "InvalidSignatureException"
+        | "SignatureDoesNotMatch"
+        | "ExpiredTokenException"
+        | "ExpiredToken" => HandleError::permission_denied(format!(
+            "{location}: AWS refused the credentials ({code})"
+        )),
+        "DecryptionFailure"
+        | "KMSAccessDeniedException"
+        | "KMSDisabledException"
+        | "KMSInvalidStateException"
+        | "KMSNotFoundException"
+        | "InvalidKeyId" => HandleError::permission_denied(format!(
+            "{location}: KMS could not decrypt the value ({code}); check the key policy \
+                 and kms:Decrypt"
+        )),
+        "InvalidRequestException" if message.contains("deletion") => deleted(location),
+        "ThrottlingException"
+        | "Throttling"
+        | "TooManyRequestsException"
+        | "RequestLimitExceeded"
+        | "ThrottledException" => HandleError::unavailable(format!(
+            "{location}: throttled by AWS ({code}), retries exhausted"
+        )),
+        "InternalServiceError"
+        | "InternalServerError"
+        | "InternalFailure"
+        | "ServiceUnavailable" => {
+            HandleError::unavailable(format!("{location}: AWS service error ({code})"))
+        }
+        _ => HandleError::other(format!("{location}: {code}: {}", bounded_message(message))),
+    }
+}
+
+fn deleted(location: &str) -> HandleError {
+    HandleError::not_found(format!(
+        "{location}: the secret is marked for deletion (restore it with RestoreSecret)"
+    ))
+}
+
+/// Maps any SDK error of an operation.
+pub fn from_sdk<E, R>(e: &SdkError<E, R>, location: &str) -> HandleError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match e {
+        SdkError::ServiceError(service) => {
+            let err = service.err();
+            match err.code() {
+                Some(code) => from_code(code, err.message(), location),
+                None => HandleError::other(format!(
+                    "{location}: AWS answered with an error without a code"
+                )),
+            }
+        }
+        SdkError::DispatchFailure(failure) => {
+            let why = if failure.is_timeout() {
+                "timed out connecting"
+            } else if failure.is_io() {
+                "cannot connect"
+            } else {
+                "request failed"
+            };
+            HandleError::unavailable(format!(
+                "{location}: {why} to the AWS endpoint: {}",
+                bounded_message(&DisplayErrorContext(e).to_string())
+            ))
+        }
+        SdkError::TimeoutError(_) => {
+            HandleError::unavailable(format!("{location}: the AWS request timed out"))
+        }
+        SdkError::ResponseError(_) => HandleError::unavailable(format!(
+            "{location}: unreadable response from the AWS endpoint"
+        )),
+        _ => HandleError::other(format!(
+            "{location}: {}",
+            bounded_message(&DisplayErrorContext(e).to_string())
+        )),
+    }
+}
+
+/// The error's code when it is a service error (for fallback decisions).
+pub fn code_of<E, R>(e: &SdkError<E, R>) -> Option<&str>
+where
+    E: ProvideErrorMetadata,
+{
+    match e {
+        SdkError::ServiceError(s) => s.err().code(),
+        _ => None,
+    }
+}
+
+/// One line, at most [`MAX_SERVICE_MESSAGE`] characters.
+fn bounded_message(m: &str) -> String {
+    let line: String = m
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(MAX_SERVICE_MESSAGE)
+        .collect();
+    if m.chars().count() > MAX_SERVICE_MESSAGE {
+        format!("{line}...")
+    } else {
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use backend_core::ErrorKind;
+
+    use super::*;
+
+    #[test]
+    fn codes() {
+        let k = |code, msg| from_code(code, msg, "prod/db").kind();
+        assert_eq!(k("ResourceNotFoundException", None), ErrorKind::NotFound);
+        assert_eq!(k("ParameterNotFound", None), ErrorKind::NotFound);
+        assert_eq!(
+            k("AccessDeniedException", None),
+            ErrorKind::PermissionDenied
+        );
+        assert_eq!(k("DecryptionFailure", None), ErrorKind::PermissionDenied);
+        assert_eq!(k("ThrottlingException", None), ErrorKind::Unavailable);
+        assert_eq!(k("InternalServiceError", None), ErrorKind::Unavailable);
+        let e = from_code(
+            "InvalidRequestException",
+            Some(
+                "You can't perform this operation on the secret because it was marked for deletion.",
+            ),
+            "prod/db",
+        );
+        assert!(e.message().contains("marked for deletion"), "{e}");
+        assert!(e.message().starts_with("prod/db: "), "{e}");
+        let e = from_code("Weird", Some(&"x\n".repeat(500)), "p");
+        assert!(
+            e.message().len() < 300 && !e.message().contains('\n'),
+            "{e}"
+        );
+        assert!(
+            from_code("DecryptionFailure", None, "p")
+                .message()
+                .contains("KMS")
+        );
+    }
+}

@@ -1,0 +1,337 @@
+//! Fetching distinct targets: batched where AWS allows it, concurrent and
+//! bounded everywhere, every request under the call's deadline.
+//!
+//! - Current versions of secrets: `BatchGetSecretValue`, 20 ids a request,
+//!   requests concurrent. Per-id errors in a reply map to their ids; an id
+//!   the reply does not mention is fetched on its own. A batch refused as a
+//!   whole (the policy allows `GetSecretValue` but not the batch call) falls
+//!   back to `GetSecretValue` per id.
+//! - Other versions: `GetSecretValue` with `VersionStage` or `VersionId`.
+//! - Parameters: `GetParameters` with decryption, 10 names a request;
+//!   names listed as invalid are not found.
+
+use std::collections::HashMap;
+
+use aws_sdk_secretsmanager::primitives::Blob;
+use aws_sdk_secretsmanager::types::SecretValueEntry;
+use backend_core::{Context, HandleError, Secret, bounded};
+
+use crate::client::Clients;
+use crate::errors;
+use crate::handle::{Target, Version};
+
+/// Most ids in one `BatchGetSecretValue` (the API's limit).
+pub const SECRETS_PER_BATCH: usize = 20;
+/// Most names in one `GetParameters` (the API's limit).
+pub const PARAMETERS_PER_BATCH: usize = 10;
+
+/// A target's fetched value (the whole secret string or parameter value).
+pub type Fetched = Result<Secret, HandleError>;
+
+/// Fetches every target once; results in the order of `targets`.
+pub async fn fetch_all(
+    clients: &Clients,
+    targets: &[Target],
+    ctx: &Context,
+    concurrency: usize,
+    batch_get: bool,
+) -> Vec<Fetched> {
+    let mut current = Vec::new();
+    let mut versioned = Vec::new();
+    let mut parameters = Vec::new();
+    for (i, t) in targets.iter().enumerate() {
+        match t {
+            Target::Secret { id, version: None } => current.push((i, id.as_str())),
+            Target::Secret {
+                id,
+                version: Some(v),
+            } => versioned.push((i, id.as_str(), Some(v))),
+            Target::Parameter(name) => parameters.push((i, name.as_str())),
+        }
+    }
+    let mut results: Vec<Option<Fetched>> = targets.iter().map(|_| None).collect();
+
+    // Secrets and parameters go in parallel, each bounded by `concurrency`.
+    let secrets = async {
+        let mut singles = versioned;
+        if batch_get {
+            let (done, left) = batches(clients, &current, ctx, concurrency).await;
+            singles.extend(left.into_iter().map(|(i, id)| (i, id, None)));
+            done
+        } else {
+            singles.extend(current.iter().map(|&(i, id)| (i, id, None)));
+            Vec::new()
+        }
+        .into_iter()
+        .chain(singles_fetch(clients, &singles, ctx, concurrency).await)
+        .collect::<Vec<_>>()
+    };
+    let params = parameter_batches(clients, &parameters, ctx, concurrency);
+    let (secrets, params) = tokio::join!(secrets, params);
+    for (i, fetched) in secrets.into_iter().chain(params) {
+        if let Some(slot) = results.get_mut(i) {
+            *slot = Some(fetched);
+        }
+    }
+    results
+        .into_iter()
+        .zip(targets)
+        .map(|(r, t)| r.unwrap_or_else(|| Err(ctx.timed_out().context(t.location()))))
+        .collect()
+}
+
+/// Runs the batches; returns what they answered and the ids left for
+/// `GetSecretValue` (refused batches, ids missing from a reply).
+async fn batches<'a>(
+    clients: &Clients,
+    ids: &[(usize, &'a str)],
+    ctx: &Context,
+    concurrency: usize,
+) -> (Vec<(usize, Fetched)>, Vec<(usize, &'a str)>) {
+    let chunks: Vec<&[(usize, &str)]> = ids.chunks(SECRETS_PER_BATCH).collect();
+    let replies = bounded(&chunks, concurrency, ctx, |chunk| batch_get(clients, chunk)).await;
+    let mut done = Vec::new();
+    let mut left = Vec::new();
+    for (chunk, reply) in chunks.iter().zip(replies) {
+        match reply {
+            Ok(BatchReply::Answered(results)) => {
+                for (&(i, id), r) in chunk.iter().zip(results) {
+                    match r {
+                        Some(fetched) => done.push((i, fetched)),
+                        None => left.push((i, id)),
+                    }
+                }
+            }
+            Ok(BatchReply::Refused) => left.extend(chunk.iter().copied()),
+            Err(e) => done.extend(chunk.iter().map(|&(i, id)| (i, Err(e.clone().context(id))))),
+        }
+    }
+    (done, left)
+}
+
+enum BatchReply {
+    /// Per id: its result, or `None` when the reply did not mention it.
+    Answered(Vec<Option<Fetched>>),
+    /// The caller may not use the batch call: fetch one by one.
+    Refused,
+}
+
+async fn batch_get(clients: &Clients, chunk: &[(usize, &str)]) -> Result<BatchReply, HandleError> {
+    let ids: Vec<String> = chunk.iter().map(|(_, id)| (*id).to_owned()).collect();
+    let mut answers: Vec<Option<Fetched>> = chunk.iter().map(|_| None).collect();
+    let mut token: Option<String> = None;
+    // A reply may be paged; follow the token, bounded by the number of ids.
+    for _ in 0..=chunk.len() {
+        let reply = clients
+            .secrets
+            .batch_get_secret_value()
+            .set_secret_id_list(Some(ids.clone()))
+            .set_next_token(token.clone())
+            .send()
+            .await;
+        let out = match reply {
+            Ok(out) => out,
+            // Refused as a whole: denied by policy, or one id the batch call
+            // rejects; one by one, each id gets its own answer.
+            Err(e) if errors::code_of(&e).is_some_and(is_refusal) => {
+                tracing::debug!(
+                    "BatchGetSecretValue refused ({}), falling back to GetSecretValue",
+                    errors::code_of(&e).unwrap_or_default()
+                );
+                return Ok(BatchReply::Refused);
+            }
+            Err(e) => return Err(errors::from_sdk(&e, "BatchGetSecretValue")),
+        };
+        for entry in out.secret_values() {
+            for (slot, (_, id)) in answers.iter_mut().zip(chunk) {
+                if slot.is_none() && entry_matches(entry, id) {
+                    *slot = Some(entry_value(
+                        id,
+                        entry.secret_string(),
+                        entry.secret_binary(),
+                    ));
+                }
+            }
+        }
+        for err in out.errors() {
+            let Some(sid) = err.secret_id() else { continue };
+            for (slot, (_, id)) in answers.iter_mut().zip(chunk) {
+                if slot.is_none() && *id == sid {
+                    *slot = Some(Err(errors::from_code(
+                        err.error_code().unwrap_or("UnknownError"),
+                        err.message(),
+                        id,
+                    )));
+                }
+            }
+        }
+        token = out.next_token().map(str::to_owned);
+        if token.is_none() || answers.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    Ok(BatchReply::Answered(answers))
+}
+
+fn is_refusal(code: &str) -> bool {
+    matches!(
+        code,
+        "AccessDeniedException"
+            | "AccessDenied"
+            | "UnauthorizedOperation"
+            | "ValidationException"
+            | "InvalidParameterException"
+            | "InvalidRequestException"
+    )
+}
+
+/// Whether a batch entry answers the requested `id`: by name, by full ARN,
+/// or by a partial ARN (an ARN without the random six-character suffix).
+fn entry_matches(entry: &SecretValueEntry, id: &str) -> bool {
+    entry.name() == Some(id)
+        || entry.arn() == Some(id)
+        || entry.arn().is_some_and(|arn| {
+            id.starts_with("arn:")
+                && arn.len() == id.len() + 7
+                && arn.starts_with(id)
+                && arn.as_bytes().get(id.len()) == Some(&b'-')
+        })
+}
+
+async fn singles_fetch(
+    clients: &Clients,
+    items: &[(usize, &str, Option<&Version>)],
+    ctx: &Context,
+    concurrency: usize,
+) -> Vec<(usize, Fetched)> {
+    let results = bounded(items, concurrency, ctx, |(_, id, version)| {
+        get_secret(clients, id, *version)
+    })
+    .await;
+    items
+        .iter()
+        .zip(results)
+        .map(|(&(i, id, version), r)| {
+            let r = r.map_err(|e| {
+                if e.kind() == backend_core::ErrorKind::TimedOut {
+                    e.context(location(id, version))
+                } else {
+                    e
+                }
+            });
+            (i, r)
+        })
+        .collect()
+}
+
+fn location(id: &str, version: Option<&Version>) -> String {
+    Target::Secret {
+        id: id.to_owned(),
+        version: version.cloned(),
+    }
+    .location()
+}
+
+async fn get_secret(
+    clients: &Clients,
+    id: &str,
+    version: Option<&Version>,
+) -> Result<Secret, HandleError> {
+    let mut req = clients.secrets.get_secret_value().secret_id(id);
+    req = match version {
+        Some(Version::Stage(s)) => req.version_stage(s),
+        Some(Version::Id(v)) => req.version_id(v),
+        None => req,
+    };
+    let at = location(id, version);
+    let out = req.send().await.map_err(|e| errors::from_sdk(&e, &at))?;
+    entry_value(&at, out.secret_string(), out.secret_binary())
+}
+
+/// The value of a secret: its string, or its binary when that is UTF-8.
+fn entry_value(location: &str, string: Option<&str>, binary: Option<&Blob>) -> Fetched {
+    match (string, binary) {
+        (Some(s), _) => Ok(Secret::from(s)),
+        (None, Some(b)) => match std::str::from_utf8(b.as_ref()) {
+            Ok(text) => Ok(Secret::from(text)),
+            Err(_) => Err(HandleError::other(format!(
+                "{location}: the secret is binary ({} bytes) and not UTF-8 text, which the \
+                 agent cannot take",
+                b.as_ref().len()
+            ))),
+        },
+        (None, None) => Err(HandleError::not_found(format!(
+            "{location}: the secret has no value"
+        ))),
+    }
+}
+
+async fn parameter_batches(
+    clients: &Clients,
+    names: &[(usize, &str)],
+    ctx: &Context,
+    concurrency: usize,
+) -> Vec<(usize, Fetched)> {
+    let chunks: Vec<&[(usize, &str)]> = names.chunks(PARAMETERS_PER_BATCH).collect();
+    let replies = bounded(&chunks, concurrency, ctx, |chunk| {
+        get_parameters(clients, chunk)
+    })
+    .await;
+    let mut out = Vec::new();
+    for (chunk, reply) in chunks.iter().zip(replies) {
+        match reply {
+            Ok(results) => out.extend(chunk.iter().map(|(i, _)| *i).zip(results)),
+            Err(e) => out.extend(chunk.iter().map(|&(i, name)| {
+                (
+                    i,
+                    Err(e.clone().context(Target::Parameter(name.into()).location())),
+                )
+            })),
+        }
+    }
+    out
+}
+
+async fn get_parameters(
+    clients: &Clients,
+    chunk: &[(usize, &str)],
+) -> Result<Vec<Fetched>, HandleError> {
+    let names: Vec<String> = chunk.iter().map(|(_, n)| (*n).to_owned()).collect();
+    let out = clients
+        .ssm
+        .get_parameters()
+        .set_names(Some(names))
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| errors::from_sdk(&e, "GetParameters"))?;
+    let mut by_name: HashMap<&str, &aws_sdk_ssm::types::Parameter> = HashMap::new();
+    for p in out.parameters() {
+        if let Some(n) = p.name() {
+            by_name.insert(n, p);
+        }
+        if let Some(a) = p.arn() {
+            by_name.insert(a, p);
+        }
+    }
+    let invalid: Vec<&str> = out
+        .invalid_parameters()
+        .iter()
+        .map(String::as_str)
+        .collect();
+    Ok(chunk
+        .iter()
+        .map(|(_, name)| {
+            let at = Target::Parameter((*name).to_owned()).location();
+            match by_name.get(name).and_then(|p| p.value()) {
+                Some(v) => Ok(Secret::from(v)),
+                None if invalid.contains(name) => {
+                    Err(HandleError::not_found(format!("{at}: not found")))
+                }
+                None => Err(HandleError::not_found(format!(
+                    "{at}: not in the GetParameters reply"
+                ))),
+            }
+        })
+        .collect())
+}
