@@ -1,1 +1,433 @@
-//! backend-vault: not written yet (see its issue).
+//! backend-vault: secrets from HashiCorp Vault and OpenBao.
+//!
+//! A handle is `<path>[?version=N][;<key>]` ([`handle`]), the logical path
+//! as `vault kv get` / `vault read` take it. One call goes:
+//!
+//! 1. parse every handle; group them by (path, version), so every key of
+//!    `secret/db` comes from one response (the user and password of a
+//!    dynamic database credential belong together);
+//! 2. get a token ([`auth`]): the configured one, or a login, once per
+//!    call, lazily and inside the deadline;
+//! 3. read the distinct paths concurrently (at most `concurrency` at once,
+//!    each bounded by the deadline). Before the read, the path's mount is
+//!    looked up through `sys/internal/ui/mounts/<path>` as the vault CLI
+//!    does, once per mount per call: a KV v2 mount is read at
+//!    `<mount>/data/<rest>` (a path already holding `data/` after the
+//!    mount is read as it is), every other engine with a plain read;
+//! 4. pick each handle's key from its path's document (core key rules);
+//! 5. after the reply, revoke a token obtained by login ([`Provider::close`]).
+//!
+//! HTTP goes through reqwest directly, not vaultrs ([`http`] says why).
+
+pub mod auth;
+pub mod config;
+pub mod handle;
+pub mod http;
+pub mod tls;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use backend_core::key::{extract, sole_value};
+use backend_core::protocol::Request;
+use backend_core::runner::Backend;
+use backend_core::{
+    BoxFuture, ConfigError, Context, HandleError, Outcome, Provider, bounded, group,
+};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+pub use config::{AuthConfig, Method as AuthMethod, VaultConfig};
+
+use crate::auth::Session;
+use crate::config::{Credentials, ProcessEnv};
+use crate::handle::{Handle, Target};
+use crate::http::{Api, Failure, Response};
+
+/// The Vault / OpenBao provider.
+#[derive(Debug)]
+pub struct VaultProvider {
+    api: Api,
+    credentials: Credentials,
+    token_cache_file: Option<std::path::PathBuf>,
+    concurrency: usize,
+    session: tokio::sync::Mutex<Option<Arc<Session>>>,
+}
+
+/// The provider's own flags: none; everything is in the config file and
+/// the vault CLI's environment variables.
+#[derive(Debug, clap::Args)]
+pub struct VaultArgs {}
+
+impl VaultProvider {
+    /// Builds the provider from `config`, filled in from the vault CLI's
+    /// environment variables. Reads credential and TLS files; no network.
+    pub fn new(config: VaultConfig) -> Result<Self, ConfigError> {
+        let settings = config.with_env(&ProcessEnv)?.validate(&ProcessEnv)?;
+        let api = Api::new(&settings)?;
+        Ok(Self {
+            api,
+            credentials: settings.credentials,
+            token_cache_file: settings.token_cache_file,
+            concurrency: settings.concurrency,
+            session: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    async fn session(&self, ctx: &Context) -> Result<Arc<Session>, HandleError> {
+        let mut slot = self.session.lock().await;
+        if let Some(s) = slot.as_ref() {
+            return Ok(s.clone());
+        }
+        let s = Arc::new(
+            auth::session(
+                &self.api,
+                &self.credentials,
+                self.token_cache_file.as_deref(),
+                ctx,
+            )
+            .await?,
+        );
+        *slot = Some(s.clone());
+        Ok(s)
+    }
+
+    async fn resolve_all(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
+        let parsed: Vec<Result<Handle, HandleError>> =
+            handles.iter().map(|h| handle::parse(h)).collect();
+        let (targets, index) = group(parsed.iter().flatten().map(Handle::target));
+        let fetched: Vec<Result<Value, HandleError>> = if targets.is_empty() {
+            Vec::new()
+        } else {
+            match ctx.within(self.session(ctx)).await.and_then(|r| r) {
+                Ok(session) => {
+                    let mounts = Mounts::default();
+                    let (session, mounts) = (&session, &mounts);
+                    bounded(&targets, self.concurrency, ctx, |t| {
+                        self.fetch(t, session, mounts, ctx)
+                    })
+                    .await
+                }
+                Err(e) => targets.iter().map(|_| Err(e.clone())).collect(),
+            }
+        };
+        let mut index = index.into_iter();
+        parsed
+            .into_iter()
+            .map(|h| {
+                let h = h?;
+                let doc = index
+                    .next()
+                    .and_then(|i| fetched.get(i))
+                    .ok_or_else(|| HandleError::other("internal error: no read for this handle"))?;
+                let location = h.location();
+                let doc = doc.as_ref().map_err(|e| e.clone().context(&location))?;
+                match &h.key {
+                    Some(key) => extract(doc, key, &location),
+                    None => sole_value(doc, &location),
+                }
+            })
+            .collect()
+    }
+
+    /// Reads one target; errors carry the cause only (the caller adds the
+    /// location).
+    async fn fetch(
+        &self,
+        target: &Target,
+        session: &Session,
+        mounts: &Mounts,
+        ctx: &Context,
+    ) -> Result<Value, HandleError> {
+        let mount = mounts
+            .lookup(&self.api, &target.segments, session, ctx)
+            .await?;
+        let kv2 = mount.as_ref().filter(|m| m.kv2);
+        let segments: Vec<&str> = match kv2 {
+            Some(m) => {
+                let rest = &target.segments[m.segments.len()..];
+                if rest.is_empty() {
+                    return Err(HandleError::invalid_handle(
+                        "names a KV v2 mount, not a secret in it",
+                    ));
+                }
+                let mut s: Vec<&str> = m.segments.iter().map(String::as_str).collect();
+                if rest.first().map(String::as_str) != Some("data") {
+                    s.push("data");
+                }
+                s.extend(rest.iter().map(String::as_str));
+                s
+            }
+            None if target.version.is_some() => {
+                return Err(HandleError::invalid_handle(
+                    "'?version=' applies to KV v2 secrets only",
+                ));
+            }
+            None => target.segments.iter().map(String::as_str).collect(),
+        };
+        let version = target.version.map(|v| v.to_string());
+        let url = self
+            .api
+            .url(&segments, version.as_deref().map(|v| ("version", v)));
+        let resp = self
+            .api
+            .send(Method::GET, url, Some(&session.token), None, ctx)
+            .await
+            .map_err(failure)?;
+        document(resp, kv2.is_some(), target.version)
+    }
+}
+
+/// A transport failure as a handle error.
+fn failure(f: Failure) -> HandleError {
+    match f {
+        Failure::Unreachable(cause) => HandleError::unavailable(cause),
+        Failure::TooLarge => HandleError::too_large(format!(
+            "the server's response is larger than {} bytes",
+            http::MAX_BODY
+        )),
+    }
+}
+
+/// An error status as a handle error; `what` names the missing thing for 404.
+fn status_error(status: StatusCode, what: &str) -> HandleError {
+    let code = status.as_u16();
+    match status {
+        StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED => {
+            HandleError::permission_denied(format!("permission denied (HTTP {code})"))
+        }
+        StatusCode::NOT_FOUND | StatusCode::NO_CONTENT => HandleError::not_found(what.to_owned()),
+        StatusCode::SERVICE_UNAVAILABLE => {
+            HandleError::unavailable(format!("server sealed or unavailable (HTTP {code})"))
+        }
+        StatusCode::TOO_MANY_REQUESTS => {
+            HandleError::unavailable(format!("rate limited (HTTP {code})"))
+        }
+        s if s.is_server_error() => HandleError::unavailable(format!("server error (HTTP {code})")),
+        s if s.is_redirection() => HandleError::unavailable(format!(
+            "redirected (HTTP {code}); point the address at the active node"
+        )),
+        _ => HandleError::other(format!("unexpected answer (HTTP {code})")),
+    }
+}
+
+/// The document a read returned: `data.data` for KV v2, `data` otherwise.
+fn document(resp: Response, kv2: bool, version: Option<u64>) -> Result<Value, HandleError> {
+    let Response { status, body } = resp;
+    if status == StatusCode::OK {
+        let data = body.and_then(|mut b| b.get_mut("data").map(Value::take));
+        let doc = match (kv2, data) {
+            (true, Some(mut d)) => d.get_mut("data").map(Value::take),
+            (false, d) => d,
+            (true, None) => None,
+        };
+        return doc
+            .filter(|d| !d.is_null())
+            .ok_or_else(|| HandleError::not_found("no secret at this path"));
+    }
+    if status == StatusCode::NOT_FOUND && kv2 {
+        // KV v2 answers a deleted or destroyed version with 404 and its metadata.
+        let meta = body.as_ref().and_then(|b| b.pointer("/data/metadata"));
+        let shown = version.map_or("the latest version".to_owned(), |v| format!("version {v}"));
+        if meta
+            .and_then(|m| m.get("destroyed"))
+            .and_then(Value::as_bool)
+            == Some(true)
+        {
+            return Err(HandleError::not_found(format!("{shown} was destroyed")));
+        }
+        if meta
+            .and_then(|m| m.get("deletion_time"))
+            .and_then(Value::as_str)
+            .is_some_and(|t| !t.is_empty())
+        {
+            return Err(HandleError::not_found(format!("{shown} was deleted")));
+        }
+        if version.is_some() && meta.is_none() && body.is_some() {
+            return Err(HandleError::not_found(format!(
+                "no secret at this path ({shown})"
+            )));
+        }
+    }
+    Err(status_error(status, "no secret at this path"))
+}
+
+/// A mount a path lives in.
+#[derive(Debug, Clone)]
+struct Mount {
+    segments: Vec<String>,
+    kv2: bool,
+}
+
+/// Mounts looked up during one call. Lookups of paths that share a first
+/// segment are serialized, so paths under one mount cause one lookup (a
+/// mount path always starts with its paths' first segment); others run
+/// concurrently.
+#[derive(Debug, Default)]
+struct Mounts {
+    known: Mutex<Vec<Mount>>,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Mounts {
+    fn known(&self, segments: &[String]) -> Option<Mount> {
+        let known = self.known.lock().ok()?;
+        known
+            .iter()
+            .find(|m| segments.starts_with(&m.segments))
+            .cloned()
+    }
+
+    /// The mount of `segments`; `None` when the server cannot say (old
+    /// servers without the endpoint), in which case the path is read as is.
+    async fn lookup(
+        &self,
+        api: &Api,
+        segments: &[String],
+        session: &Session,
+        ctx: &Context,
+    ) -> Result<Option<Mount>, HandleError> {
+        if let Some(m) = self.known(segments) {
+            return Ok(Some(m));
+        }
+        let first = segments.first().cloned().unwrap_or_default();
+        let lock = match self.locks.lock() {
+            Ok(mut locks) => locks.entry(first).or_default().clone(),
+            Err(_) => return Err(HandleError::other("internal error: mount cache poisoned")),
+        };
+        let _serialized = lock.lock().await;
+        if let Some(m) = self.known(segments) {
+            return Ok(Some(m));
+        }
+        let mut path = vec!["sys", "internal", "ui", "mounts"];
+        path.extend(segments.iter().map(String::as_str));
+        let resp = api
+            .send(
+                Method::GET,
+                api.url(&path, None),
+                Some(&session.token),
+                None,
+                ctx,
+            )
+            .await
+            .map_err(failure)?;
+        match resp.status {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND => return Ok(None),
+            // The server answers 403 both when the token may not use the
+            // path and when no engine is mounted there.
+            StatusCode::FORBIDDEN => {
+                return Err(HandleError::permission_denied(
+                    "permission denied, or no secrets engine mounted there (HTTP 403)",
+                ));
+            }
+            s => return Err(status_error(s, "no secrets engine mounted there")),
+        }
+        let data = resp.body.as_ref().and_then(|b| b.get("data"));
+        let mount_path = data
+            .and_then(|d| d.get("path"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let mount_segments: Vec<String> = mount_path
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if mount_segments.is_empty() || !segments.starts_with(&mount_segments) {
+            tracing::debug!("mount lookup gave no usable mount path; reading the path as is");
+            return Ok(None);
+        }
+        let kv2 = data.and_then(|d| d.get("type")).and_then(Value::as_str) == Some("kv")
+            && data
+                .and_then(|d| d.pointer("/options/version"))
+                .and_then(Value::as_str)
+                == Some("2");
+        let mount = Mount {
+            segments: mount_segments,
+            kv2,
+        };
+        if let Ok(mut known) = self.known.lock() {
+            known.push(mount.clone());
+        }
+        Ok(Some(mount))
+    }
+}
+
+impl Provider for VaultProvider {
+    fn resolve<'a>(
+        &'a self,
+        handles: &'a [String],
+        ctx: &'a Context,
+    ) -> BoxFuture<'a, Vec<Outcome>> {
+        Box::pin(self.resolve_all(handles, ctx))
+    }
+
+    fn close<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let session = self.session.lock().await.take();
+            if let Some(s) = session {
+                auth::revoke(&self.api, &s, ctx).await;
+            }
+        })
+    }
+}
+
+impl Backend for VaultProvider {
+    const BINARY: &'static str = "secret-backend-vault";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const ABOUT: &'static str =
+        "Secret backend for HashiCorp Vault and OpenBao: handles are <path>[?version=N][;<key>].";
+    type Config = VaultConfig;
+    type Args = VaultArgs;
+    type Provider = VaultProvider;
+
+    fn build(config: VaultConfig, _: VaultArgs, _: &Request) -> Result<Self, ConfigError> {
+        Self::new(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn resp(status: u16, body: Value) -> Response {
+        Response {
+            status: StatusCode::from_u16(status).unwrap(),
+            body: Some(body),
+        }
+    }
+
+    #[test]
+    fn documents_and_statuses() {
+        let d = document(
+            resp(200, json!({"data": {"data": {"a": "1"}, "metadata": {}}})),
+            true,
+            None,
+        );
+        assert_eq!(d.unwrap(), json!({"a": "1"}));
+        let d = document(resp(200, json!({"data": {"a": "1"}})), false, None);
+        assert_eq!(d.unwrap(), json!({"a": "1"}));
+        let deleted = json!({"data": {"data": null, "metadata": {"deletion_time": "2026-01-01T00:00:00Z", "destroyed": false}}});
+        let e = document(resp(404, deleted), true, Some(1)).unwrap_err();
+        assert_eq!(e.to_string(), "version 1 was deleted");
+        let destroyed =
+            json!({"data": {"data": null, "metadata": {"deletion_time": "", "destroyed": true}}});
+        let e = document(resp(404, destroyed), true, Some(2)).unwrap_err();
+        assert_eq!(e.to_string(), "version 2 was destroyed");
+        let e = document(resp(404, json!({"errors": []})), true, None).unwrap_err();
+        assert_eq!(e.kind(), backend_core::ErrorKind::NotFound);
+        let e = document(
+            resp(403, json!({"errors": ["permission denied SECRETBODY"]})),
+            false,
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), backend_core::ErrorKind::PermissionDenied);
+        assert!(!e.to_string().contains("SECRETBODY"));
+        let e = document(resp(503, json!({})), false, None).unwrap_err();
+        assert_eq!(e.kind(), backend_core::ErrorKind::Unavailable);
+        assert!(e.to_string().contains("sealed"));
+    }
+}

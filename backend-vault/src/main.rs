@@ -1,1 +1,3 @@
-fn main() {}
+fn main() -> std::process::ExitCode {
+    backend_core::main::<backend_vault::VaultProvider>()
+}

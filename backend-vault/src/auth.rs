@@ -1,0 +1,250 @@
+//! Getting a token, and giving it back.
+//!
+//! A configured token (`token` method) is used as it is and never revoked:
+//! it is not ours. A token we obtain by logging in is ours: it is revoked
+//! (`auth/token/revoke-self`) when the call is over, so agents calling us
+//! every few minutes do not pile up live tokens, unless `token_cache_file`
+//! is set, in which case it is kept in that file (mode 0600) and reused by
+//! later calls while `auth/token/lookup-self` says it has time left.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use backend_core::config::read_credential;
+use backend_core::{Context, HandleError, Secret};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+use crate::config::{Credentials, Login};
+use crate::http::{Api, Failure};
+
+/// A cached token is reused only with at least this much time to live.
+const MIN_CACHED_TTL: Duration = Duration::from_secs(60);
+
+/// The token a call uses.
+#[derive(Debug)]
+pub struct Session {
+    /// The token.
+    pub token: Secret,
+    /// Whether [`revoke`] should be called when the call is over.
+    pub revoke: bool,
+}
+
+/// Where the login goes, for messages: `approle at auth/approle`.
+pub fn describe(login: &Login) -> String {
+    format!("{} at auth/{}", login.method.name(), login.mount.join("/"))
+}
+
+/// The token for this call: the configured one, a cached one, or a new login.
+pub async fn session(
+    api: &Api,
+    credentials: &Credentials,
+    cache: Option<&Path>,
+    ctx: &Context,
+) -> Result<Session, HandleError> {
+    let login = match credentials {
+        Credentials::Token(t) => {
+            return Ok(Session {
+                token: t.clone(),
+                revoke: false,
+            });
+        }
+        Credentials::Login(login) => login,
+    };
+    if let Some(file) = cache
+        && let Some(token) = cached(api, file, ctx).await
+    {
+        return Ok(Session {
+            token,
+            revoke: false,
+        });
+    }
+    let token = log_in(api, login, ctx).await?;
+    let kept = cache.is_some_and(|file| store(file, &token));
+    Ok(Session {
+        token,
+        revoke: !kept,
+    })
+}
+
+async fn log_in(api: &Api, login: &Login, ctx: &Context) -> Result<Secret, HandleError> {
+    let what = describe(login);
+    let failed = |cause: String| format!("login failed ({what}): {cause}");
+    let mut segments: Vec<&str> = vec!["auth"];
+    segments.extend(login.mount.iter().map(String::as_str));
+    segments.push("login");
+    if let Some(user) = &login.user {
+        segments.push(user);
+    }
+    let body: std::collections::BTreeMap<&str, &str> =
+        login.body.iter().map(|(k, v)| (*k, v.expose())).collect();
+    let body = Zeroizing::new(
+        serde_json::to_vec(&body).map_err(|e| HandleError::other(failed(e.to_string())))?,
+    );
+    let resp = api
+        .send(
+            Method::POST,
+            api.url(&segments, None),
+            None,
+            Some(&body),
+            ctx,
+        )
+        .await
+        .map_err(|f| match f {
+            Failure::Unreachable(cause) => HandleError::unavailable(failed(cause)),
+            Failure::TooLarge => HandleError::other(failed("response too large".into())),
+        })?;
+    let status = resp.status;
+    if !status.is_success() {
+        return Err(match status {
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+                HandleError::unavailable(failed(format!(
+                    "server unavailable or sealed (HTTP {})",
+                    status.as_u16()
+                )))
+            }
+            s if s.is_server_error() => {
+                HandleError::unavailable(failed(format!("server error (HTTP {})", s.as_u16())))
+            }
+            StatusCode::NOT_FOUND => HandleError::permission_denied(failed(
+                "no such auth method at that mount (HTTP 404)".into(),
+            )),
+            s => HandleError::permission_denied(failed(format!(
+                "credentials refused (HTTP {})",
+                s.as_u16()
+            ))),
+        });
+    }
+    resp.body
+        .as_ref()
+        .and_then(|b| b.pointer("/auth/client_token"))
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .map(Secret::from)
+        .ok_or_else(|| HandleError::other(failed("the server sent no token".into())))
+}
+
+/// Revokes the session's token if it is ours. Failures are logged only: the
+/// reply is already written.
+pub async fn revoke(api: &Api, session: &Session, ctx: &Context) {
+    if !session.revoke {
+        return;
+    }
+    let url = api.url(&["auth", "token", "revoke-self"], None);
+    match api
+        .send(Method::POST, url, Some(&session.token), None, ctx)
+        .await
+    {
+        Ok(r) if r.status.is_success() => tracing::debug!("login token revoked"),
+        Ok(r) => tracing::warn!(
+            "could not revoke the login token (HTTP {}); it lives until its TTL ends",
+            r.status.as_u16()
+        ),
+        Err(Failure::Unreachable(cause)) => tracing::warn!(
+            "could not revoke the login token ({cause}); it lives until its TTL ends"
+        ),
+        Err(Failure::TooLarge) => {}
+    }
+}
+
+/// The cached token, if the file holds one the server still honours with
+/// enough time left.
+async fn cached(api: &Api, file: &Path, ctx: &Context) -> Option<Secret> {
+    if !file.exists() {
+        return None;
+    }
+    let token = match read_credential(file, "token_cache_file") {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!("ignoring the token cache: {e}");
+            return None;
+        }
+    };
+    let url = api.url(&["auth", "token", "lookup-self"], None);
+    let resp = api
+        .send(Method::GET, url, Some(&token), None, ctx)
+        .await
+        .ok()?;
+    if !resp.status.is_success() {
+        tracing::info!(
+            "cached token refused (HTTP {}); logging in again",
+            resp.status.as_u16()
+        );
+        return None;
+    }
+    let data = resp.body.as_ref()?.get("data")?;
+    let ttl = data.get("ttl").and_then(Value::as_u64)?;
+    // ttl 0 is a token without expiry (a root token, a periodic one at 0).
+    let lasting = ttl == 0 && data.get("expire_time").is_none_or(Value::is_null);
+    (lasting || Duration::from_secs(ttl) >= MIN_CACHED_TTL).then_some(token)
+}
+
+/// Writes the token to the cache file atomically, mode 0600. Returns whether
+/// it was kept (if not, the caller revokes it as usual).
+fn store(file: &Path, token: &Secret) -> bool {
+    match write_private(file, token.expose().as_bytes()) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(
+                "cannot write the token cache {}: {e}; the token will be revoked",
+                file.display()
+            );
+            false
+        }
+    }
+}
+
+fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = file
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("not a file name"))?;
+    let tmp: PathBuf = dir.join(format!(
+        ".{}.{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id(),
+        fastrand::u32(..)
+    ));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options.open(&tmp).and_then(|mut f| {
+        f.write_all(bytes)?;
+        f.sync_all()
+    });
+    let renamed = written.and_then(|()| std::fs::rename(&tmp, file));
+    if renamed.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    renamed
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn cache_file_is_private_and_replaced() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("token");
+        std::fs::write(&f, "old").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(store(&f, &Secret::from("new-token")));
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), "new-token");
+        let mode = std::fs::metadata(&f).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
+        assert!(!store(
+            &d.path().join("missing-dir/token"),
+            &Secret::from("x")
+        ));
+    }
+}

@@ -1,0 +1,231 @@
+//! The HTTP side: one reqwest client, URLs built from validated segments,
+//! retries, bounded bodies.
+//!
+//! We call Vault's HTTP API with reqwest directly rather than through
+//! vaultrs: vaultrs cannot check the certificate against
+//! `VAULT_TLS_SERVER_NAME`, has no call for the mount lookup the CLI does
+//! (`sys/internal/ui/mounts/<path>`), hides the HTTP status and KV v2
+//! deletion metadata that per-handle errors need behind its own error type,
+//! Debug-prints the token, and logs an ERROR for every 404. The handful of
+//! endpoints we need (read, mount lookup, logins, lookup-self, revoke-self)
+//! are plain JSON over HTTP.
+//!
+//! Every request is retried on connection errors, 429 and 5xx with jittered
+//! exponential backoff, as long as the next attempt can start before the
+//! call's deadline; 4xx are answered at once. Redirects are not followed: a
+//! redirect to another host would carry our token there.
+
+use std::time::Duration;
+
+use backend_core::{ConfigError, Context, Secret};
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode, Url};
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+use crate::config::Settings;
+use crate::tls;
+
+/// Largest response body we read.
+pub const MAX_BODY: usize = 4 * 1024 * 1024;
+/// Attempts per request (the first one included).
+const ATTEMPTS: u32 = 6;
+/// First backoff; doubled per retry, capped at [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// A server answer: the status and the body, parsed when it is JSON.
+#[derive(Debug)]
+pub struct Response {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The JSON body, if any (never put into messages: it may hold values).
+    pub body: Option<Value>,
+}
+
+/// Why no answer came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Connection, TLS or protocol failure; the message names the cause.
+    Unreachable(String),
+    /// The body was larger than [`MAX_BODY`].
+    TooLarge,
+}
+
+/// The Vault HTTP API at one address.
+#[derive(Debug, Clone)]
+pub struct Api {
+    client: reqwest::Client,
+    base: Url,
+    namespace: Option<HeaderValue>,
+}
+
+impl Api {
+    /// A client for `settings` (reads the TLS files; no network).
+    pub fn new(settings: &Settings) -> Result<Self, ConfigError> {
+        let tls = tls::client_config(&settings.tls)?;
+        let client = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("secret-backend-vault/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ConfigError::new(format!("HTTP client: {e}")))?;
+        let base = Url::parse(&format!("{}/v1/", settings.address))
+            .map_err(|e| ConfigError::new(format!("address: {e}")))?;
+        let namespace = settings
+            .namespace
+            .as_deref()
+            .map(HeaderValue::from_str)
+            .transpose()
+            .map_err(|_| ConfigError::new("namespace holds characters a header cannot carry"))?;
+        Ok(Self {
+            client,
+            base,
+            namespace,
+        })
+    }
+
+    /// The URL of `segments` under `/v1/`, each segment percent-encoded, so
+    /// no segment can reach outside the path.
+    pub fn url<S: AsRef<str>>(&self, segments: &[S], query: Option<(&str, &str)>) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty();
+            path.extend(segments.iter().map(AsRef::as_ref));
+        }
+        if let Some((k, v)) = query {
+            url.query_pairs_mut().append_pair(k, v);
+        }
+        url
+    }
+
+    /// Sends a request, retrying transient failures inside `ctx`'s deadline.
+    pub async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        token: Option<&Secret>,
+        body: Option<&Zeroizing<Vec<u8>>>,
+        ctx: &Context,
+    ) -> Result<Response, Failure> {
+        let headers = self.headers(token)?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut req = self
+                .client
+                .request(method.clone(), url.clone())
+                .headers(headers.clone());
+            if let Some(b) = body {
+                req = req
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(b.to_vec());
+            }
+            let outcome = match req.send().await {
+                Ok(resp) => read(resp).await,
+                Err(e) => Err(Failure::Unreachable(transport_cause(&e))),
+            };
+            let retry = match &outcome {
+                Ok(r) => r.status.is_server_error() || r.status == StatusCode::TOO_MANY_REQUESTS,
+                Err(Failure::Unreachable(_)) => true,
+                Err(Failure::TooLarge) => false,
+            };
+            if !retry || attempt >= ATTEMPTS {
+                return outcome;
+            }
+            let pause = backoff(attempt);
+            // A retry that cannot finish before the deadline is pointless:
+            // report what we have while there is time to.
+            if ctx.remaining() <= pause + Duration::from_millis(50) {
+                return outcome;
+            }
+            tokio::time::sleep(pause).await;
+        }
+    }
+
+    fn headers(&self, token: Option<&Secret>) -> Result<HeaderMap, Failure> {
+        let mut h = HeaderMap::new();
+        // The CLI sends it; some proxies in front of Vault require it.
+        h.insert("X-Vault-Request", HeaderValue::from_static("true"));
+        if let Some(ns) = &self.namespace {
+            h.insert("X-Vault-Namespace", ns.clone());
+        }
+        if let Some(t) = token {
+            let mut v = HeaderValue::from_str(t.expose()).map_err(|_| {
+                Failure::Unreachable("the token holds characters a header cannot carry".into())
+            })?;
+            v.set_sensitive(true);
+            h.insert("X-Vault-Token", v);
+        }
+        Ok(h)
+    }
+}
+
+/// Full-jitter-ish backoff: between half and all of the exponential step.
+fn backoff(attempt: u32) -> Duration {
+    let step = FIRST_BACKOFF
+        .saturating_mul(1 << attempt.saturating_sub(1).min(10))
+        .min(MAX_BACKOFF);
+    let half = step / 2;
+    half + half.mul_f64(fastrand::f64())
+}
+
+async fn read(mut resp: reqwest::Response) -> Result<Response, Failure> {
+    let status = resp.status();
+    if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(Failure::TooLarge);
+    }
+    let mut bytes = Zeroizing::new(Vec::new());
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if bytes.len() + chunk.len() > MAX_BODY {
+                    return Err(Failure::TooLarge);
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(e) => return Err(Failure::Unreachable(transport_cause(&e))),
+        }
+    }
+    let body = serde_json::from_slice(&bytes).ok();
+    Ok(Response { status, body })
+}
+
+/// The innermost cause of a transport error ("Connection refused",
+/// "invalid peer certificate: UnknownIssuer"): the useful part, without
+/// reqwest's wrapping.
+fn transport_cause(e: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    let text = cause.to_string();
+    let kind = if e.is_connect() {
+        "cannot connect"
+    } else if e.is_timeout() {
+        "timed out"
+    } else {
+        "request failed"
+    };
+    if text.is_empty() || text == e.to_string() {
+        kind.to_owned()
+    } else {
+        format!("{kind}: {text}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        for attempt in 1..20 {
+            let b = backoff(attempt);
+            assert!(b <= MAX_BACKOFF, "{attempt}: {b:?}");
+            assert!(b >= FIRST_BACKOFF / 2, "{attempt}: {b:?}");
+        }
+        assert!(backoff(1) <= FIRST_BACKOFF);
+    }
+}

