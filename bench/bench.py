@@ -1,0 +1,1041 @@
+#!/usr/bin/env python3
+"""The benchmark driver behind bench/run.sh.
+
+Starts an OpenBao dev server and a moto server on free ports, seeds them,
+and times every case of issue 9 side by side with its baselines and floors:
+each command runs once as a warm-up and then `--runs` times, the payload on
+stdin, and every reply is checked (ours and the baselines alike: a wrong
+answer is a failure, never a number). It also counts the requests the
+servers saw per call (OpenBao's file audit device; a counting proxy in front
+of moto), measures peak RSS at 1,000 handles (`wait4`'s `ru_maxrss`) and the
+stripped size of each binary, and appends a dated section to RESULTS.md.
+
+Standard library only, so `--smoke` runs with any python3; the baselines
+that need hvac, boto3 or awscli run under the venv run.sh makes.
+"""
+
+import argparse
+import datetime
+import http.client
+import http.server
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BASELINES = os.path.join(HERE, "baselines")
+
+# Our executables: short name -> (binary, crate), in table order.
+BINARIES = {
+    "dummy": ("secret-backend-dummy", "backend-dummy"),
+    "file": ("secret-backend-file", "backend-file"),
+    "vault": ("secret-backend-vault", "backend-vault"),
+    "aws": ("secret-backend-aws", "backend-aws"),
+    "multi": ("secret-backend", "backend-multi"),
+}
+
+# Stripped size targets from the issue, in MB (10^6 bytes).
+SIZE_TARGETS_MB = {"dummy": 1.0, "file": 1.0, "vault": 3.5, "aws": 5.0, "multi": 6.0}
+RSS_TARGET_MB = 20.0
+# The store layout; the full run's numbers are the issue's.
+VAULT_PATHS = 20
+VAULT_KEYS = 50  # keys per path: 20 x 50 = the 1,000-handle RSS payload
+AWS_SECRETS = 100
+AWS_DOC_KEYS = 10  # keys per JSON secret: 100 x 10 = the RSS payload
+FILES = 1000
+RSS_HANDLES = 1000
+RUN_TIMEOUT = 600  # seconds; a hung command fails its row
+
+
+# --------------------------------------------------------------- helpers
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url, seconds=30.0):
+    """Polls `url` until the server answers anything."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except urllib.error.HTTPError:
+            return  # it answered
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"server at {url} did not come up in {seconds:.0f} s")
+
+
+def payload(handles):
+    """The request as an agent writes it: compact, keys sorted, no newline."""
+    return json.dumps({"secrets": handles, "version": "1.0"}, separators=(",", ":")).encode()
+
+
+def run_once(argv, stdin, env, timeout=RUN_TIMEOUT):
+    """Runs one command; returns (seconds, rc, stdout, stderr, maxrss_kb).
+
+    Timed from spawn to reaped, the way the agent experiences it; `wait4`
+    gives this child's own peak RSS.
+    """
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    out = {}
+
+    def drain(name, stream):
+        out[name] = stream.read()
+
+    readers = [
+        threading.Thread(target=drain, args=("out", proc.stdout)),
+        threading.Thread(target=drain, args=("err", proc.stderr)),
+    ]
+    for t in readers:
+        t.start()
+    try:
+        proc.stdin.write(stdin)
+    except BrokenPipeError:
+        pass
+    proc.stdin.close()
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        timer.cancel()
+    elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    for t in readers:
+        t.join()
+    return elapsed, proc.returncode, out.get("out", b""), out.get("err", b""), usage.ru_maxrss
+
+
+def check_reply(stdout, expected):
+    """None when `stdout` answers exactly the `expected` handles with their values."""
+    try:
+        reply = json.loads(stdout)
+    except ValueError:
+        return f"reply is not JSON ({len(stdout)} bytes)"
+    if not isinstance(reply, dict):
+        return "reply is not an object"
+    if set(reply) != set(expected):
+        missing = len(set(expected) - set(reply))
+        extra = len(set(reply) - set(expected))
+        return f"reply has {missing} handle(s) missing, {extra} extra"
+    for handle, want in expected.items():
+        entry = reply[handle]
+        if not isinstance(entry, dict) or entry.get("error") not in (None, ""):
+            err = entry.get("error") if isinstance(entry, dict) else entry
+            return f"{handle!r}: error {str(err)[:200]!r}"
+        if entry.get("value") != want:
+            return f"{handle!r}: wrong value"
+    return None
+
+
+def fmt_ms(seconds):
+    ms = seconds * 1000
+    return f"{ms:.0f}" if ms >= 100 else f"{ms:.1f}" if ms >= 10 else f"{ms:.2f}"
+
+
+def fmt_ratio(x):
+    return f"{x:.0f}x" if x >= 100 else f"{x:.1f}x" if x >= 10 else f"{x:.2f}x"
+
+
+# --------------------------------------------------------------- servers
+
+
+class OpenBao:
+    """A dev server with a file audit device (declared in a -config file:
+    OpenBao refuses to enable audit devices through the API)."""
+
+    def __init__(self, bao, workdir):
+        self.port = free_port()
+        self.addr = f"http://127.0.0.1:{self.port}"
+        self.audit = os.path.join(workdir, "audit.log")
+        hcl = os.path.join(workdir, "bao.hcl")
+        with open(hcl, "w") as f:
+            f.write(
+                'audit "file" "bench" {\n  options {\n'
+                f'    file_path = "{self.audit}"\n  }}\n}}\n'
+            )
+        self.log = open(os.path.join(workdir, "bao.log"), "wb")
+        self.proc = subprocess.Popen(
+            [bao, "server", "-dev", "-dev-root-token-id=root",
+             f"-dev-listen-address=127.0.0.1:{self.port}", "-config", hcl],
+            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+        wait_http(f"{self.addr}/v1/sys/health")
+
+    def api(self, method, path, body=None):
+        req = urllib.request.Request(
+            f"{self.addr}/v1/{path}", method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"X-Vault-Token": "root"},
+        )
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.read()
+
+    def seed(self, paths, keys):
+        """secret/bench/app<p> = {k<j>: "vault-<p>-<j>"}; returns the lookup."""
+        values = {}
+        for p in range(paths):
+            data = {f"k{j}": f"vault-{p}-{j}" for j in range(keys)}
+            self.api("POST", f"secret/data/bench/app{p}", {"data": data})
+            for k, v in data.items():
+                values[f"secret/bench/app{p};{k}"] = v
+        return values
+
+    def audit_offset(self):
+        try:
+            return os.path.getsize(self.audit)
+        except OSError:
+            return 0
+
+    def requests_since(self, offset):
+        """The requests logged after `offset`, classified."""
+        counts = {}
+        with open(self.audit, "rb") as f:
+            f.seek(offset)
+            for line in f:
+                entry = json.loads(line)
+                if entry.get("type") != "request":
+                    continue
+                path = entry.get("request", {}).get("path", "")
+                if path.startswith("sys/internal/ui/mounts"):
+                    kind = "mount lookup"
+                elif path.startswith("secret/"):
+                    kind = "read"
+                else:
+                    kind = path
+                counts[kind] = counts.get(kind, 0) + 1
+        return counts
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.log.close()
+
+
+def amz_request(port, target, body):
+    """One unsigned Secrets Manager call to moto (it does not check
+    signatures; the Authorization header only names region and key)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("POST", "/", body=json.dumps(body), headers={
+        "X-Amz-Target": f"secretsmanager.{target}",
+        "Content-Type": "application/x-amz-json-1.1",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/"
+                         "secretsmanager/aws4_request, SignedHeaders=host, Signature=0",
+    })
+    resp = conn.getresponse()
+    data = resp.read()
+    conn.close()
+    if resp.status != 200:
+        raise RuntimeError(f"moto {target}: HTTP {resp.status}")
+    return json.loads(data)
+
+
+class Moto:
+    """moto_server on a free port."""
+
+    def __init__(self, moto, workdir):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(os.path.join(workdir, "moto.log"), "wb")
+        self.proc = subprocess.Popen(
+            [moto, "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+        wait_http(f"{self.url}/moto-api/")
+
+    def seed(self, plain, docs, doc_keys):
+        """bench/plain<i> = "aws-<i>" and bench/doc<i> = {k<j>: ...};
+        returns the lookup of handle -> value."""
+        values = {}
+        for i in range(plain):
+            name, value = f"bench/plain{i}", f"aws-{i}"
+            amz_request(self.port, "CreateSecret", {"Name": name, "SecretString": value})
+            values[name] = value
+        for i in range(docs):
+            doc = {f"k{j}": f"aws-doc-{i}-{j}" for j in range(doc_keys)}
+            name = f"bench/doc{i}"
+            amz_request(self.port, "CreateSecret", {"Name": name, "SecretString": json.dumps(doc)})
+            for k, v in doc.items():
+                values[f"{name};{k}"] = v
+        # The first call to a service is slow in moto: not ours to time.
+        amz_request(self.port, "GetSecretValue", {"SecretId": "bench/plain0"})
+        return values
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.log.close()
+
+
+class CountingProxy:
+    """A plain HTTP proxy in front of moto that counts the API operations
+    (X-Amz-Target) it forwards. Used only for the counting run, never
+    while timing."""
+
+    def __init__(self, target_port):
+        counts = self.counts = {}
+        lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                self.forward("POST")
+
+            def do_GET(self):
+                self.forward("GET")
+
+            def forward(self, method):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                op = self.headers.get("X-Amz-Target") or f"{method} {self.path}"
+                with lock:
+                    counts[op] = counts.get(op, 0) + 1
+                conn = http.client.HTTPConnection("127.0.0.1", target_port, timeout=60)
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("connection", "transfer-encoding")}
+                conn.request(method, self.path, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                conn.close()
+                self.send_response(resp.status)
+                for k, v in resp.getheaders():
+                    if k.lower() not in ("connection", "transfer-encoding", "content-length",
+                                         "server", "date"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def take(self):
+        """The counts since the last take."""
+        counts = dict(self.counts)
+        self.counts.clear()
+        return counts
+
+    def stop(self):
+        self.server.shutdown()
+
+
+# --------------------------------------------------------------- cases
+
+
+class Contender:
+    """One command of a case: ours, a baseline or a floor."""
+
+    def __init__(self, label, kind, argv, env, check, count=None):
+        self.label = label
+        self.kind = kind  # "ours", "baseline" or "floor"
+        self.argv = argv
+        self.env = env
+        self.check = check  # stdout -> None or the reason it is wrong
+        # count(run) -> {what: n}: runs the command once and returns what
+        # the server saw; None when there is no server to ask.
+        self.count = count
+        self.times = []
+        self.failure = None
+        self.requests = None
+        self.skipped = None  # why it did not run ("not built", ...)
+
+
+class Case:
+    def __init__(self, key, title, handles, note=""):
+        self.key = key
+        self.title = title
+        self.handles = handles
+        self.stdin = payload(handles)
+        self.note = note
+        self.contenders = []
+
+    def add(self, contender):
+        self.contenders.append(contender)
+        return contender
+
+    def get(self, label):
+        return next((c for c in self.contenders if c.label == label), None)
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.smoke = args.smoke
+        self.runs = args.runs
+        self.work = tempfile.mkdtemp(prefix="secret-backend-bench-")
+        self.failures = []
+        self.notes = []
+        self.bins = {name: self.find_bin(binary) for name, (binary, _) in BINARIES.items()}
+        self.bao = self.find_tool("BAO_BIN", "bao")
+        self.moto_bin = self.find_tool("MOTO_SERVER", "moto_server")
+        self.python = args.python or sys.executable
+        self.time_bin = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+        if not self.time_bin:
+            self.notes.append("GNU time (/usr/bin/time) not found: peak RSS figures include "
+                              "the Python launcher's RSS (upper bounds)")
+        self.vault = self.moto = self.proxy = None
+        self.cases = []
+        self.rss = {}
+        self.sizes = {}
+
+    # ---- discovery
+
+    def find_bin(self, binary):
+        path = os.path.join(self.args.bin_dir, binary)
+        return path if os.access(path, os.X_OK) else None
+
+    def find_tool(self, env_var, name):
+        if os.environ.get(env_var):
+            return os.environ[env_var]
+        found = shutil.which(name)
+        if found:
+            return found
+        for venv in ("bench-venv", "test-venv"):
+            path = os.path.join(HERE, "..", "target", venv, "bin", name)
+            if os.access(path, os.X_OK):
+                return os.path.abspath(path)
+        return None
+
+    def base_env(self, **extra):
+        """A clean environment: no stray AWS_/VAULT_ settings, an empty HOME
+        (no ~/.aws, no ~/.vault-token), metadata probing off."""
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("AWS_", "VAULT_", "BAO_", "SECRET_BACKEND_"))}
+        env["HOME"] = self.home
+        env["PATH"] = os.pathsep.join([os.path.dirname(self.python), env.get("PATH", "")])
+        env.update(extra)
+        return env
+
+    def vault_env(self):
+        return self.base_env(VAULT_ADDR=self.vault.addr, VAULT_TOKEN="root")
+
+    def aws_env(self, endpoint):
+        return self.base_env(
+            AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+            AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1",
+            AWS_EC2_METADATA_DISABLED="true", AWS_ENDPOINT_URL=endpoint,
+        )
+
+    # ---- setup
+
+    def setup(self):
+        self.home = os.path.join(self.work, "home")
+        os.makedirs(self.home)
+        self.files_dir = os.path.join(self.work, "files")
+        os.makedirs(self.files_dir)
+        self.file_values = {}
+        for i in range(FILES):
+            name = f"f{i:04d}"
+            value = f"file-{i}"
+            with open(os.path.join(self.files_dir, name), "w") as f:
+                f.write(value)
+            self.file_values[name] = value
+        wants_vault = self.bins["vault"] or self.bins["multi"] or not self.smoke
+        wants_aws = self.bins["aws"] or self.bins["multi"] or not self.smoke
+        self.vault_values = self.aws_values = {}
+        if wants_vault:
+            if self.bao:
+                self.vault = OpenBao(self.bao, self.work)
+                self.vault_values = self.vault.seed(VAULT_PATHS, VAULT_KEYS)
+            else:
+                self.notes.append("OpenBao (`bao`) not found: vault cases skipped")
+        if wants_aws:
+            if self.moto_bin:
+                self.moto = Moto(self.moto_bin, self.work)
+                docs = 10 if self.smoke else AWS_SECRETS
+                self.aws_values = self.moto.seed(AWS_SECRETS, docs, AWS_DOC_KEYS)
+                self.proxy = CountingProxy(self.moto.port)
+            else:
+                self.notes.append("moto (`moto_server`) not found: aws cases skipped")
+
+    def teardown(self):
+        for server in (self.proxy, self.moto, self.vault):
+            if server:
+                try:
+                    server.stop()
+                except Exception as e:  # keep tearing down the others
+                    print(f"bench: stopping a server: {e}", file=sys.stderr)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    # ---- contenders
+
+    def ours(self, case, name, argv_extra=(), env=None, count=None, values=None):
+        binary = self.bins[name]
+        label = BINARIES[name][0]
+        expected = {h: values[h] for h in case.handles}
+        c = case.add(Contender(label, "ours", [binary or label, *argv_extra], env,
+                               lambda out: check_reply(out, expected), count))
+        if not binary:
+            c.skipped = "not built"
+        return c
+
+    def baseline(self, case, label, argv, env, values, count=None, needs=None):
+        expected = {h: values[h] for h in case.handles}
+        c = case.add(Contender(label, "baseline", argv, env,
+                               lambda out: check_reply(out, expected), count))
+        if needs and not shutil.which(needs, path=env.get("PATH")):
+            c.skipped = f"`{needs}` not found"
+        return c
+
+    def cat_floor(self, case):
+        stdin = case.stdin
+        case.add(Contender("cat", "floor", ["cat"], self.base_env(),
+                           lambda out: None if out == stdin else "cat changed the payload"))
+
+    def counter(self, servers, argv_for, env_for):
+        """A count(contender) function for the servers a command talks to."""
+
+        def count(case):
+            argv = argv_for(self.proxy.url if self.proxy else None)
+            result = {}
+            off = self.vault.audit_offset() if "vault" in servers else 0
+            if "aws" in servers:
+                self.proxy.take()
+            run_once(argv, case.stdin, env_for(self.proxy.url if self.proxy else None))
+            if "vault" in servers:
+                result.update(self.vault.requests_since(off))
+            if "aws" in servers:
+                result.update({k.removeprefix("secretsmanager."): v
+                               for k, v in self.proxy.take().items()})
+            return result
+
+        return count
+
+    # ---- the cases
+
+    def build_cases(self):
+        dummy_values = lambda hs: {h: f"decrypted_{h}" for h in hs}  # noqa: E731
+        small = self.smoke
+
+        # dummy
+        for n in ([1, 10] if small else [1, 10_000]):
+            handles = [f"handle_{i}" for i in range(n)]
+            case = Case(f"dummy-{n}", f"dummy, {n:,} handle{'s' if n > 1 else ''}", handles)
+            self.ours(case, "dummy", env=self.base_env(), values=dummy_values(handles))
+            self.cat_floor(case)
+            self.cases.append(case)
+
+        # file
+        n = 10 if small else 100
+        handles = [f"f{i:04d}" for i in range(n)]
+        case = Case("file-100", f"file, {n} handles", handles)
+        self.ours(case, "file", ["--dir", self.files_dir], self.base_env(),
+                  values=self.file_values)
+        self.baseline(case, "python file script",
+                      [self.python, os.path.join(BASELINES, "file_backend.py"), self.files_dir],
+                      self.base_env(), self.file_values)
+        self.cat_floor(case)
+        self.cases.append(case)
+
+        if self.vault:
+            self.build_vault_cases(small)
+        if self.moto:
+            self.build_aws_cases(small)
+        if self.vault and self.moto:
+            self.build_multi_case(small)
+        elif self.bins["multi"]:
+            self.notes.append("multi case skipped: it needs both OpenBao and moto")
+
+    def vault_handles(self, paths, keys):
+        return [f"secret/bench/app{p};k{j}" for p in range(paths) for j in range(keys)]
+
+    def build_vault_cases(self, small):
+        paths, keys = (4, 2) if small else (VAULT_PATHS, 5)
+        handles = self.vault_handles(paths, keys)
+        case = Case("vault-100", f"vault, {len(handles)} handles over {paths} paths", handles)
+        env = self.vault_env()
+        count = self.counter({"vault"}, lambda _: [self.bins["vault"]], lambda _: env)
+        self.ours(case, "vault", env=env, count=count, values=self.vault_values)
+        if not small:
+            argv = ["bash", os.path.join(BASELINES, "bao_shell.sh")]
+            self.baseline(case, "bao kv get shell script", argv, env, self.vault_values,
+                          self.counter({"vault"}, lambda _: argv, lambda _: env), needs="bao")
+            argv_h = [self.python, os.path.join(BASELINES, "hvac_backend.py")]
+            self.baseline(case, "python hvac script", argv_h, env, self.vault_values,
+                          self.counter({"vault"}, lambda _: argv_h, lambda _: env))
+        if shutil.which("curl"):
+            want = self.vault_values["secret/bench/app0;k0"]
+
+            def check_curl(out):
+                try:
+                    got = json.loads(out)["data"]["data"]["k0"]
+                except (ValueError, KeyError, TypeError):
+                    return "curl reply is not the secret"
+                return None if got == want else "curl: wrong value"
+
+            case.add(Contender(
+                "curl of one path", "floor",
+                ["curl", "-sS", "--fail", "-H", "X-Vault-Token: root",
+                 f"{self.vault.addr}/v1/secret/data/bench/app0"],
+                env, check_curl))
+        self.cases.append(case)
+
+    def build_aws_cases(self, small):
+        n = 10 if small else AWS_SECRETS
+        for count_n, key in ([(n, "aws-100")] if small else [(1, "aws-1"), (n, "aws-100")]):
+            handles = [f"bench/plain{i}" for i in range(count_n)]
+            title = (f"aws, {count_n} handles over {count_n} secrets" if count_n > 1
+                     else "aws, 1 handle")
+            case = Case(key, title, handles)
+            env = self.aws_env(self.moto.url)
+            count = self.counter({"aws"}, lambda _: [self.bins["aws"]], self.aws_env)
+            self.ours(case, "aws", env=env, count=count, values=self.aws_values)
+            if not small:
+                argv_b = [self.python, os.path.join(BASELINES, "boto3_backend.py")]
+                self.baseline(case, "python boto3 script", argv_b, env, self.aws_values,
+                              self.counter({"aws"}, lambda _, a=argv_b: a, self.aws_env))
+                argv_c = ["bash", os.path.join(BASELINES, "awscli_shell.sh")]
+                self.baseline(case, "aws cli shell script", argv_c, env, self.aws_values,
+                              self.counter({"aws"}, lambda _, a=argv_c: a, self.aws_env),
+                              needs="aws")
+            if count_n == 1 and shutil.which("curl"):
+                self.add_signed_curl(case, env)
+            self.cases.append(case)
+
+    def add_signed_curl(self, case, env):
+        """The floor for one secret: curl of the same signed request."""
+        want = self.aws_values["bench/plain0"]
+
+        def check(out):
+            try:
+                got = json.loads(out)["SecretString"]
+            except (ValueError, KeyError, TypeError):
+                return "curl reply is not the secret"
+            return None if got == want else "curl: wrong value"
+
+        case.add(Contender(
+            "curl of the signed GetSecretValue", "floor",
+            ["curl", "-sS", "--fail", "--aws-sigv4", "aws:amz:us-east-1:secretsmanager",
+             "--user", "testing:testing",
+             "-H", "X-Amz-Target: secretsmanager.GetSecretValue",
+             "-H", "Content-Type: application/x-amz-json-1.1",
+             "--data", '{"SecretId":"bench/plain0"}', f"{self.moto.url}/"],
+            env, check))
+
+    def multi_config(self, endpoint):
+        path = os.path.join(self.work, f"multi-{free_port()}.yaml")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(
+                "backends:\n"
+                f"  vault: {{type: vault, address: \"{self.vault.addr}\"}}\n"
+                f"  aws: {{type: aws, region: us-east-1, endpoint_url: \"{endpoint}\"}}\n"
+                f"  files: {{type: file, dir: \"{self.files_dir}\"}}\n"
+            )
+        return path
+
+    def multi_handles(self, small):
+        vault = self.vault_handles(2, 2) if small else self.vault_handles(VAULT_PATHS, 2)
+        aws = [f"bench/plain{i}" for i in range(len(vault))]
+        files = [f"f{i:04d}" for i in range(100 - 2 * len(vault) if not small else 2)]
+        handles = ([f"vault:{h}" for h in vault] + [f"aws:{h}" for h in aws]
+                   + [f"files:{h}" for h in files])
+        values = {f"vault:{h}": self.vault_values[h] for h in vault}
+        values.update({f"aws:{h}": self.aws_values[h] for h in aws})
+        values.update({f"files:{h}": self.file_values[h] for h in files})
+        return handles, values, (len(vault), len(aws), len(files))
+
+    def build_multi_case(self, small):
+        handles, values, (nv, na, nf) = self.multi_handles(small)
+        case = Case("multi-100", f"multi, {len(handles)} handles ({nv} vault over "
+                    f"{nv // 2} paths, {na} aws, {nf} file)", handles)
+        env = self.vault_env()
+        env.update(self.aws_env(self.moto.url))
+        config = self.multi_config(self.moto.url)
+        configs = {}
+
+        def argv_for(endpoint):
+            if endpoint not in configs:
+                configs[endpoint] = self.multi_config(endpoint)
+            return [self.bins["multi"], "--config", configs[endpoint]]
+
+        count = self.counter({"vault", "aws"}, argv_for, lambda _: env)
+        self.ours(case, "multi", ["--config", config], env, count, values)
+        self.cases.append(case)
+
+    # ---- running
+
+    def time_contender(self, case, c):
+        if c.skipped:
+            return
+        runs = 1 if self.smoke else self.runs
+        if c.kind == "baseline" and self.args.slow_runs and not self.smoke:
+            runs = self.args.slow_runs if self.slow(c) else runs
+        rounds = runs if self.smoke else runs + 1  # the first is the warm-up
+        for i in range(rounds):
+            elapsed, rc, out, err, _ = run_once(c.argv, case.stdin, c.env)
+            why = c.check(out) if rc == 0 else f"exit {rc}: {err.decode(errors='replace')[-300:]}"
+            if why:
+                c.failure = why
+                self.failures.append(f"{case.title} / {c.label}: {why}")
+                return
+            if self.smoke or i > 0:
+                c.times.append(elapsed)
+        if c.count:
+            try:
+                c.requests = c.count(case)
+            except Exception as e:  # the count is extra information: report, go on
+                c.requests = {"count failed": str(e)[:80]}
+
+    def slow(self, c):
+        return "shell" in c.label
+
+    def run_cases(self):
+        for case in self.cases:
+            for c in case.contenders:
+                label = f"{case.title} / {c.label}"
+                print(f"bench: {label} ...", file=sys.stderr, flush=True)
+                self.time_contender(case, c)
+
+    def measure_rss(self):
+        """Peak RSS of each binary answering 1,000 handles."""
+        n = 10 if self.smoke else RSS_HANDLES
+        plans = {
+            "dummy": ([f"handle_{i}" for i in range(n)], [], self.base_env()),
+            "file": ([f"f{i:04d}" for i in range(n)], ["--dir", self.files_dir], self.base_env()),
+        }
+        if self.vault:
+            keys = max(1, n // VAULT_PATHS)
+            plans["vault"] = (self.vault_handles(VAULT_PATHS, keys), [], self.vault_env())
+        if self.moto:
+            docs = max(1, n // AWS_DOC_KEYS)
+            plans["aws"] = ([f"bench/doc{i};k{j}" for i in range(docs) for j in range(AWS_DOC_KEYS)],
+                            [], self.aws_env(self.moto.url))
+        if self.vault and self.moto:
+            third = n // 3
+            handles = ([f"vault:{h}" for h in self.vault_handles(VAULT_PATHS, VAULT_KEYS)[:third]]
+                       + [f"aws:bench/plain{i}" for i in range(min(third, AWS_SECRETS))]
+                       + [f"files:f{i:04d}" for i in range(n - third - min(third, AWS_SECRETS))])
+            env = self.vault_env()
+            env.update(self.aws_env(self.moto.url))
+            plans["multi"] = (handles, ["--config", self.multi_config(self.moto.url)], env)
+        for name, (handles, extra, env) in plans.items():
+            if not self.bins[name]:
+                continue
+            peak, why = 0, None
+            for _ in range(1 if self.smoke else 3):
+                _, rc, out, err, rss = self.run_for_rss([self.bins[name], *extra],
+                                                        payload(handles), env)
+                reply = json.loads(out) if rc == 0 and out else {}
+                bad = [h for h in handles if not isinstance(reply.get(h), dict)
+                       or reply[h].get("error")]
+                if rc != 0 or bad:
+                    why = f"exit {rc}, {len(bad)} handle(s) failed"
+                    break
+                peak = max(peak, rss)
+            self.rss[name] = (len(handles), peak / 1024, why)
+            if why:
+                self.failures.append(f"RSS run of {name}: {why}")
+
+    def run_for_rss(self, argv, stdin, env):
+        """run_once, with the peak RSS of the command alone.
+
+        Linux keeps a child's high-water RSS across exec, and a child
+        spawned by this Python starts as a copy of it (some 25 MB): wait4's
+        figure would be Python's. GNU time forks from its own small image
+        and reports the command's `ru_maxrss`; without it, wait4's number is
+        reported as an upper bound.
+        """
+        if not self.time_bin:
+            return run_once(argv, stdin, env)
+        report = os.path.join(self.work, "time.out")
+        elapsed, rc, out, err, _ = run_once(
+            [self.time_bin, "-f", "%M", "-o", report, *argv], stdin, env)
+        with open(report) as f:
+            kb = int(f.read().strip().splitlines()[-1])
+        return elapsed, rc, out, err, kb
+
+    def measure_sizes(self):
+        strip = shutil.which("strip")
+        for name in BINARIES:
+            path = self.bins[name]
+            if not path:
+                continue
+            size = os.path.getsize(path)
+            stripped = size
+            if strip:
+                copy = os.path.join(self.work, f"strip-{name}")
+                shutil.copy(path, copy)
+                subprocess.run([strip, copy], check=False, capture_output=True)
+                stripped = os.path.getsize(copy)
+            self.sizes[name] = (size, stripped)
+
+    # ---- report
+
+    def median(self, case_key, label):
+        case = next((c for c in self.cases if c.key == case_key), None)
+        c = case.get(label) if case else None
+        return statistics.median(c.times) if c and c.times else None
+
+    def timing_table(self):
+        rows = ["| case | command | kind | runs | median ms | min ms | vs floor | "
+                "ours faster by | server requests per call |",
+                "|---|---|---|---:|---:|---:|---:|---:|---|"]
+        for case in self.cases:
+            floor = next((c for c in case.contenders if c.kind == "floor" and c.times), None)
+            ours = next((c for c in case.contenders if c.kind == "ours" and c.times), None)
+            for c in case.contenders:
+                if c.skipped or c.failure or not c.times:
+                    why = c.skipped or f"FAILED: {c.failure}"
+                    rows.append(f"| {case.title} | `{c.label}` | {c.kind} | | {why} | | | | |")
+                    continue
+                med = statistics.median(c.times)
+                vs_floor = (fmt_ratio(med / statistics.median(floor.times))
+                            if floor and c is not floor else "")
+                faster = (fmt_ratio(med / statistics.median(ours.times))
+                          if ours and c.kind == "baseline" else "")
+                reqs = ", ".join(f"{n} {k}" for k, n in sorted(c.requests.items())) \
+                    if c.requests else ""
+                rows.append(f"| {case.title} | `{c.label}` | {c.kind} | {len(c.times)} | "
+                            f"{fmt_ms(med)} | {fmt_ms(min(c.times))} | {vs_floor} | {faster} | "
+                            f"{reqs} |")
+        return rows
+
+    def sums(self):
+        """The multi case's comparison: the three single-store cases, summed."""
+        parts = {
+            "ours (vault + aws + file, run one after another)":
+                [("vault-100", "secret-backend-vault"), ("aws-100", "secret-backend-aws"),
+                 ("file-100", "secret-backend-file")],
+            "python scripts (hvac + boto3 + file)":
+                [("vault-100", "python hvac script"), ("aws-100", "python boto3 script"),
+                 ("file-100", "python file script")],
+            "shell scripts (bao + aws cli + python file)":
+                [("vault-100", "bao kv get shell script"), ("aws-100", "aws cli shell script"),
+                 ("file-100", "python file script")],
+        }
+        out = []
+        for label, items in parts.items():
+            values = [self.median(k, l) for k, l in items]
+            total = sum(values) if all(v is not None for v in values) else None
+            out.append((label, total))
+        return out
+
+    def targets(self):
+        """(target, measured, verdict) rows for the issue's targets."""
+        rows = []
+
+        def verdict(ok):
+            return "met" if ok else "**missed**"
+
+        def add(name, value, ok):
+            if value is None:
+                rows.append((name, "not measured (not built or failed)", "—"))
+            else:
+                rows.append((name, value, verdict(ok)))
+
+        m = self.median
+        v, curl = m("vault-100", "secret-backend-vault"), m("vault-100", "curl of one path")
+        add("vault 100/20: <= 1.5x one curl", v and curl and fmt_ratio(v / curl),
+            v and curl and v / curl <= 1.5)
+        shell = m("vault-100", "bao kv get shell script")
+        add("vault 100/20: >= 300x faster than the bao shell script",
+            v and shell and f"{fmt_ratio(shell / v)} faster", v and shell and shell / v >= 300)
+        vcase = next((c for c in self.cases if c.key == "vault-100"), None)
+        vc = vcase.get("secret-backend-vault") if vcase else None
+        if vc and vc.requests:
+            reads = vc.requests.get("read", 0)
+            mounts = vc.requests.get("mount lookup", 0)
+            others = sum(n for k, n in vc.requests.items() if k not in ("read", "mount lookup"))
+            paths = len({h.split(";")[0] for h in vcase.handles})
+            add(f"vault: exactly {paths} reads + at most 1 mount lookup",
+                f"{reads} reads, {mounts} mount lookups, {others} other",
+                reads == paths and mounts <= 1 and others == 0)
+        else:
+            add("vault: exactly 20 reads + at most 1 mount lookup", None, False)
+        a = m("aws-100", "secret-backend-aws")
+        acase = next((c for c in self.cases if c.key == "aws-100"), None)
+        ac = acase.get("secret-backend-aws") if acase else None
+        if ac and ac.requests:
+            total = sum(n for n in ac.requests.values() if isinstance(n, int))
+            add("aws 100/100: at most 6 API requests", f"{total}", total <= 6)
+        else:
+            add("aws 100/100: at most 6 API requests", None, False)
+        b = m("aws-100", "python boto3 script")
+        add("aws 100/100: >= 10x faster than boto3", a and b and f"{fmt_ratio(b / a)} faster",
+            a and b and b / a >= 10)
+        a1 = m("aws-1", "secret-backend-aws")
+        c1 = m("aws-1", "curl of the signed GetSecretValue")
+        add("aws 1 secret: <= 1.3x curl of the signed request", a1 and c1 and fmt_ratio(a1 / c1),
+            a1 and c1 and a1 / c1 <= 1.3)
+        d = m("dummy-10000", "secret-backend-dummy")
+        add("dummy 10,000 handles: < 30 ms", d and f"{fmt_ms(d)} ms", d and d < 0.030)
+        d1, cat1 = m("dummy-1", "secret-backend-dummy"), m("dummy-1", "cat")
+        add("dummy 1 handle: <= 2x cat", d1 and cat1 and fmt_ratio(d1 / cat1),
+            d1 and cat1 and d1 / cat1 <= 2)
+        for name in BINARIES:
+            if name in self.rss and not self.rss[name][2]:
+                mb = self.rss[name][1]
+                add(f"peak RSS {name} < {RSS_TARGET_MB:.0f} MB", f"{mb:.1f} MB", mb < RSS_TARGET_MB)
+            else:
+                add(f"peak RSS {name} < {RSS_TARGET_MB:.0f} MB", None, False)
+        for name, limit in SIZE_TARGETS_MB.items():
+            if name in self.sizes:
+                mb = self.sizes[name][1] / 1e6
+                add(f"stripped size {name} < {limit} MB", f"{mb:.2f} MB", mb < limit)
+            else:
+                add(f"stripped size {name} < {limit} MB", None, False)
+        return rows
+
+    def environment(self):
+        def version(argv):
+            try:
+                out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+                return (out.stdout or out.stderr).strip().splitlines()[0]
+            except (OSError, IndexError, subprocess.TimeoutExpired):
+                return "?"
+
+        cpu = "?"
+        try:
+            with open("/proc/cpuinfo") as f:
+                cpu = next(line.split(":", 1)[1].strip() for line in f
+                           if line.startswith("model name"))
+        except (OSError, StopIteration):
+            pass
+        rev = version(["git", "-C", HERE, "rev-parse", "--short", "HEAD"])
+        dirty = subprocess.run(["git", "-C", HERE, "status", "--porcelain", "--", ".."],
+                               capture_output=True, text=True).stdout.strip()
+        return [
+            f"- git {rev}{' (with uncommitted changes in the tree)' if dirty else ''}; "
+            f"binaries from `{self.args.bin_dir_shown}`",
+            f"- {os.cpu_count()} cores ({cpu}), load average at the end "
+            f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}",
+            f"- {platform.python_implementation()} {platform.python_version()}; "
+            f"OpenBao: {version([self.bao, 'version']) if self.bao else 'none'}; "
+            f"moto_server: {self.moto_bin or 'none'}",
+        ]
+
+    def report(self):
+        now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        lines = [f"## {now}{' (smoke)' if self.smoke else ''}", ""]
+        lines += self.environment() + [""]
+        lines += ["Wall time per call, spawn to exit, stdin = the payload; "
+                  + ("one run each, no warm-up (smoke: the times mean nothing)"
+                     if self.smoke else "median of the runs after one warm-up run")
+                  + "; every reply checked.", ""]
+        lines += self.timing_table() + [""]
+        sums = self.sums()
+        mm = self.median("multi-100", "secret-backend")
+        lines += ["Multi case against the three single-store cases (100 handles each) summed:", ""]
+        lines += ["| what | median ms |", "|---|---:|"]
+        lines += [f"| `secret-backend`, multi case | {fmt_ms(mm) if mm else 'not measured'} |"]
+        lines += [f"| {label} | {fmt_ms(t) if t else 'not measured'} |" for label, t in sums]
+        lines += ["", "Peak RSS at 1,000 handles (GNU time's ru_maxrss, max of 3 runs):", "",
+                  "| binary | handles | peak RSS MB |", "|---|---:|---:|"]
+        for name, (binary, _) in BINARIES.items():
+            if name in self.rss:
+                n, mb, why = self.rss[name]
+                lines.append(f"| `{binary}` | {n} | {why or f'{mb:.1f}'} |")
+            else:
+                lines.append(f"| `{binary}` | | {'not built' if not self.bins[name] else 'no server'} |")
+        lines += ["", "Release binary sizes:", "",
+                  "| binary | as built, bytes | stripped, bytes | stripped MB |",
+                  "|---|---:|---:|---:|"]
+        for name, (binary, _) in BINARIES.items():
+            if name in self.sizes:
+                size, stripped = self.sizes[name]
+                lines.append(f"| `{binary}` | {size:,} | {stripped:,} | {stripped / 1e6:.2f} |")
+            else:
+                lines.append(f"| `{binary}` | not built | | |")
+        lines += ["", "Targets of issue 9:", "", "| target | measured | verdict |", "|---|---|---|"]
+        lines += [f"| {t} | {m} | {v} |" for t, m, v in self.targets()]
+        if self.notes or self.failures:
+            lines += [""] + [f"- note: {n}" for n in self.notes]
+            lines += [f"- **correctness failure**: {f}" for f in self.failures]
+        return lines
+
+    def write_results(self, lines):
+        path = self.args.results
+        head = ("# Benchmark results\n\nWritten by `bench/run.sh` (see README.md), newest first; "
+                "older sections are kept as they were.\n\n")
+        old = ""
+        if os.path.exists(path):
+            with open(path) as f:
+                old = f.read()
+            old = old[len(head):] if old.startswith(head) else old
+        with open(path, "w") as f:
+            f.write(head + "\n".join(lines) + "\n\n" + old)
+        self.update_readme(lines)
+
+    def update_readme(self, lines):
+        """README.md shows the latest section, between two markers."""
+        path = os.path.join(HERE, "README.md")
+        start, end = "<!-- latest results: written by bench.py -->", "<!-- end of latest results -->"
+        with open(path) as f:
+            text = f.read()
+        if start not in text or end not in text:
+            return
+        before, rest = text.split(start, 1)
+        after = rest.split(end, 1)[1]
+        with open(path, "w") as f:
+            f.write(before + start + "\n\n" + "\n".join(lines) + "\n\n" + end + after)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bin-dir", required=True, help="where our binaries are")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny cases, one run each, no baselines needing installs")
+    parser.add_argument("--runs", type=int, default=10, help="timed runs per command")
+    parser.add_argument("--slow-runs", type=int, default=0,
+                        help="timed runs for the shell baselines (default: --runs)")
+    parser.add_argument("--python", help="python with hvac and boto3, for the baselines")
+    parser.add_argument("--results", default=os.path.join(HERE, "RESULTS.md"))
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+    args.bin_dir_shown = args.bin_dir
+    args.bin_dir = os.path.abspath(args.bin_dir)
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+
+    bench = Bench(args)
+    if not bench.bins["dummy"]:
+        print(f"bench: no secret-backend-dummy in {args.bin_dir}: build first", file=sys.stderr)
+        return 1
+    try:
+        bench.setup()
+        bench.build_cases()
+        bench.run_cases()
+        bench.measure_rss()
+        if not args.smoke:
+            bench.measure_sizes()
+        lines = bench.report()
+    finally:
+        bench.teardown()
+    print("\n".join(lines))
+    if not args.smoke and not args.no_write:
+        bench.write_results(lines)
+        print(f"\nbench: appended to {args.results}", file=sys.stderr)
+    if bench.failures:
+        print(f"\nbench: {len(bench.failures)} correctness failure(s)", file=sys.stderr)
+        return 1
+    print(f"\nbench: every reply was correct ({sum(len(c.contenders) for c in bench.cases)} "
+          f"commands in {len(bench.cases)} cases)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
