@@ -780,3 +780,143 @@ fn hostile_handles_never_reach_the_server() {
         "a hostile handle reached the server"
     );
 }
+
+/// A self-signed certificate and its key, made by the openssl CLI.
+fn self_signed(dir: &Path, name: &str, cn: &str, extra: &[&str]) -> (PathBuf, PathBuf) {
+    let (cert, key) = (format!("{name}.pem"), format!("{name}-key.pem"));
+    let mut args = vec![
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+    ];
+    let subj = format!("/CN={cn}");
+    args.push(&subj);
+    args.extend(["-keyout", &key, "-out", &cert]);
+    args.extend(extra);
+    openssl(&args, dir, None);
+    let key = dir.join(key);
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    (dir.join(cert), key)
+}
+
+#[test]
+fn tls_verification_and_cert_auth() {
+    let bao = OpenBao::start_tls();
+    let ca = bao.ca_cert.clone().unwrap();
+    bao.ok(&["kv", "put", "secret/tls", "v=tls-value"]);
+    bao.ok_with(
+        &["policy", "write", "reader", "-"],
+        Some(r#"path "secret/data/*" { capabilities = ["read"] }"#),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let h = "secret/tls;v";
+    let root = [("VAULT_TOKEN", ROOT_TOKEN)];
+    let ca_line = format!("ca_cert: {}\n", ca.display());
+
+    // The server's CA: through the config, VAULT_CACERT, or a CA directory.
+    let done = run_with(&bao.addr, d, &ca_line, &root, &[h]);
+    assert_eq!(done.value(h), "tls-value");
+    let done = run_with(
+        &bao.addr,
+        d,
+        "",
+        &[
+            ("VAULT_TOKEN", ROOT_TOKEN),
+            ("VAULT_CACERT", ca.to_str().unwrap()),
+        ],
+        &[h],
+    );
+    assert_eq!(done.value(h), "tls-value");
+    let ca_dir = d.join("cas");
+    std::fs::create_dir(&ca_dir).unwrap();
+    std::fs::copy(&ca, ca_dir.join("bao.pem")).unwrap();
+    std::fs::write(ca_dir.join("README"), "not a certificate").unwrap();
+    let done = run_with(
+        &bao.addr,
+        d,
+        &format!("ca_path: {}\n", ca_dir.display()),
+        &root,
+        &[h],
+    );
+    assert_eq!(done.value(h), "tls-value");
+
+    // A wrong CA, or the system roots: refused, fails closed.
+    let (other_ca, _) = self_signed(d, "other-ca", "Other CA", &[]);
+    let done = run_with(
+        &bao.addr,
+        d,
+        &format!("ca_cert: {}\n", other_ca.display()),
+        &root,
+        &[h],
+    );
+    let e = done.error(h);
+    assert!(
+        e.starts_with("secret/tls: ") && e.contains("certificate"),
+        "{e}"
+    );
+    let done = run_with(&bao.addr, d, "", &root, &[h]);
+    assert!(done.error(h).contains("certificate"), "{done}");
+
+    // The name the certificate must carry: one it has, one it has not.
+    let done = run_with(
+        &bao.addr,
+        d,
+        &format!("{ca_line}tls_server_name: localhost\n"),
+        &root,
+        &[h],
+    );
+    assert_eq!(done.value(h), "tls-value");
+    let done = run_with(
+        &bao.addr,
+        d,
+        &ca_line,
+        &[
+            ("VAULT_TOKEN", ROOT_TOKEN),
+            ("VAULT_TLS_SERVER_NAME", "vault.example.com"),
+        ],
+        &[h],
+    );
+    assert!(done.error(h).contains("certificate"), "{done}");
+
+    // skip_verify works, and says so on stderr.
+    let done = run_with(
+        &bao.addr,
+        d,
+        "",
+        &[("VAULT_TOKEN", ROOT_TOKEN), ("VAULT_SKIP_VERIFY", "true")],
+        &[h],
+    );
+    assert_eq!(done.value(h), "tls-value");
+    assert!(done.stderr.contains("TLS verification is off"), "{done}");
+
+    // cert auth: a client certificate registered with the cert method.
+    let (client, client_key) = self_signed(
+        d,
+        "client",
+        "agent",
+        &["-addext", "extendedKeyUsage=clientAuth"],
+    );
+    bao.ok(&["auth", "enable", "cert"]);
+    let cert_arg = format!("certificate=@{}", client.display());
+    bao.ok(&[
+        "write",
+        "auth/cert/certs/agent",
+        &cert_arg,
+        "token_policies=reader",
+    ]);
+    let config = format!(
+        "{ca_line}client_cert: {}\nclient_key: {}\nauth:\n  method: cert\n  role: agent\n",
+        client.display(),
+        client_key.display()
+    );
+    let done = run_with(&bao.addr, d, &config, &[], &[h]);
+    assert_eq!(done.value(h), "tls-value");
+    let tokens = login_tokens(&bao, "cert");
+    assert_eq!(tokens.len(), 1, "one cert login");
+    let lookup = bao.bao(&["token", "lookup", &tokens[0]]);
+    assert!(!lookup.status.success(), "the cert login token was revoked");
+    // Without the client certificate the login is refused.
+    let config = format!("{ca_line}auth:\n  method: cert\n");
+    let done = run_with(&bao.addr, d, &config, &[], &[h]);
+    done.expect_code(2);
+    assert!(done.stderr.contains("client_cert"), "{done}");
+}
