@@ -389,6 +389,10 @@ class Bench:
         self.failures = []
         self.notes = []
         self.bins = {name: self.find_bin(binary) for name, (binary, _) in BINARIES.items()}
+        self.variants = {}
+        for spec in args.variant:
+            name, label, path = self.parse_variant(spec)
+            self.variants.setdefault(name, []).append((f"{BINARIES[name][0]} ({label})", path))
         self.bao = self.find_tool("BAO_BIN", "bao")
         self.moto_bin = self.find_tool("MOTO_SERVER", "moto_server")
         self.python = args.python or sys.executable
@@ -402,6 +406,18 @@ class Bench:
         self.sizes = {}
 
     # ---- discovery
+
+    @staticmethod
+    def parse_variant(spec):
+        """`vault:ring=/path/to/secret-backend-vault` -> (name, label, path)."""
+        try:
+            head, path = spec.split("=", 1)
+            name, label = head.split(":", 1)
+        except ValueError:
+            raise SystemExit(f"bench: --variant {spec!r}: expected NAME:LABEL=PATH") from None
+        if name not in BINARIES or not os.access(path, os.X_OK):
+            raise SystemExit(f"bench: --variant {spec!r}: unknown name or not an executable")
+        return name, label, os.path.abspath(path)
 
     def find_bin(self, binary):
         path = os.path.join(self.args.bin_dir, binary)
@@ -482,15 +498,29 @@ class Bench:
 
     # ---- contenders
 
-    def ours(self, case, name, argv_extra=(), env=None, count=None, values=None):
-        binary = self.bins[name]
-        label = BINARIES[name][0]
+    def builds(self, name):
+        """(label, path or None) of each build of one of our binaries: the
+        one in --bin-dir, then the --variant builds."""
+        return [(BINARIES[name][0], self.bins[name]), *self.variants.get(name, [])]
+
+    def ours(self, case, name, argv_extra, env, values, servers=(), extra_for=None,
+             env_for=None):
+        """Our binary `name` (and its variants) in `case`. `servers` names
+        the servers to count requests on; `extra_for(endpoint)` gives the
+        arguments for the counting run when they differ (the multi config
+        names the endpoint), `env_for(endpoint)` its environment."""
         expected = {h: values[h] for h in case.handles}
-        c = case.add(Contender(label, "ours", [binary or label, *argv_extra], env,
-                               lambda out: check_reply(out, expected), count))
-        if not binary:
-            c.skipped = "not built"
-        return c
+        for label, binary in self.builds(name):
+            count = None
+            if servers and binary:
+                count = self.counter(
+                    servers,
+                    lambda ep, b=binary: [b, *(extra_for(ep) if extra_for else argv_extra)],
+                    env_for or (lambda _: env))
+            c = case.add(Contender(label, "ours", [binary or label, *argv_extra], env,
+                                   lambda out: check_reply(out, expected), count))
+            if not binary:
+                c.skipped = "not built"
 
     def baseline(self, case, label, argv, env, values, count=None, needs=None):
         expected = {h: values[h] for h in case.handles}
@@ -506,7 +536,8 @@ class Bench:
                            lambda out: None if out == stdin else "cat changed the payload"))
 
     def counter(self, servers, argv_for, env_for):
-        """A count(contender) function for the servers a command talks to."""
+        """A count(case) function: runs the command once and returns what
+        the servers it talks to saw."""
 
         def count(case):
             argv = argv_for(self.proxy.url if self.proxy else None)
@@ -534,7 +565,7 @@ class Bench:
         for n in ([1, 10] if small else [1, 10_000]):
             handles = [f"handle_{i}" for i in range(n)]
             case = Case(f"dummy-{n}", f"dummy, {n:,} handle{'s' if n > 1 else ''}", handles)
-            self.ours(case, "dummy", env=self.base_env(), values=dummy_values(handles))
+            self.ours(case, "dummy", [], self.base_env(), dummy_values(handles))
             self.cat_floor(case)
             self.cases.append(case)
 
@@ -542,8 +573,7 @@ class Bench:
         n = 10 if small else 100
         handles = [f"f{i:04d}" for i in range(n)]
         case = Case("file-100", f"file, {n} handles", handles)
-        self.ours(case, "file", ["--dir", self.files_dir], self.base_env(),
-                  values=self.file_values)
+        self.ours(case, "file", ["--dir", self.files_dir], self.base_env(), self.file_values)
         self.baseline(case, "python file script",
                       [self.python, os.path.join(BASELINES, "file_backend.py"), self.files_dir],
                       self.base_env(), self.file_values)
@@ -567,8 +597,7 @@ class Bench:
         handles = self.vault_handles(paths, keys)
         case = Case("vault-100", f"vault, {len(handles)} handles over {paths} paths", handles)
         env = self.vault_env()
-        count = self.counter({"vault"}, lambda _: [self.bins["vault"]], lambda _: env)
-        self.ours(case, "vault", env=env, count=count, values=self.vault_values)
+        self.ours(case, "vault", [], env, self.vault_values, servers={"vault"})
         if not small:
             argv = ["bash", os.path.join(BASELINES, "bao_shell.sh")]
             self.baseline(case, "bao kv get shell script", argv, env, self.vault_values,
@@ -601,8 +630,8 @@ class Bench:
                      else "aws, 1 handle")
             case = Case(key, title, handles)
             env = self.aws_env(self.moto.url)
-            count = self.counter({"aws"}, lambda _: [self.bins["aws"]], self.aws_env)
-            self.ours(case, "aws", env=env, count=count, values=self.aws_values)
+            self.ours(case, "aws", [], env, self.aws_values, servers={"aws"},
+                      env_for=self.aws_env)
             if not small:
                 argv_b = [self.python, os.path.join(BASELINES, "boto3_backend.py")]
                 self.baseline(case, "python boto3 script", argv_b, env, self.aws_values,
@@ -667,13 +696,13 @@ class Bench:
         config = self.multi_config(self.moto.url)
         configs = {}
 
-        def argv_for(endpoint):
+        def extra_for(endpoint):
             if endpoint not in configs:
                 configs[endpoint] = self.multi_config(endpoint)
-            return [self.bins["multi"], "--config", configs[endpoint]]
+            return ["--config", configs[endpoint]]
 
-        count = self.counter({"vault", "aws"}, argv_for, lambda _: env)
-        self.ours(case, "multi", ["--config", config], env, count, values)
+        self.ours(case, "multi", ["--config", config], env, values, servers={"vault", "aws"},
+                  extra_for=extra_for)
         self.cases.append(case)
 
     # ---- running
@@ -733,22 +762,27 @@ class Bench:
             env.update(self.aws_env(self.moto.url))
             plans["multi"] = (handles, ["--config", self.multi_config(self.moto.url)], env)
         for name, (handles, extra, env) in plans.items():
-            if not self.bins[name]:
-                continue
-            peak, why = 0, None
-            for _ in range(1 if self.smoke else 3):
-                _, rc, out, err, rss = self.run_for_rss([self.bins[name], *extra],
-                                                        payload(handles), env)
-                reply = json.loads(out) if rc == 0 and out else {}
-                bad = [h for h in handles if not isinstance(reply.get(h), dict)
-                       or reply[h].get("error")]
-                if rc != 0 or bad:
-                    why = f"exit {rc}, {len(bad)} handle(s) failed"
-                    break
-                peak = max(peak, rss)
-            self.rss[name] = (len(handles), peak / 1024, why)
-            if why:
-                self.failures.append(f"RSS run of {name}: {why}")
+            for label, binary in self.builds(name):
+                if binary:
+                    self.measure_rss_of(label, [binary, *extra], handles, env)
+
+    def measure_rss_of(self, label, argv, handles, env):
+        peak, why = 0, None
+        for _ in range(1 if self.smoke else 3):
+            _, rc, out, err, rss = self.run_for_rss(argv, payload(handles), env)
+            try:
+                reply = json.loads(out) if rc == 0 else {}
+            except ValueError:
+                reply = {}
+            bad = [h for h in handles if not isinstance(reply.get(h), dict)
+                   or reply[h].get("error")]
+            if rc != 0 or bad:
+                why = f"exit {rc}, {len(bad)} handle(s) failed"
+                break
+            peak = max(peak, rss)
+        self.rss[label] = (len(handles), peak / 1024, why)
+        if why:
+            self.failures.append(f"RSS run of {label}: {why}")
 
     def run_for_rss(self, argv, stdin, env):
         """run_once, with the peak RSS of the command alone.
@@ -771,17 +805,17 @@ class Bench:
     def measure_sizes(self):
         strip = shutil.which("strip")
         for name in BINARIES:
-            path = self.bins[name]
-            if not path:
-                continue
-            size = os.path.getsize(path)
-            stripped = size
-            if strip:
-                copy = os.path.join(self.work, f"strip-{name}")
-                shutil.copy(path, copy)
-                subprocess.run([strip, copy], check=False, capture_output=True)
-                stripped = os.path.getsize(copy)
-            self.sizes[name] = (size, stripped)
+            for i, (label, path) in enumerate(self.builds(name)):
+                if not path:
+                    continue
+                size = os.path.getsize(path)
+                stripped = size
+                if strip:
+                    copy = os.path.join(self.work, f"strip-{name}-{i}")
+                    shutil.copy(path, copy)
+                    subprocess.run([strip, copy], check=False, capture_output=True)
+                    stripped = os.path.getsize(copy)
+                self.sizes[label] = (size, stripped)
 
     # ---- report
 
@@ -887,17 +921,20 @@ class Bench:
         add("dummy 1 handle: <= 2x cat", d1 and cat1 and fmt_ratio(d1 / cat1),
             d1 and cat1 and d1 / cat1 <= 2)
         for name in BINARIES:
-            if name in self.rss and not self.rss[name][2]:
-                mb = self.rss[name][1]
-                add(f"peak RSS {name} < {RSS_TARGET_MB:.0f} MB", f"{mb:.1f} MB", mb < RSS_TARGET_MB)
-            else:
-                add(f"peak RSS {name} < {RSS_TARGET_MB:.0f} MB", None, False)
+            for label, _ in self.builds(name):
+                if label in self.rss and not self.rss[label][2]:
+                    mb = self.rss[label][1]
+                    add(f"peak RSS `{label}` < {RSS_TARGET_MB:.0f} MB", f"{mb:.1f} MB",
+                        mb < RSS_TARGET_MB)
+                else:
+                    add(f"peak RSS `{label}` < {RSS_TARGET_MB:.0f} MB", None, False)
         for name, limit in SIZE_TARGETS_MB.items():
-            if name in self.sizes:
-                mb = self.sizes[name][1] / 1e6
-                add(f"stripped size {name} < {limit} MB", f"{mb:.2f} MB", mb < limit)
-            else:
-                add(f"stripped size {name} < {limit} MB", None, False)
+            for label, _ in self.builds(name):
+                if label in self.sizes:
+                    mb = self.sizes[label][1] / 1e6
+                    add(f"stripped size `{label}` < {limit} MB", f"{mb:.2f} MB", mb < limit)
+                else:
+                    add(f"stripped size `{label}` < {limit} MB", None, False)
         return rows
 
     def environment(self):
@@ -937,6 +974,13 @@ class Bench:
                      if self.smoke else "median of the runs after one warm-up run")
                   + "; every reply checked.", ""]
         lines += self.timing_table() + [""]
+        if self.smoke:
+            lines += ["", "Peak RSS (10 handles):", ""] + [
+                f"- `{label}`: {why or f'{mb:.1f} MB'}"
+                for label, (_, mb, why) in self.rss.items()]
+            lines += [f"- note: {n}" for n in self.notes]
+            lines += [f"- **correctness failure**: {f}" for f in self.failures]
+            return lines
         sums = self.sums()
         mm = self.median("multi-100", "secret-backend")
         lines += ["Multi case against the three single-store cases (100 handles each) summed:", ""]
@@ -945,21 +989,24 @@ class Bench:
         lines += [f"| {label} | {fmt_ms(t) if t else 'not measured'} |" for label, t in sums]
         lines += ["", "Peak RSS at 1,000 handles (GNU time's ru_maxrss, max of 3 runs):", "",
                   "| binary | handles | peak RSS MB |", "|---|---:|---:|"]
-        for name, (binary, _) in BINARIES.items():
-            if name in self.rss:
-                n, mb, why = self.rss[name]
-                lines.append(f"| `{binary}` | {n} | {why or f'{mb:.1f}'} |")
-            else:
-                lines.append(f"| `{binary}` | | {'not built' if not self.bins[name] else 'no server'} |")
+        for name in BINARIES:
+            for label, path in self.builds(name):
+                if label in self.rss:
+                    n, mb, why = self.rss[label]
+                    lines.append(f"| `{label}` | {n} | {why or f'{mb:.1f}'} |")
+                else:
+                    lines.append(f"| `{label}` | | {'not built' if not path else 'no server'} |")
         lines += ["", "Release binary sizes:", "",
                   "| binary | as built, bytes | stripped, bytes | stripped MB |",
                   "|---|---:|---:|---:|"]
-        for name, (binary, _) in BINARIES.items():
-            if name in self.sizes:
-                size, stripped = self.sizes[name]
-                lines.append(f"| `{binary}` | {size:,} | {stripped:,} | {stripped / 1e6:.2f} |")
-            else:
-                lines.append(f"| `{binary}` | not built | | |")
+        for name in BINARIES:
+            for label, _ in self.builds(name):
+                if label in self.sizes:
+                    size, stripped = self.sizes[label]
+                    lines.append(f"| `{label}` | {size:,} | {stripped:,} | "
+                                 f"{stripped / 1e6:.2f} |")
+                else:
+                    lines.append(f"| `{label}` | not built | | |")
         lines += ["", "Targets of issue 9:", "", "| target | measured | verdict |", "|---|---|---|"]
         lines += [f"| {t} | {m} | {v} |" for t, m, v in self.targets()]
         if self.notes or self.failures:
@@ -1005,6 +1052,9 @@ def main():
     parser.add_argument("--python", help="python with hvac and boto3, for the baselines")
     parser.add_argument("--results", default=os.path.join(HERE, "RESULTS.md"))
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME:LABEL=PATH",
+                        help="also time another build of one of ours, e.g. "
+                             "vault:ring=/tmp/ring/secret-backend-vault")
     args = parser.parse_args()
     args.bin_dir_shown = args.bin_dir
     args.bin_dir = os.path.abspath(args.bin_dir)
