@@ -215,6 +215,11 @@ fn status_error(status: StatusCode, what: &str) -> HandleError {
 fn document(resp: Response, kv2: bool, version: Option<u64>) -> Result<Value, HandleError> {
     let Response { status, body } = resp;
     if status == StatusCode::OK {
+        if body.is_none() {
+            return Err(HandleError::other(
+                "the server's answer is not a Vault JSON response",
+            ));
+        }
         let data = body.and_then(|mut b| b.get_mut("data").map(Value::take));
         let doc = match (kv2, data) {
             (true, Some(mut d)) => d.get_mut("data").map(Value::take),

@@ -80,6 +80,8 @@ fn cmd(home: &Path) -> Cmd {
         "http_proxy",
         "ALL_PROXY",
         "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
     ] {
         c = c.env_remove(v);
     }
@@ -554,11 +556,9 @@ fn b64url(bytes: &[u8]) -> String {
     out
 }
 
-#[test]
-fn jwt_login_with_a_local_key() {
-    let bao = server();
-    let dir = tempfile::tempdir().unwrap();
-    openssl(&["genrsa", "-out", "jwt-key.pem", "2048"], dir.path(), None);
+/// Makes `jwt-key.pem` in `dir`; returns the PEM public key.
+fn signing_key(dir: &Path) -> String {
+    openssl(&["genrsa", "-out", "jwt-key.pem", "2048"], dir, None);
     openssl(
         &[
             "rsa",
@@ -568,10 +568,39 @@ fn jwt_login_with_a_local_key() {
             "-out",
             "jwt-pub.pem",
         ],
-        dir.path(),
+        dir,
         None,
     );
-    let public = std::fs::read_to_string(dir.path().join("jwt-pub.pem")).unwrap();
+    std::fs::read_to_string(dir.join("jwt-pub.pem")).unwrap()
+}
+
+/// An RS256 JWT with `claims` (plus iat, nbf, exp), signed with `jwt-key.pem`.
+fn sign_jwt(dir: &Path, mut claims: Value) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    claims["iat"] = now.into();
+    claims["nbf"] = (now - 5).into();
+    claims["exp"] = (now + 600).into();
+    let signing_input = format!(
+        "{}.{}",
+        b64url(br#"{"alg":"RS256","typ":"JWT"}"#),
+        b64url(claims.to_string().as_bytes())
+    );
+    let sig = openssl(
+        &["dgst", "-sha256", "-sign", "jwt-key.pem"],
+        dir,
+        Some(signing_input.as_bytes()),
+    );
+    format!("{signing_input}.{}", b64url(&sig))
+}
+
+#[test]
+fn jwt_login_with_a_local_key() {
+    let bao = server();
+    let dir = tempfile::tempdir().unwrap();
+    let public = signing_key(dir.path());
     let mount = enable_auth(&bao, "jwt");
     bao.api_ok(
         "POST",
@@ -586,22 +615,7 @@ fn jwt_login_with_a_local_key() {
                     "bound_audiences": ["secret-backend"], "token_policies": ["reader"]}),
         ),
     );
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let claims = json!({"sub": "agent", "aud": "secret-backend", "iat": now, "nbf": now - 5, "exp": now + 600});
-    let signing_input = format!(
-        "{}.{}",
-        b64url(br#"{"alg":"RS256","typ":"JWT"}"#),
-        b64url(claims.to_string().as_bytes())
-    );
-    let sig = openssl(
-        &["dgst", "-sha256", "-sign", "jwt-key.pem"],
-        dir.path(),
-        Some(signing_input.as_bytes()),
-    );
-    let jwt = format!("{signing_input}.{}", b64url(&sig));
+    let jwt = sign_jwt(dir.path(), json!({"sub": "agent", "aud": "secret-backend"}));
     let jwt_file = write(dir.path(), "jwt", &jwt, 0o600);
     let p = format!("secret/{}", unique("jwt"));
     kv_put(&bao, &p, json!({"v": "jwt-value"}));
@@ -888,6 +902,35 @@ fn tls_verification_and_cert_auth() {
     assert_eq!(done.value(h), "tls-value");
     assert!(done.stderr.contains("TLS verification is off"), "{done}");
 
+    // Through an HTTPS proxy (CONNECT), still verified against our CA.
+    let (proxy, tunnels) = connect_proxy();
+    let done = run_with(
+        &bao.addr,
+        d,
+        &ca_line,
+        &[("VAULT_TOKEN", ROOT_TOKEN), ("HTTPS_PROXY", &proxy)],
+        &[h],
+    );
+    assert_eq!(done.value(h), "tls-value");
+    assert!(
+        tunnels.load(Ordering::SeqCst) >= 1,
+        "went through the proxy"
+    );
+    let before = tunnels.load(Ordering::SeqCst);
+    let done = run_with(
+        &bao.addr,
+        d,
+        &ca_line,
+        &[
+            ("VAULT_TOKEN", ROOT_TOKEN),
+            ("HTTPS_PROXY", &proxy),
+            ("NO_PROXY", "127.0.0.1"),
+        ],
+        &[h],
+    );
+    assert_eq!(done.value(h), "tls-value");
+    assert_eq!(tunnels.load(Ordering::SeqCst), before, "NO_PROXY honoured");
+
     // cert auth: a client certificate registered with the cert method.
     let (client, client_key) = self_signed(
         d,
@@ -919,4 +962,158 @@ fn tls_verification_and_cert_auth() {
     let done = run_with(&bao.addr, d, &config, &[], &[h]);
     done.expect_code(2);
     assert!(done.stderr.contains("client_cert"), "{done}");
+}
+
+/// A fake server for faults OpenBao cannot produce on demand: answers every
+/// request with `status` and `body`; returns its address and a request count.
+fn faulty(status: u16, body: &'static str) -> (String, Arc<AtomicUsize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).is_ok_and(|n| n == 1) {
+                head.push(byte[0]);
+            }
+            seen.fetch_add(1, Ordering::SeqCst);
+            let _ = write!(
+                s,
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (addr, count)
+}
+
+#[test]
+fn server_errors_are_retried_client_errors_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = "secret/db;password";
+    let token = [("VAULT_TOKEN", "t")];
+    let (addr, count) = faulty(500, r#"{"errors":["internal BODY-TEXT"]}"#);
+    let done = run_with(&addr, dir.path(), "", &token, &[h]);
+    let e = done.error(h);
+    assert_eq!(e, "secret/db: server error (HTTP 500)");
+    assert!(count.load(Ordering::SeqCst) > 1, "retried");
+    let (addr, count) = faulty(429, "{}");
+    let done = run_with(&addr, dir.path(), "", &token, &[h]);
+    assert_eq!(done.error(h), "secret/db: rate limited (HTTP 429)");
+    assert!(count.load(Ordering::SeqCst) > 1, "retried");
+    let (addr, count) = faulty(400, r#"{"errors":["BODY-TEXT"]}"#);
+    let done = run_with(&addr, dir.path(), "", &token, &[h]);
+    assert_eq!(done.error(h), "secret/db: unexpected answer (HTTP 400)");
+    assert_eq!(count.load(Ordering::SeqCst), 1, "a 4xx is final");
+    // Garbage with 200: no document, no crash, no body in the message.
+    let (addr, _) = faulty(200, "BODY-TEXT not json");
+    let done = run_with(&addr, dir.path(), "", &token, &[h]);
+    assert!(done.error(h).starts_with("secret/db: "), "{done}");
+    assert!(
+        done.error(h).contains("not a Vault JSON response"),
+        "{done}"
+    );
+    assert!(!done.stdout_str().contains("BODY-TEXT") && !done.stderr.contains("BODY-TEXT"));
+}
+
+#[test]
+fn sealed_server_is_unavailable() {
+    let bao = OpenBao::start();
+    kv_put(&bao, "secret/sealed", json!({"v": "x"}));
+    bao.api_ok("PUT", "sys/seal", None);
+    let done = run_root(&bao, &["secret/sealed;v"]);
+    assert_eq!(
+        done.error("secret/sealed;v"),
+        "secret/sealed: server sealed or unavailable (HTTP 503)"
+    );
+}
+
+#[test]
+fn kubernetes_login_against_a_stand_in_kubernetes_api() {
+    // OpenBao's kubernetes method asks the Kubernetes API (TokenReview)
+    // whether the service account token is valid; no cluster runs here, so
+    // a stand-in API answers "authenticated". OpenBao itself is real.
+    let review = r#"{"kind":"TokenReview","apiVersion":"authentication.k8s.io/v1",
+        "status":{"authenticated":true,"user":{"username":"system:serviceaccount:monitoring:agent",
+        "uid":"6a3f8c2e-0000-4000-8000-000000000001","groups":["system:serviceaccounts"]}}}"#;
+    let (k8s, reviews) = faulty(201, review);
+    let bao = server();
+    let dir = tempfile::tempdir().unwrap();
+    signing_key(dir.path());
+    let (ca, _) = self_signed(dir.path(), "k8s-ca", "k8s", &[]);
+    let mount = enable_auth(&bao, "kubernetes");
+    bao.api_ok(
+        "POST",
+        &format!("auth/{mount}/config"),
+        // The CA is required but unused: the stand-in speaks plain HTTP.
+        Some(json!({"kubernetes_host": k8s, "disable_local_ca_jwt": true,
+                    "kubernetes_ca_cert": std::fs::read_to_string(ca).unwrap()})),
+    );
+    bao.api_ok(
+        "POST",
+        &format!("auth/{mount}/role/agent"),
+        Some(json!({"bound_service_account_names": ["agent"],
+                    "bound_service_account_namespaces": ["monitoring"],
+                    "token_policies": ["reader"]})),
+    );
+    let jwt = sign_jwt(
+        dir.path(),
+        json!({"iss": "kubernetes/serviceaccount",
+               "sub": "system:serviceaccount:monitoring:agent",
+               "kubernetes.io/serviceaccount/namespace": "monitoring",
+               "kubernetes.io/serviceaccount/service-account.name": "agent",
+               "kubernetes.io/serviceaccount/service-account.uid": "6a3f8c2e-0000-4000-8000-000000000001"}),
+    );
+    let jwt_file = write(dir.path(), "sa-token", &jwt, 0o600);
+    let p = format!("secret/{}", unique("k8s"));
+    kv_put(&bao, &p, json!({"v": "k8s-value"}));
+    let h = format!("{p};v");
+    let config = format!(
+        "auth:\n  method: kubernetes\n  mount: {mount}\n  role: agent\n  jwt_file: {}\n",
+        jwt_file.display()
+    );
+    let done = run_with(&bao.addr, dir.path(), &config, &[], &[&h]);
+    assert_eq!(done.value(&h), "k8s-value");
+    assert_eq!(reviews.load(Ordering::SeqCst), 1, "one TokenReview");
+    let tokens = login_tokens(&bao, &mount);
+    assert_eq!(tokens.len(), 1);
+    assert!(!token_alive(&bao, &tokens[0]));
+}
+
+/// A minimal HTTP CONNECT proxy; returns its URL and the number of tunnels.
+fn connect_proxy() -> (String, Arc<AtomicUsize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for mut client in listener.incoming().flatten() {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && client.read(&mut byte).is_ok_and(|n| n == 1) {
+                head.push(byte[0]);
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let Some(target) = head
+                .strip_prefix("CONNECT ")
+                .and_then(|r| r.split_whitespace().next())
+            else {
+                continue;
+            };
+            let Ok(upstream) = std::net::TcpStream::connect(target) else {
+                continue;
+            };
+            seen.fetch_add(1, Ordering::SeqCst);
+            let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+            let (mut c2, mut u2) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+            let (mut c1, mut u1) = (client, upstream);
+            std::thread::spawn(move || std::io::copy(&mut c1, &mut u1));
+            std::thread::spawn(move || std::io::copy(&mut u2, &mut c2));
+        }
+    });
+    (url, count)
 }
