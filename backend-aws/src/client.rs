@@ -31,7 +31,6 @@ use aws_config::sts::AssumeRoleProvider;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_secretsmanager::config::Region;
-use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use backend_core::{Context, ErrorKind, HandleError};
 
 use crate::config::AwsConfig;
@@ -164,9 +163,16 @@ fn credentials_error(e: &CredentialsError, config: &AwsConfig) -> HandleError {
             "timed out loading AWS credentials{role} (tried: {})",
             tried(config)
         )),
+        CredentialsError::InvalidConfiguration(_) => HandleError::other(format!(
+            "invalid AWS credentials configuration{role}: {}",
+            crate::errors::chain(e)
+        )),
+        // A source that was tried and failed (an instance metadata service
+        // refusing, an STS error): still no credentials, and why.
         _ => HandleError::permission_denied(format!(
-            "cannot load AWS credentials{role}: {}",
-            DisplayErrorContext(e)
+            "no AWS credentials found{role} (tried: {}); the last source failed: {}",
+            tried(config),
+            crate::errors::chain(e)
         )),
     }
 }

@@ -2,14 +2,20 @@
 //!
 //! An SDK error's `Debug` holds the raw HTTP response, body included, so it
 //! is never printed: messages are built from the error code, the service's
-//! short message (bounded, and only for codes we do not know), or
-//! `DisplayErrorContext` for transport failures.
+//! short message (bounded, and only for codes we do not know), or the
+//! `Display` of the error's source chain ([`chain`]) for transport failures.
+//!
+//! Not `DisplayErrorContext` either, although the SDK recommends it: it
+//! appends the error's `Debug` to the chain (`"... ({:?})"`), raw response
+//! and body included (seen with an IMDS 403: its body showed up whole).
 
-use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use std::error::Error;
+
+use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use backend_core::HandleError;
 
-/// Longest service message quoted in an error.
-const MAX_SERVICE_MESSAGE: usize = 200;
+/// Longest service message or error chain quoted in an error.
+const MAX_SERVICE_MESSAGE: usize = 300;
 
 /// Maps an error `code` (with the service's `message`) to a handle error
 /// naming `location`.
@@ -17,7 +23,7 @@ pub fn from_code(code: &str, message: Option<&str>, location: &str) -> HandleErr
     let message = message.unwrap_or_default();
     match code {
         "ResourceNotFoundException" | "ParameterNotFound" | "ParameterVersionNotFound" => {
-            if message.contains("marked for deletion") {
+            if message.contains("marked for delet") {
                 deleted(location)
             } else {
                 HandleError::not_found(format!("{location}: not found"))
@@ -43,7 +49,7 @@ pub fn from_code(code: &str, message: Option<&str>, location: &str) -> HandleErr
             "{location}: KMS could not decrypt the value ({code}); check the key policy \
                  and kms:Decrypt"
         )),
-        "InvalidRequestException" if message.contains("deletion") => deleted(location),
+        "InvalidRequestException" if message.contains("delet") => deleted(location),
         "ThrottlingException"
         | "Throttling"
         | "TooManyRequestsException"
@@ -71,7 +77,7 @@ fn deleted(location: &str) -> HandleError {
 pub fn from_sdk<E, R>(e: &SdkError<E, R>, location: &str) -> HandleError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     match e {
         SdkError::ServiceError(service) => {
@@ -93,7 +99,7 @@ where
             };
             HandleError::unavailable(format!(
                 "{location}: {why} to the AWS endpoint: {}",
-                bounded_message(&DisplayErrorContext(e).to_string())
+                chain(e)
             ))
         }
         SdkError::TimeoutError(_) => {
@@ -102,11 +108,24 @@ where
         SdkError::ResponseError(_) => HandleError::unavailable(format!(
             "{location}: unreadable response from the AWS endpoint"
         )),
-        _ => HandleError::other(format!(
-            "{location}: {}",
-            bounded_message(&DisplayErrorContext(e).to_string())
-        )),
+        _ => HandleError::other(format!("{location}: {}", chain(e))),
     }
+}
+
+/// The `Display` of an error and of each of its sources, joined with `: `
+/// (never `Debug`, which would show raw responses), bounded in length.
+pub fn chain(e: &(dyn Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&(dyn Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        // Wrappers often repeat their source's message; keep it once.
+        if !parts.last().is_some_and(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    bounded_message(&parts.join(": "))
 }
 
 /// The error's code when it is a service error (for fallback decisions).
@@ -122,11 +141,12 @@ where
 
 /// One line, at most [`MAX_SERVICE_MESSAGE`] characters.
 fn bounded_message(m: &str) -> String {
-    let line: String = m
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(MAX_SERVICE_MESSAGE)
+    let words: Vec<&str> = m
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
         .collect();
+    let m = words.join(" ");
+    let line: String = m.chars().take(MAX_SERVICE_MESSAGE).collect();
     if m.chars().count() > MAX_SERVICE_MESSAGE {
         format!("{line}...")
     } else {
@@ -139,6 +159,32 @@ mod tests {
     use backend_core::ErrorKind;
 
     use super::*;
+
+    #[derive(Debug)]
+    struct Outer(Inner);
+    #[derive(Debug)]
+    struct Inner;
+    impl std::fmt::Display for Outer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("dispatch failure")
+        }
+    }
+    impl std::fmt::Display for Inner {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("connection refused")
+        }
+    }
+    impl Error for Outer {
+        fn source(&self) -> Option<&(dyn Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+    impl Error for Inner {}
+
+    #[test]
+    fn chain_shows_sources_never_debug() {
+        assert_eq!(chain(&Outer(Inner)), "dispatch failure: connection refused");
+    }
 
     #[test]
     fn codes() {
@@ -163,7 +209,7 @@ mod tests {
         assert!(e.message().starts_with("prod/db: "), "{e}");
         let e = from_code("Weird", Some(&"x\n".repeat(500)), "p");
         assert!(
-            e.message().len() < 300 && !e.message().contains('\n'),
+            e.message().len() < 400 && !e.message().contains('\n'),
             "{e}"
         );
         assert!(

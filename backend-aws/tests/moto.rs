@@ -1,0 +1,286 @@
+//! End-to-end: the real binary against a real moto server.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use backend_tests::assert_no_leak;
+use backend_tests::moto::Moto;
+use common::{Seed, cmd, run};
+
+const DB: &str =
+    r#"{"user":"admin","password":"s3cr3t-pw","port":5432,"nested":{"key":"deep-value"}}"#;
+
+#[test]
+fn secrets_by_name_arn_key_pointer_and_version() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    let seed = Seed::new(&moto);
+    let arn = seed.secret("prod/db", DB);
+    seed.secret("plain", "just-text-value");
+    seed.secret("staged", r#"{"password":"old-pw"}"#);
+    let new_id = seed.put("staged", r#"{"password":"new-pw"}"#);
+    seed.binary("bin/text", b"binary-but-utf8");
+    seed.binary("bin/raw", &[0xff, 0xfe, 0x00, 0x80]);
+    seed.secret("doomed", "gone-soon");
+    seed.delete("doomed");
+
+    let c = cmd(&moto, home.path());
+    let partial_arn = &arn[..arn.len() - 7];
+    let handles = [
+        "prod/db;password",
+        "prod/db;port",
+        "prod/db;/nested/key",
+        "prod/db",
+        "prod/db;",
+        &format!("{arn};user"),
+        &format!("{partial_arn};user"),
+        "plain",
+        "plain;key",
+        "staged;password",
+        "staged;password;AWSCURRENT",
+        "staged;password;AWSPREVIOUS",
+        &format!("staged;password;{new_id}"),
+        "staged;;AWSPREVIOUS",
+        "staged;password;NOSUCHSTAGE",
+        "bin/text",
+        "bin/raw",
+        "missing/secret",
+        "missing/secret;password",
+        "prod/db;passwd",
+        "doomed",
+        "has space",
+    ];
+    let done = run(&c, &handles);
+    assert_eq!(done.value("prod/db;password"), "s3cr3t-pw");
+    assert_eq!(done.value("prod/db;port"), "5432");
+    assert_eq!(done.value("prod/db;/nested/key"), "deep-value");
+    assert_eq!(done.value("prod/db"), DB);
+    assert_eq!(done.value("prod/db;"), DB);
+    assert_eq!(done.value(&format!("{arn};user")), "admin");
+    assert_eq!(done.value(&format!("{partial_arn};user")), "admin");
+    assert_eq!(done.value("plain"), "just-text-value");
+    let e = done.error("plain;key");
+    assert!(
+        e.contains("plain: no key 'key'") && e.contains("not JSON"),
+        "{e}"
+    );
+    assert_eq!(done.value("staged;password"), "new-pw");
+    assert_eq!(done.value("staged;password;AWSCURRENT"), "new-pw");
+    assert_eq!(done.value("staged;password;AWSPREVIOUS"), "old-pw");
+    assert_eq!(done.value(&format!("staged;password;{new_id}")), "new-pw");
+    assert_eq!(
+        done.value("staged;;AWSPREVIOUS"),
+        r#"{"password":"old-pw"}"#
+    );
+    let e = done.error("staged;password;NOSUCHSTAGE");
+    assert!(e.starts_with("staged (NOSUCHSTAGE): "), "{e}");
+    assert_eq!(done.value("bin/text"), "binary-but-utf8");
+    let e = done.error("bin/raw");
+    assert!(e.contains("bin/raw: the secret is binary (4 bytes)"), "{e}");
+    assert_eq!(done.error("missing/secret"), "missing/secret: not found");
+    assert_eq!(
+        done.error("missing/secret;password"),
+        "missing/secret: not found"
+    );
+    let e = done.error("prod/db;passwd");
+    assert_eq!(
+        e,
+        "prod/db: no key 'passwd' (fields: nested, password, port, user)"
+    );
+    let e = done.error("doomed");
+    assert!(
+        e.contains("doomed: ") && e.contains("marked for deletion"),
+        "{e}"
+    );
+    let e = done.error("has space");
+    assert!(
+        e.starts_with("has space: a secret name or ARN has only"),
+        "{e}"
+    );
+    // Values never reach stderr, and a successful-enough call is quiet.
+    assert_no_leak(
+        "stderr",
+        &done.stderr,
+        &[
+            "s3cr3t-pw",
+            "deep-value",
+            "old-pw",
+            "new-pw",
+            "binary-but-utf8",
+        ],
+    );
+    // One batch for the current versions; versioned ones one by one; each
+    // distinct (secret, version) fetched once.
+    assert_eq!(
+        moto.count("secretsmanager.BatchGetSecretValue"),
+        1,
+        "{:?}",
+        moto.calls()
+    );
+}
+
+#[test]
+fn hundreds_of_handles_cost_a_few_batch_requests() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    let seed = Seed::new(&moto);
+    let n = 120;
+    for i in 0..n {
+        seed.secret(
+            &format!("many/s{i:03}"),
+            &format!(r#"{{"user":"u{i}","password":"p{i}"}}"#),
+        );
+    }
+    let mut handles = Vec::new();
+    for i in 0..n {
+        handles.push(format!("many/s{i:03};user"));
+        handles.push(format!("many/s{i:03};password"));
+    }
+    handles.push("many/absent;user".into());
+    let refs: Vec<&str> = handles.iter().map(String::as_str).collect();
+    moto.reset_calls();
+    let done = run(&cmd(&moto, home.path()).args(["--timeout", "20"]), &refs);
+    for i in 0..n {
+        assert_eq!(done.value(&format!("many/s{i:03};user")), format!("u{i}"));
+        assert_eq!(
+            done.value(&format!("many/s{i:03};password")),
+            format!("p{i}")
+        );
+    }
+    assert_eq!(done.error("many/absent;user"), "many/absent: not found");
+    // 121 distinct secrets, 20 per request: 7 requests, none one by one.
+    assert_eq!(
+        moto.count("secretsmanager.BatchGetSecretValue"),
+        7,
+        "{:?}",
+        moto.calls()
+    );
+    assert_eq!(moto.count("secretsmanager.GetSecretValue"), 0);
+    assert_eq!(moto.calls().len(), 7, "{:?}", moto.calls());
+}
+
+#[test]
+fn without_batch_get_each_secret_is_fetched_once() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    let seed = Seed::new(&moto);
+    for i in 0..25 {
+        seed.secret(
+            &format!("one/s{i}"),
+            &format!(r#"{{"k":"v{i}","j":"w{i}"}}"#),
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("aws.yaml");
+    std::fs::write(&conf, "batch_get: false\nconcurrency: 4\n").unwrap();
+    let mut handles = Vec::new();
+    for i in 0..25 {
+        handles.push(format!("one/s{i};k"));
+        handles.push(format!("one/s{i};j"));
+    }
+    let refs: Vec<&str> = handles.iter().map(String::as_str).collect();
+    moto.reset_calls();
+    let done = run(
+        &cmd(&moto, home.path()).args(["--config", conf.to_str().unwrap()]),
+        &refs,
+    );
+    for i in 0..25 {
+        assert_eq!(done.value(&format!("one/s{i};j")), format!("w{i}"));
+    }
+    assert_eq!(moto.count("secretsmanager.GetSecretValue"), 25);
+    assert_eq!(moto.count("secretsmanager.BatchGetSecretValue"), 0);
+}
+
+#[test]
+fn ssm_parameters_in_batches_of_ten() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    let seed = Seed::new(&moto);
+    for i in 0..12 {
+        seed.parameter(&format!("/app/plain{i}"), &format!("plain-{i}"), "String");
+        seed.parameter(
+            &format!("/app/secure{i}"),
+            &format!("secure-{i}"),
+            "SecureString",
+        );
+    }
+    seed.parameter("/app/json", r#"{"password":"pj","port":1}"#, "SecureString");
+    seed.parameter("noslash", "top-level", "String");
+    let mut handles: Vec<String> = (0..12)
+        .flat_map(|i| [format!("ssm:/app/plain{i}"), format!("ssm:/app/secure{i}")])
+        .collect();
+    handles.extend(
+        [
+            "ssm:/app/json;password",
+            "ssm:/app/json;/port",
+            "ssm:/app/plain0;key",
+            "ssm:noslash",
+            "ssm:/app/missing",
+            "arn:aws:ssm:us-east-1:123456789012:parameter/app/secure3",
+        ]
+        .map(String::from),
+    );
+    let refs: Vec<&str> = handles.iter().map(String::as_str).collect();
+    moto.reset_calls();
+    let done = run(&cmd(&moto, home.path()).args(["--timeout", "20"]), &refs);
+    for i in 0..12 {
+        assert_eq!(
+            done.value(&format!("ssm:/app/plain{i}")),
+            format!("plain-{i}")
+        );
+        assert_eq!(
+            done.value(&format!("ssm:/app/secure{i}")),
+            format!("secure-{i}")
+        );
+    }
+    assert_eq!(done.value("ssm:/app/json;password"), "pj");
+    assert_eq!(done.value("ssm:/app/json;/port"), "1");
+    let e = done.error("ssm:/app/plain0;key");
+    assert!(e.contains("not JSON"), "{e}");
+    assert_eq!(done.value("ssm:noslash"), "top-level");
+    assert_eq!(
+        done.error("ssm:/app/missing"),
+        "ssm:/app/missing: not found"
+    );
+    assert_eq!(
+        done.value("arn:aws:ssm:us-east-1:123456789012:parameter/app/secure3"),
+        "secure-3"
+    );
+    assert_no_leak("stderr", &done.stderr, &["secure-1", "pj"]);
+    // 29 distinct parameters, 10 per request.
+    assert_eq!(
+        moto.count("AmazonSSM.GetParameters"),
+        3,
+        "{:?}",
+        moto.calls()
+    );
+    assert_eq!(moto.calls().len(), 3, "{:?}", moto.calls());
+}
+
+#[test]
+fn assume_role_through_sts() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    let seed = Seed::new(&moto);
+    seed.secret("role/secret", r#"{"k":"through-role"}"#);
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("aws.yaml");
+    std::fs::write(
+        &conf,
+        format!(
+            "region: us-east-1\nendpoint_url: {}\nrole_arn: arn:aws:iam::123456789012:role/agent\n\
+             external_id: ext-id-123\nsession_name: agent-test\n",
+            moto.endpoint()
+        ),
+    )
+    .unwrap();
+    let done = run(
+        &cmd(&moto, home.path())
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_REGION")
+            .args(["--config", conf.to_str().unwrap()]),
+        &["role/secret;k"],
+    );
+    assert_eq!(done.value("role/secret;k"), "through-role");
+}
