@@ -93,7 +93,9 @@ async fn log_in(api: &Api, login: &Login, ctx: &Context) -> Result<Secret, Handl
         )
         .await
         .map_err(|f| match f {
-            Failure::Unreachable(cause) => HandleError::unavailable(failed(cause)),
+            Failure::Unreachable(cause) | Failure::Permanent(cause) => {
+                HandleError::unavailable(failed(cause))
+            }
             Failure::TooLarge => HandleError::other(failed("response too large".into())),
         })?;
     let status = resp.status;
@@ -142,7 +144,7 @@ pub async fn revoke(api: &Api, session: &Session, ctx: &Context) {
             "could not revoke the login token (HTTP {}); it lives until its TTL ends",
             r.status.as_u16()
         ),
-        Err(Failure::Unreachable(cause)) => tracing::warn!(
+        Err(Failure::Unreachable(cause) | Failure::Permanent(cause)) => tracing::warn!(
             "could not revoke the login token ({cause}); it lives until its TTL ends"
         ),
         Err(Failure::TooLarge) => {}

@@ -46,8 +46,11 @@ pub struct Response {
 /// Why no answer came.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
-    /// Connection, TLS or protocol failure; the message names the cause.
+    /// Connection or protocol failure; the message names the cause.
     Unreachable(String),
+    /// A failure a retry would repeat (a TLS handshake refused either way,
+    /// a token that cannot be a header).
+    Permanent(String),
     /// The body was larger than [`MAX_BODY`].
     TooLarge,
 }
@@ -123,12 +126,12 @@ impl Api {
             }
             let outcome = match req.send().await {
                 Ok(resp) => read(resp).await,
-                Err(e) => Err(Failure::Unreachable(transport_cause(&e))),
+                Err(e) => Err(transport_failure(&e)),
             };
             let retry = match &outcome {
                 Ok(r) => r.status.is_server_error() || r.status == StatusCode::TOO_MANY_REQUESTS,
                 Err(Failure::Unreachable(_)) => true,
-                Err(Failure::TooLarge) => false,
+                Err(Failure::Permanent(_) | Failure::TooLarge) => false,
             };
             if !retry || attempt >= ATTEMPTS {
                 return outcome;
@@ -152,7 +155,7 @@ impl Api {
         }
         if let Some(t) = token {
             let mut v = HeaderValue::from_str(t.expose()).map_err(|_| {
-                Failure::Unreachable("the token holds characters a header cannot carry".into())
+                Failure::Permanent("the token holds characters a header cannot carry".into())
             })?;
             v.set_sensitive(true);
             h.insert("X-Vault-Token", v);
@@ -185,20 +188,22 @@ async fn read(mut resp: reqwest::Response) -> Result<Response, Failure> {
                 bytes.extend_from_slice(&chunk);
             }
             Ok(None) => break,
-            Err(e) => return Err(Failure::Unreachable(transport_cause(&e))),
+            Err(e) => return Err(transport_failure(&e)),
         }
     }
     let body = serde_json::from_slice(&bytes).ok();
     Ok(Response { status, body })
 }
 
-/// The innermost cause of a transport error ("Connection refused",
-/// "invalid peer certificate: UnknownIssuer"): the useful part, without
-/// reqwest's wrapping.
-fn transport_cause(e: &reqwest::Error) -> String {
+/// A transport error as a [`Failure`], named by its innermost cause
+/// ("Connection refused", "invalid peer certificate: UnknownIssuer"): the
+/// useful part, without reqwest's wrapping.
+fn transport_failure(e: &reqwest::Error) -> Failure {
     let mut cause: &dyn std::error::Error = e;
+    let mut tls = false;
     while let Some(next) = cause.source() {
         cause = next;
+        tls |= is_tls(cause);
     }
     let text = cause.to_string();
     let kind = if e.is_connect() {
@@ -208,11 +213,25 @@ fn transport_cause(e: &reqwest::Error) -> String {
     } else {
         "request failed"
     };
-    if text.is_empty() || text == e.to_string() {
+    let text = if text.is_empty() || text == e.to_string() {
         kind.to_owned()
     } else {
         format!("{kind}: {text}")
+    };
+    if tls || is_tls(e) {
+        Failure::Permanent(text)
+    } else {
+        Failure::Unreachable(text)
     }
+}
+
+/// Whether `e` is a rustls error, bare or inside an `io::Error` (whose
+/// `source()` skips the error it wraps).
+fn is_tls(e: &(dyn std::error::Error + 'static)) -> bool {
+    e.is::<rustls::Error>()
+        || e.downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .is_some_and(|inner| inner.is::<rustls::Error>())
 }
 
 #[cfg(test)]

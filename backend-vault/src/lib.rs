@@ -181,7 +181,7 @@ impl VaultProvider {
 /// A transport failure as a handle error.
 fn failure(f: Failure) -> HandleError {
     match f {
-        Failure::Unreachable(cause) => HandleError::unavailable(cause),
+        Failure::Unreachable(cause) | Failure::Permanent(cause) => HandleError::unavailable(cause),
         Failure::TooLarge => HandleError::too_large(format!(
             "the server's response is larger than {} bytes",
             http::MAX_BODY

@@ -930,6 +930,16 @@ fn tls_verification_and_cert_auth() {
     );
     assert_eq!(done.value(h), "tls-value");
     assert_eq!(tunnels.load(Ordering::SeqCst), before, "NO_PROXY honoured");
+    // A refused certificate is final: one connection, no retries.
+    let done = run_with(
+        &bao.addr,
+        d,
+        &format!("ca_cert: {}\n", other_ca.display()),
+        &[("VAULT_TOKEN", ROOT_TOKEN), ("HTTPS_PROXY", &proxy)],
+        &[h],
+    );
+    assert!(done.error(h).contains("UnknownIssuer"), "{done}");
+    assert_eq!(tunnels.load(Ordering::SeqCst), before + 1, "not retried");
 
     // cert auth: a client certificate registered with the cert method.
     let (client, client_key) = self_signed(
@@ -964,30 +974,47 @@ fn tls_verification_and_cert_auth() {
     assert!(done.stderr.contains("client_cert"), "{done}");
 }
 
-/// A fake server for faults OpenBao cannot produce on demand: answers every
-/// request with `status` and `body`; returns its address and a request count.
-fn faulty(status: u16, body: &'static str) -> (String, Arc<AtomicUsize>) {
-    use std::io::{Read, Write};
+/// A local TCP service: `serve` gets each connection and the counter;
+/// returns `http://<addr>` and the counter.
+fn listen(
+    serve: impl Fn(std::net::TcpStream, &AtomicUsize) + Send + 'static,
+) -> (String, Arc<AtomicUsize>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());
     let count = Arc::new(AtomicUsize::new(0));
     let seen = count.clone();
     std::thread::spawn(move || {
-        for mut s in listener.incoming().flatten() {
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).is_ok_and(|n| n == 1) {
-                head.push(byte[0]);
-            }
-            seen.fetch_add(1, Ordering::SeqCst);
-            let _ = write!(
-                s,
-                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
+        for stream in listener.incoming().flatten() {
+            serve(stream, &seen);
         }
     });
     (addr, count)
+}
+
+/// Reads an HTTP request head (up to the blank line).
+fn read_head(stream: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+/// A fake server for faults OpenBao cannot produce on demand: answers every
+/// request with `status` and `body`; returns its address and a request count.
+fn faulty(status: u16, body: &'static str) -> (String, Arc<AtomicUsize>) {
+    use std::io::Write;
+    listen(move |mut s, seen| {
+        read_head(&mut s);
+        seen.fetch_add(1, Ordering::SeqCst);
+        let _ = write!(
+            s,
+            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+    })
 }
 
 #[test]
@@ -1085,35 +1112,23 @@ fn kubernetes_login_against_a_stand_in_kubernetes_api() {
 
 /// A minimal HTTP CONNECT proxy; returns its URL and the number of tunnels.
 fn connect_proxy() -> (String, Arc<AtomicUsize>) {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let count = Arc::new(AtomicUsize::new(0));
-    let seen = count.clone();
-    std::thread::spawn(move || {
-        for mut client in listener.incoming().flatten() {
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") && client.read(&mut byte).is_ok_and(|n| n == 1) {
-                head.push(byte[0]);
-            }
-            let head = String::from_utf8_lossy(&head).into_owned();
-            let Some(target) = head
-                .strip_prefix("CONNECT ")
-                .and_then(|r| r.split_whitespace().next())
-            else {
-                continue;
-            };
-            let Ok(upstream) = std::net::TcpStream::connect(target) else {
-                continue;
-            };
-            seen.fetch_add(1, Ordering::SeqCst);
-            let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
-            let (mut c2, mut u2) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
-            let (mut c1, mut u1) = (client, upstream);
-            std::thread::spawn(move || std::io::copy(&mut c1, &mut u1));
-            std::thread::spawn(move || std::io::copy(&mut u2, &mut c2));
-        }
-    });
-    (url, count)
+    use std::io::Write;
+    listen(|mut client, seen| {
+        let head = read_head(&mut client);
+        let Some(target) = head
+            .strip_prefix("CONNECT ")
+            .and_then(|r| r.split_whitespace().next())
+        else {
+            return;
+        };
+        let Ok(upstream) = std::net::TcpStream::connect(target) else {
+            return;
+        };
+        seen.fetch_add(1, Ordering::SeqCst);
+        let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+        let (mut c2, mut u2) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+        let (mut c1, mut u1) = (client, upstream);
+        std::thread::spawn(move || std::io::copy(&mut c1, &mut u1));
+        std::thread::spawn(move || std::io::copy(&mut u2, &mut c2));
+    })
 }
