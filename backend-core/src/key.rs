@@ -86,6 +86,24 @@ pub fn leaf_value(leaf: &Value) -> Option<Secret> {
     }
 }
 
+/// Zeroizes every string in `doc` (keys too) before it is dropped: a parsed
+/// document holds the values it was read for.
+pub fn wipe(doc: &mut Value) {
+    use zeroize::Zeroize;
+    match doc {
+        Value::String(s) => s.zeroize(),
+        Value::Array(items) => items.iter_mut().for_each(wipe),
+        Value::Object(map) => {
+            let entries = std::mem::take(map);
+            for (mut k, mut v) in entries {
+                k.zeroize();
+                wipe(&mut v);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// ` (fields: a, b, c)`, or ` (not an object)`: the hint an error carries.
 pub fn describe_fields(doc: &Value) -> String {
     match doc {
@@ -195,6 +213,16 @@ mod tests {
             sole_value(&json!({}), "p").unwrap_err().kind(),
             ErrorKind::NotFound
         );
+    }
+
+    #[test]
+    fn wipe_clears_strings() {
+        let mut d = doc();
+        wipe(&mut d);
+        assert_eq!(d["nested"], Value::Null);
+        let mut s = json!("abc");
+        wipe(&mut s);
+        assert_eq!(s, json!(""));
     }
 
     #[test]

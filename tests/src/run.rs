@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// A request as the Go agent writes it: keys sorted, compact, `<`, `>` and
-/// `&` escaped as `\u003c`..., no trailing newline.
+/// `&` escaped as `\u003c`..., U+2028 and U+2029 escaped, no trailing
+/// newline.
 pub fn go_payload(version: &str, handles: &[&str], extra: &[(&str, Value)]) -> Vec<u8> {
     let mut obj = serde_json::Map::new();
     obj.insert("version".into(), version.into());
@@ -25,6 +26,8 @@ pub fn go_payload(version: &str, handles: &[&str], extra: &[(&str, Value)]) -> V
     text.replace('<', "\\u003c")
         .replace('>', "\\u003e")
         .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
         .into_bytes()
 }
 

@@ -1,0 +1,304 @@
+//! Stores configured by the caller: the `type` and `config` that Datadog
+//! 7.70+ (`secret_backend_type`, `secret_backend_config`) and Vector's exec
+//! protocol v1.1 (`backend_type`, `backend_config`) put into the request.
+//!
+//! The type names and config keys are those of the Datadog agent's built-in
+//! connector (`../shared/CONNECTORS.md`), translated into our own store
+//! configs, so `secret-backend` can stand in for that connector. As in the
+//! original, key names match case-insensitively and unknown keys are
+//! ignored. Handles are rewritten where the connector's grammar differs from
+//! ours (`aws.ssm` takes bare parameter names; `vault://path#/pointer`).
+
+use backend_core::ConfigError;
+use serde_json::{Map, Value, json};
+
+use crate::HandleMap;
+
+/// The caller's type names we serve, and our store for each.
+pub const CALLER_TYPES: &[(&str, &str)] = &[
+    ("hashicorp.vault", "vault"),
+    ("aws.secrets", "aws"),
+    ("aws.ssm", "aws"),
+    ("file.json", "file"),
+    ("file.yaml", "file"),
+    ("file.text", "file"),
+    ("docker.secrets", "file"),
+    ("k8s.file", "file"),
+];
+
+/// Translates a caller's `type` and `config` into one of our store types,
+/// its config, and the handle rewrite its grammar needs.
+pub fn translate(
+    backend_type: &str,
+    config: &Value,
+) -> Result<(String, Value, Option<HandleMap>), ConfigError> {
+    let cfg = Ci(config);
+    let (kind, ours, rewrite): (&str, Value, Option<HandleMap>) = match backend_type {
+        // Our own names work too, with our own keys.
+        "vault" | "aws" | "file" | "dummy" => (backend_type, config.clone(), None),
+        "hashicorp.vault" => ("vault", vault(&cfg)?, Some(vault_handle)),
+        "aws.secrets" => ("aws", aws(&cfg)?, None),
+        "aws.ssm" => ("aws", aws(&cfg)?, Some(ssm_handle)),
+        "file.json" | "file.yaml" => {
+            let path = cfg
+                .str("file_path")
+                .ok_or_else(|| missing(backend_type, "file_path"))?;
+            ("file", file(&cfg, json!({ "document": path })), None)
+        }
+        "file.text" | "k8s.file" => {
+            let path = cfg
+                .str("secrets_path")
+                .ok_or_else(|| missing(backend_type, "secrets_path"))?;
+            ("file", file(&cfg, json!({ "dir": path })), None)
+        }
+        "docker.secrets" => {
+            let path = cfg.str("secrets_path").unwrap_or("/run/secrets");
+            ("file", file(&cfg, json!({ "dir": path })), None)
+        }
+        other => {
+            let known: Vec<&str> = CALLER_TYPES.iter().map(|(t, _)| *t).collect();
+            return Err(ConfigError::new(format!(
+                "backend type '{}' is not served here (served: {}, and vault, aws, file, dummy)",
+                other.escape_debug(),
+                known.join(", ")
+            )));
+        }
+    };
+    Ok((kind.to_owned(), ours, rewrite))
+}
+
+/// `aws.ssm` handles are parameter names or ARNs; ours say `ssm:` first.
+fn ssm_handle(h: &str) -> String {
+    if h.starts_with("arn:") {
+        h.to_owned()
+    } else {
+        format!("ssm:{h}")
+    }
+}
+
+/// `vault://path#/pointer` names the path literally and points into it.
+fn vault_handle(h: &str) -> String {
+    match h.strip_prefix("vault://") {
+        Some(rest) => match rest.split_once('#') {
+            Some((path, pointer)) => format!("{path};{pointer}"),
+            None => rest.to_owned(),
+        },
+        None => h.to_owned(),
+    }
+}
+
+fn missing(t: &str, key: &str) -> ConfigError {
+    ConfigError::new(format!("{t}: config key '{key}' is required"))
+}
+
+/// The file connectors' common key: `max_file_read_size` (bytes).
+fn file(cfg: &Ci<'_>, mut ours: Value) -> Value {
+    if let Some(n) = cfg.get("max_file_read_size").and_then(Value::as_u64) {
+        ours["max_file_bytes"] = n.into();
+    }
+    ours
+}
+
+fn vault(cfg: &Ci<'_>) -> Result<Value, ConfigError> {
+    let mut ours = Map::new();
+    // As in the original, VAULT_ADDR wins over vault_address when set.
+    if std::env::var_os("VAULT_ADDR").is_none() {
+        if let Some(a) = cfg.str("vault_address") {
+            ours.insert("address".into(), a.into());
+        }
+    }
+    if let Some(tls) = cfg.sub("vault_tls_config") {
+        for (theirs, key) in [
+            ("ca_cert", "ca_cert"),
+            ("ca_path", "ca_path"),
+            ("client_cert", "client_cert"),
+            ("client_key", "client_key"),
+            ("tls_server", "tls_server_name"),
+        ] {
+            if let Some(v) = tls.str(theirs) {
+                ours.insert(key.into(), v.into());
+            }
+        }
+        if let Some(b) = tls.get("insecure").and_then(Value::as_bool) {
+            ours.insert("skip_verify".into(), b.into());
+        }
+    }
+    let session = cfg.sub("vault_session");
+    let s = |k: &str| session.as_ref().and_then(|s| s.str(k));
+    let mut auth = Map::new();
+    let auth_type = s("vault_auth_type").map(str::to_ascii_lowercase);
+    if s("vault_role_id").is_some() || s("vault_secret_id").is_some() {
+        auth.insert("method".into(), "approle".into());
+        put(&mut auth, "role_id", s("vault_role_id"));
+        put(&mut auth, "secret_id", s("vault_secret_id"));
+    } else if s("vault_username").is_some() {
+        auth.insert("method".into(), "userpass".into());
+        put(&mut auth, "username", s("vault_username"));
+        put(&mut auth, "password", s("vault_password"));
+    } else if s("vault_ldap_username").is_some() {
+        auth.insert("method".into(), "ldap".into());
+        put(&mut auth, "username", s("vault_ldap_username"));
+        put(&mut auth, "password", s("vault_ldap_password"));
+    } else if auth_type.as_deref() == Some("kubernetes") {
+        auth.insert("method".into(), "kubernetes".into());
+        put(&mut auth, "role", s("vault_kubernetes_role"));
+        put(&mut auth, "jwt", s("vault_kubernetes_jwt"));
+        put(&mut auth, "jwt_file", s("vault_kubernetes_jwt_path"));
+        // Theirs is the full login path, `auth/<mount>/login`; ours the mount.
+        if let Some(p) = s("vault_kubernetes_mount_path") {
+            let mount = p
+                .trim_matches('/')
+                .trim_start_matches("auth/")
+                .trim_end_matches("/login");
+            auth.insert("mount".into(), mount.into());
+        }
+    } else if let Some(t) = auth_type.as_deref().filter(|t| !t.is_empty()) {
+        return Err(ConfigError::new(format!(
+            "hashicorp.vault: vault_auth_type '{}' is not supported here (kubernetes is; \
+             or use vault_role_id/vault_secret_id, vault_username, vault_ldap_username, vault_token)",
+            t.escape_debug()
+        )));
+    } else if let Some(token) = cfg.str("vault_token") {
+        auth.insert("method".into(), "token".into());
+        auth.insert("token".into(), token.into());
+    }
+    if !auth.is_empty() {
+        ours.insert("auth".into(), Value::Object(auth));
+    }
+    Ok(Value::Object(ours))
+}
+
+fn aws(cfg: &Ci<'_>) -> Result<Value, ConfigError> {
+    let mut ours = Map::new();
+    if let Some(session) = cfg.sub("aws_session") {
+        for (theirs, key) in [
+            ("aws_region", "region"),
+            ("aws_profile", "profile"),
+            ("aws_role_arn", "role_arn"),
+            ("aws_external_id", "external_id"),
+            ("aws_access_key_id", "access_key_id"),
+            ("aws_secret_access_key", "secret_access_key"),
+        ] {
+            put(&mut ours, key, session.str(theirs));
+        }
+        if ours.contains_key("access_key_id") != ours.contains_key("secret_access_key") {
+            return Err(ConfigError::new(
+                "aws: aws_access_key_id and aws_secret_access_key go together",
+            ));
+        }
+    }
+    if cfg.get("force_string").and_then(Value::as_bool) == Some(true) {
+        ours.insert("force_string".into(), true.into());
+    }
+    Ok(Value::Object(ours))
+}
+
+fn put(map: &mut Map<String, Value>, key: &str, value: Option<&str>) {
+    if let Some(v) = value {
+        map.insert(key.into(), v.into());
+    }
+}
+
+/// A config object read with case-insensitive keys.
+struct Ci<'a>(&'a Value);
+
+impl<'a> Ci<'a> {
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.0
+            .as_object()?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    }
+    fn str(&self, key: &str) -> Option<&'a str> {
+        self.get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    }
+    fn sub(&self, key: &str) -> Option<Ci<'a>> {
+        self.get(key).filter(|v| v.is_object()).map(Ci)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_are_rewritten_where_grammars_differ() {
+        assert_eq!(ssm_handle("/app/db"), "ssm:/app/db");
+        assert_eq!(
+            ssm_handle("arn:aws:ssm:eu-west-1:1:parameter/x"),
+            "arn:aws:ssm:eu-west-1:1:parameter/x"
+        );
+        assert_eq!(
+            vault_handle("vault://secret/data/db#/password"),
+            "secret/data/db;/password"
+        );
+        assert_eq!(vault_handle("secret/db;password"), "secret/db;password");
+    }
+
+    #[test]
+    fn file_types_map_to_our_modes() {
+        let (k, c, r) = translate(
+            "file.json",
+            &json!({"FILE_PATH": "/etc/s.json", "max_file_read_size": 100}),
+        )
+        .unwrap();
+        assert_eq!((k.as_str(), r.is_none()), ("file", true));
+        assert_eq!(c, json!({"document": "/etc/s.json", "max_file_bytes": 100}));
+        let (_, c, _) = translate("docker.secrets", &json!({})).unwrap();
+        assert_eq!(c, json!({"dir": "/run/secrets"}));
+        assert!(translate("file.text", &json!({})).is_err());
+        assert!(translate("gcp.secretmanager", &json!({})).is_err());
+    }
+
+    #[test]
+    fn vault_and_aws_keys_map_to_ours() {
+        let (_, c, _) = translate(
+            "hashicorp.vault",
+            &json!({"vault_address": "https://v:8200", "vault_tls_config": {"ca_cert": "/ca.pem", "insecure": false},
+                    "vault_session": {"vault_auth_type": "kubernetes", "vault_kubernetes_role": "agent",
+                                      "vault_kubernetes_mount_path": "auth/k8s/login"}}),
+        )
+        .unwrap();
+        assert_eq!(
+            c["auth"],
+            json!({"method": "kubernetes", "role": "agent", "mount": "k8s"})
+        );
+        assert_eq!(c["ca_cert"], "/ca.pem");
+        assert_eq!(c["skip_verify"], false);
+        let (_, c, _) = translate(
+            "hashicorp.vault",
+            &json!({"vault_session": {"vault_role_id": "r", "vault_secret_id": "s"}}),
+        )
+        .unwrap();
+        assert_eq!(
+            c["auth"],
+            json!({"method": "approle", "role_id": "r", "secret_id": "s"})
+        );
+        assert!(
+            translate(
+                "hashicorp.vault",
+                &json!({"vault_session": {"vault_auth_type": "aws"}})
+            )
+            .is_err()
+        );
+        let (k, c, r) = translate(
+            "aws.ssm",
+            &json!({"aws_session": {"aws_region": "eu-west-1"}}),
+        )
+        .unwrap();
+        assert_eq!(
+            (k.as_str(), c, r.is_some()),
+            ("aws", json!({"region": "eu-west-1"}), true)
+        );
+        assert!(
+            translate(
+                "aws.secrets",
+                &json!({"aws_session": {"aws_access_key_id": "AK"}})
+            )
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,291 @@
+//! `secret-backend`: one executable for many stores.
+//!
+//! An agent takes exactly one `secret_backend_command`; an operator whose API
+//! key lives in AWS and whose database passwords live in Vault needs one
+//! executable that serves both. The config names backends, each of one
+//! store type with exactly that store's own config keys:
+//!
+//! ```yaml
+//! backends:
+//!   vault: { type: vault, address: "https://vault:8200", auth: { method: approle, role_id_file: /etc/sb/role_id, secret_id_file: /etc/sb/secret_id } }
+//!   aws:   { type: aws, region: eu-west-1 }
+//!   files: { type: file, dir: /run/secrets }
+//! default: aws
+//! ```
+//!
+//! A handle `<name>:<rest>` goes to backend `<name>` as `<rest>` (split at the
+//! first `:`); a handle whose prefix names no backend goes whole to the
+//! default (so ARNs work through a default aws backend), else it gets the
+//! error `no backend named '<name>'`. Only the backends a call's handles
+//! reference are built; they resolve concurrently under the one deadline, so
+//! a slow or broken backend costs only its own handles.
+//!
+//! When the request itself carries `type` and `config` (Datadog 7.70+,
+//! Vector's exec protocol v1.1), that one backend is served from them instead
+//! and no config file is needed: see [`connectors`].
+
+pub mod connectors;
+pub mod stores;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use backend_core::protocol::Request;
+use backend_core::runner::Backend;
+use backend_core::{BoxFuture, ConfigError, Context, HandleError, Outcome, Provider, group};
+use futures_util::future::join_all;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The multi binary's config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultiConfig {
+    /// Backend name -> `{type: <store>, <that store's config keys>...}`.
+    #[serde(default)]
+    pub backends: BTreeMap<String, Value>,
+    /// The backend for handles without a known `<name>:` prefix.
+    #[serde(default)]
+    pub default: Option<String>,
+}
+
+/// `secret-backend` has no flags beyond the shared ones.
+#[derive(Debug, clap::Args)]
+pub struct MultiArgs {}
+
+/// A backend as configured: validated at start, built on first use.
+struct Slot {
+    kind: String,
+    config: Value,
+    built: Mutex<Option<Arc<dyn Provider>>>,
+}
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The config may hold credentials: show only the type.
+        f.debug_struct("Slot")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Rewrites a caller's handle into the served store's grammar.
+pub type HandleMap = fn(&str) -> String;
+
+/// The multi-store provider.
+#[derive(Debug)]
+pub struct MultiProvider {
+    slots: BTreeMap<String, Slot>,
+    default: Option<String>,
+    /// For a caller-configured single backend: how its handles map to ours.
+    rewrite: Option<HandleMap>,
+}
+
+impl MultiProvider {
+    /// Validates every backend's config (so a typo stops the run with exit
+    /// code 2) without building any of them.
+    pub fn new(config: MultiConfig) -> Result<Self, ConfigError> {
+        if config.backends.is_empty() {
+            return Err(ConfigError::new(
+                "no backends configured: give --config FILE with a 'backends:' map, \
+                 or call with a request that carries 'type' and 'config'",
+            ));
+        }
+        let mut slots = BTreeMap::new();
+        for (name, value) in config.backends {
+            if name.is_empty() || name.contains(':') {
+                return Err(ConfigError::new(format!(
+                    "backend name '{}' must be non-empty and hold no ':'",
+                    name.escape_debug()
+                )));
+            }
+            let (kind, rest) = stores::split_type(value)
+                .map_err(|e| ConfigError::new(format!("backends.{name}: {e}")))?;
+            stores::validate(&kind, rest.clone())
+                .map_err(|e| ConfigError::new(format!("backends.{name}: {e}")))?;
+            slots.insert(
+                name,
+                Slot {
+                    kind,
+                    config: rest,
+                    built: Mutex::new(None),
+                },
+            );
+        }
+        if let Some(d) = &config.default {
+            if !slots.contains_key(d) {
+                return Err(ConfigError::new(format!(
+                    "default: no backend named '{}'",
+                    d.escape_debug()
+                )));
+            }
+        }
+        Ok(Self {
+            slots,
+            default: config.default,
+            rewrite: None,
+        })
+    }
+
+    /// Serves one store built from a caller's `type` and `config`.
+    pub fn from_caller(backend_type: &str, config: Option<&Value>) -> Result<Self, ConfigError> {
+        let empty = Value::Object(serde_json::Map::new());
+        let (kind, ours, rewrite) = connectors::translate(backend_type, config.unwrap_or(&empty))?;
+        stores::validate(&kind, ours.clone())?;
+        let name = "caller".to_owned();
+        let slot = Slot {
+            kind,
+            config: ours,
+            built: Mutex::new(None),
+        };
+        Ok(Self {
+            slots: BTreeMap::from([(name.clone(), slot)]),
+            default: Some(name),
+            rewrite,
+        })
+    }
+
+    /// Which backend serves `handle`, and the handle it gets there.
+    fn route<'h>(&self, handle: &'h str) -> Result<(&str, std::borrow::Cow<'h, str>), HandleError> {
+        if let Some(rewrite) = self.rewrite {
+            let name = self.default.as_deref().unwrap_or_default();
+            return Ok((name, rewrite(handle).into()));
+        }
+        if let Some((prefix, rest)) = handle.split_once(':') {
+            if let Some((name, _)) = self.slots.get_key_value(prefix) {
+                return Ok((name.as_str(), rest.into()));
+            }
+        }
+        match &self.default {
+            Some(d) => Ok((d.as_str(), handle.into())),
+            None => Err(HandleError::invalid_handle(match handle.split_once(':') {
+                Some((prefix, _)) => format!(
+                    "no backend named '{}'",
+                    backend_core::runner::shorten(prefix)
+                ),
+                None => "no '<backend>:' prefix and no default backend".to_owned(),
+            })),
+        }
+    }
+
+    fn provider(&self, name: &str) -> Result<Arc<dyn Provider>, HandleError> {
+        let slot = self
+            .slots
+            .get(name)
+            .ok_or_else(|| HandleError::other(format!("no backend named '{name}'")))?;
+        let mut built = slot
+            .built
+            .lock()
+            .map_err(|_| HandleError::other("internal error: poisoned lock"))?;
+        if let Some(p) = built.as_ref() {
+            return Ok(Arc::clone(p));
+        }
+        let p: Arc<dyn Provider> = stores::build(&slot.kind, slot.config.clone())
+            .map_err(|e| HandleError::other(format!("backend '{name}': {e}")))?
+            .into();
+        *built = Some(Arc::clone(&p));
+        Ok(p)
+    }
+
+    fn built(&self) -> Vec<Arc<dyn Provider>> {
+        self.slots
+            .values()
+            .filter_map(|s| s.built.lock().ok().and_then(|b| b.as_ref().map(Arc::clone)))
+            .collect()
+    }
+}
+
+impl Provider for MultiProvider {
+    fn resolve<'a>(
+        &'a self,
+        handles: &'a [String],
+        ctx: &'a Context,
+    ) -> BoxFuture<'a, Vec<Outcome>> {
+        Box::pin(async move {
+            let mut outcomes: Vec<Option<Outcome>> = handles.iter().map(|_| None).collect();
+            // (backend, its handle) per routable handle; errors answered now.
+            let mut routed: Vec<(usize, &str, String)> = Vec::new();
+            for (i, h) in handles.iter().enumerate() {
+                match self.route(h) {
+                    Ok((name, sub)) => routed.push((i, name, sub.into_owned())),
+                    Err(e) => outcomes[i] = Some(Err(e)),
+                }
+            }
+            let (names, of_handle) = group(routed.iter().map(|(_, name, _)| *name));
+            let mut batches: Vec<(
+                Result<Arc<dyn Provider>, HandleError>,
+                Vec<String>,
+                Vec<usize>,
+            )> = names
+                .iter()
+                .map(|name| (self.provider(name), Vec::new(), Vec::new()))
+                .collect();
+            for ((i, _, sub), &b) in routed.into_iter().zip(&of_handle) {
+                // Two handles may map to one sub-handle; the sub-provider
+                // wants distinct handles, so each is asked once.
+                let batch = &mut batches[b];
+                batch.1.push(sub);
+                batch.2.push(i);
+            }
+            let calls = batches.iter().map(|(provider, subs, _)| async move {
+                match provider {
+                    Ok(p) => {
+                        let (distinct, idx) = group(subs.iter().cloned());
+                        let answers = p.resolve(&distinct, ctx).await;
+                        idx.into_iter()
+                            .map(|j| {
+                                answers
+                                    .get(j)
+                                    .cloned()
+                                    .unwrap_or_else(|| Err(ctx.timed_out()))
+                            })
+                            .collect::<Vec<_>>()
+                    }
+                    Err(e) => subs.iter().map(|_| Err(e.clone())).collect(),
+                }
+            });
+            for ((_, _, positions), answers) in batches.iter().zip(join_all(calls).await) {
+                for (&i, answer) in positions.iter().zip(answers) {
+                    outcomes[i] = Some(answer);
+                }
+            }
+            outcomes
+                .into_iter()
+                .map(|o| o.unwrap_or_else(|| Err(ctx.timed_out())))
+                .collect()
+        })
+    }
+
+    fn close<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let built = self.built();
+            join_all(built.iter().map(|p| p.close(ctx))).await;
+        })
+    }
+}
+
+/// The `secret-backend` executable.
+#[derive(Debug)]
+pub struct Multi;
+
+impl Backend for Multi {
+    const BINARY: &'static str = "secret-backend";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const ABOUT: &'static str = "Secret backend for many stores: routes '<backend>:<handle>' to the vault, aws, file or dummy backend named in the config.";
+    type Config = MultiConfig;
+    type Args = MultiArgs;
+    type Provider = MultiProvider;
+
+    fn build(
+        config: MultiConfig,
+        _: MultiArgs,
+        request: &Request,
+    ) -> Result<MultiProvider, ConfigError> {
+        match request.backend_type.as_deref() {
+            // The caller chose the store (Datadog's secret_backend_type,
+            // Vector's backend_type): it wins over the config file.
+            Some(t) => MultiProvider::from_caller(t, request.backend_config.as_ref()),
+            None => MultiProvider::new(config),
+        }
+    }
+}

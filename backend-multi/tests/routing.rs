@@ -1,0 +1,197 @@
+//! `secret-backend` end to end with local stores: routing by prefix, the
+//! default backend, unknown prefixes, config validation, and stores chosen
+//! by the caller's `type` and `config` (file connector types).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use backend_tests::{Cmd, go_payload, payload};
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_secret-backend");
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// A secrets dir with two files, a JSON document, and a config naming them.
+fn setup(extra: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join("secrets");
+    std::fs::create_dir(&secrets).unwrap();
+    write(&secrets.join("db_password"), "file-pw");
+    write(&secrets.join("api:key"), "colon-file");
+    write(
+        &dir.path().join("doc.json"),
+        r#"{"user":"doc-user","nested":{"port":5432}}"#,
+    );
+    let conf = dir.path().join("multi.yaml");
+    write(
+        &conf,
+        &format!(
+            "backends:\n  files:\n    type: file\n    dir: {}\n  doc:\n    type: file\n    document: {}\n  test:\n    type: dummy\n{extra}",
+            secrets.display(),
+            dir.path().join("doc.json").display()
+        ),
+    );
+    let conf = conf.to_str().unwrap().to_owned();
+    (dir, conf)
+}
+
+#[test]
+fn handles_go_to_the_backend_their_prefix_names() {
+    let (_dir, conf) = setup("");
+    let done = Cmd::new(BIN)
+        .args(["--config", &conf])
+        .stdin(payload(&[
+            "files:db_password",
+            "doc:user",
+            "doc:/nested/port",
+            "test:x:y",
+            "files:api:key",
+            "nope:x",
+            "bare",
+            "files:missing",
+        ]))
+        .run();
+    assert_eq!(done.value("files:db_password"), "file-pw");
+    assert_eq!(done.value("doc:user"), "doc-user");
+    assert_eq!(done.value("doc:/nested/port"), "5432");
+    // Split at the first ':' only.
+    assert_eq!(done.value("test:x:y"), "decrypted_x:y");
+    assert_eq!(done.value("files:api:key"), "colon-file");
+    assert_eq!(done.error("nope:x"), "no backend named 'nope'");
+    assert!(done.error("bare").contains("no default backend"), "{done}");
+    assert!(done.error("files:missing").contains("missing"), "{done}");
+    assert_eq!(done.reply().len(), 8);
+    assert_eq!(done.stderr, "");
+}
+
+#[test]
+fn unprefixed_handles_go_whole_to_the_default() {
+    let (_dir, conf) = setup("default: test\n");
+    let done = Cmd::new(BIN)
+        .args(["--config", &conf])
+        .stdin(payload(&[
+            "arn:aws:secretsmanager:eu-west-1:1:secret:x",
+            "plain",
+            "files:db_password",
+        ]))
+        .run();
+    assert_eq!(
+        done.value("arn:aws:secretsmanager:eu-west-1:1:secret:x"),
+        "decrypted_arn:aws:secretsmanager:eu-west-1:1:secret:x"
+    );
+    assert_eq!(done.value("plain"), "decrypted_plain");
+    assert_eq!(done.value("files:db_password"), "file-pw");
+}
+
+#[test]
+fn a_broken_backend_costs_only_its_own_handles() {
+    let (dir, conf) = setup("");
+    // The file backend's root disappears: its handles fail, the others resolve.
+    std::fs::remove_dir_all(dir.path().join("secrets")).unwrap();
+    let done = Cmd::new(BIN)
+        .args(["--config", &conf])
+        .stdin(payload(&["files:db_password", "doc:user", "test:a"]))
+        .run();
+    assert!(
+        done.error("files:db_password").contains("does not exist"),
+        "{done}"
+    );
+    assert_eq!(done.value("doc:user"), "doc-user");
+    assert_eq!(done.value("test:a"), "decrypted_a");
+}
+
+#[test]
+fn config_mistakes_exit_2_naming_the_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("multi.yaml");
+    for (text, want) in [
+        (
+            "backends:\n  f:\n    type: file\n    dri: /x\n",
+            "backends.f: unknown field `dri`",
+        ),
+        ("backends:\n  f:\n    dir: /x\n", "backends.f: no 'type'"),
+        (
+            "backends:\n  f:\n    type: ftp\n",
+            "backends.f: unknown type 'ftp'",
+        ),
+        (
+            "backends:\n  f:\n    type: dummy\ndefault: g\n",
+            "default: no backend named 'g'",
+        ),
+        (
+            "backends:\n  'a:b':\n    type: dummy\n",
+            "must be non-empty and hold no ':'",
+        ),
+        (
+            "backend:\n  f:\n    type: dummy\n",
+            "unknown field `backend`",
+        ),
+        ("backends: {}\n", "no backends configured"),
+    ] {
+        write(&conf, text);
+        let done = Cmd::new(BIN)
+            .args(["--config", conf.to_str().unwrap()])
+            .stdin(payload(&["f:x"]))
+            .run();
+        done.expect_code(2);
+        assert!(done.stderr.contains(want), "{want}: {done}");
+        assert!(done.stdout.is_empty());
+    }
+    let done = Cmd::new(BIN).stdin(payload(&["x"])).run();
+    done.expect_code(2);
+    assert!(done.stderr.contains("no backends configured"), "{done}");
+}
+
+#[test]
+fn the_caller_can_choose_a_file_store_without_a_config_file() {
+    let (dir, _) = setup("");
+    let doc = dir.path().join("doc.json");
+    let secrets = dir.path().join("secrets");
+    let call = |t: &str, config: serde_json::Value, handles: &[&str]| {
+        Cmd::new(BIN)
+            .stdin(go_payload(
+                "1.1",
+                handles,
+                &[
+                    ("type", json!(t)),
+                    ("config", config),
+                    ("secret_backend_timeout", json!(10)),
+                ],
+            ))
+            .run()
+    };
+    let done = call("file.json", json!({"file_path": doc}), &["user"]);
+    assert_eq!(done.value("user"), "doc-user");
+    // Key names match case-insensitively, as in the agent's connector.
+    let done = call("file.yaml", json!({"File_Path": doc}), &["user"]);
+    assert_eq!(done.value("user"), "doc-user");
+    let done = call(
+        "file.text",
+        json!({"secrets_path": secrets}),
+        &["db_password"],
+    );
+    assert_eq!(done.value("db_password"), "file-pw");
+    let done = call(
+        "k8s.file",
+        json!({"secrets_path": secrets, "max_file_read_size": 3}),
+        &["db_password"],
+    );
+    assert!(done.error("db_password").contains("larger than"), "{done}");
+    let done = call(
+        "docker.secrets",
+        json!({"secrets_path": secrets}),
+        &["db_password"],
+    );
+    assert_eq!(done.value("db_password"), "file-pw");
+    let done = call("dummy", json!({}), &["x"]);
+    assert_eq!(done.value("x"), "decrypted_x");
+    // Type names we do not serve, and missing required keys, are config errors.
+    let done = call("gcp.secretmanager", json!({}), &["x"]);
+    done.expect_code(2);
+    assert!(done.stderr.contains("is not served here"), "{done}");
+    call("file.json", json!({}), &["x"]).expect_code(2);
+}
