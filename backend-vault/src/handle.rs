@@ -233,6 +233,22 @@ mod tests {
         assert!(bad(&vec!["a"; 100].join("/")).contains("segments"));
     }
 
+    proptest::proptest! {
+        /// Whatever the input, parsing does not panic, and what it accepts
+        /// is a list of plain segments.
+        #[test]
+        fn accepted_paths_are_plain_segments(h in "[a-z./%?#;=\\\\:@ \u{0}-\u{1f}é☃1-9]{0,40}") {
+            if let Ok(p) = parse(&h) {
+                proptest::prop_assert!(!p.segments.is_empty());
+                for s in &p.segments {
+                    proptest::prop_assert!(!s.is_empty() && s != "." && s != "..");
+                    proptest::prop_assert!(!s.contains(['/', '%', '?', '#', '\\']));
+                    proptest::prop_assert!(!s.chars().any(char::is_control));
+                }
+            }
+        }
+    }
+
     #[test]
     fn errors_do_not_echo_the_handle() {
         assert!(!bad("secret/db?version=SECRETISH").contains("SECRETISH"));

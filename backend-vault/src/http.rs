@@ -238,6 +238,41 @@ fn is_tls(e: &(dyn std::error::Error + 'static)) -> bool {
 mod tests {
     use super::*;
 
+    fn api() -> Api {
+        let config = crate::VaultConfig {
+            address: Some("https://vault.example:8200/prefix".into()),
+            ..crate::VaultConfig::default()
+        };
+        let env = |k: &str| (k == "VAULT_TOKEN").then(|| "t".to_owned());
+        Api::new(&config.validate(&env).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn urls_stay_under_v1() {
+        let api = api();
+        let url = api.url(&["secret", "data", "a b", "ü"], Some(("version", "3")));
+        assert_eq!(
+            url.as_str(),
+            "https://vault.example:8200/prefix/v1/secret/data/a%20b/%C3%BC?version=3"
+        );
+    }
+
+    proptest::proptest! {
+        /// Any segments a handle can hold keep the URL on the same host,
+        /// under /v1/, with no query of their making.
+        #[test]
+        fn segments_cannot_leave_the_path(h in "[a-z./:@ ;=&é☃\"{}<>|^`'\\[\\]1-9]{1,30}") {
+            if let Ok(p) = crate::handle::parse(&h) {
+                let url = api().url(&p.segments, None);
+                proptest::prop_assert_eq!(url.host_str(), Some("vault.example"));
+                proptest::prop_assert!(url.path().starts_with("/prefix/v1/"));
+                proptest::prop_assert_eq!(url.query(), None);
+                proptest::prop_assert_eq!(url.fragment(), None);
+                proptest::prop_assert_eq!(url.path_segments().map(Iterator::count), Some(p.segments.len() + 2));
+            }
+        }
+    }
+
     #[test]
     fn backoff_grows_and_is_capped() {
         for attempt in 1..20 {

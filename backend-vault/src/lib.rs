@@ -145,7 +145,8 @@ impl VaultProvider {
         let kv2 = mount.as_ref().filter(|m| m.kv2);
         let segments: Vec<&str> = match kv2 {
             Some(m) => {
-                let rest = &target.segments[m.segments.len()..];
+                // The mount is a prefix of the path (checked when it was found).
+                let rest = target.segments.get(m.segments.len()..).unwrap_or(&[]);
                 if rest.is_empty() {
                     return Err(HandleError::invalid_handle(
                         "names a KV v2 mount, not a secret in it",
@@ -402,6 +403,27 @@ mod tests {
             status: StatusCode::from_u16(status).unwrap(),
             body: Some(body),
         }
+    }
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("token");
+        std::fs::write(&f, "s.TOKEN-VALUE-42").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let config = VaultConfig {
+            address: Some("http://127.0.0.1:1".into()),
+            auth: AuthConfig {
+                token_file: Some(f),
+                ..AuthConfig::default()
+            },
+            ..VaultConfig::default()
+        };
+        let p = VaultProvider::new(config).unwrap();
+        let shown = format!("{p:?}");
+        assert!(!shown.contains("TOKEN-VALUE-42"), "{shown}");
+        assert!(shown.contains("redacted"), "{shown}");
     }
 
     #[test]
