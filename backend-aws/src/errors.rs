@@ -11,6 +11,7 @@
 
 use std::error::Error;
 
+use aws_sdk_secretsmanager::config::http::HttpResponse;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use backend_core::HandleError;
 
@@ -74,21 +75,18 @@ fn deleted(location: &str) -> HandleError {
 }
 
 /// Maps any SDK error of an operation.
-pub fn from_sdk<E, R>(e: &SdkError<E, R>, location: &str) -> HandleError
+pub fn from_sdk<E>(e: &SdkError<E, HttpResponse>, location: &str) -> HandleError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + 'static,
 {
     match e {
-        SdkError::ServiceError(service) => {
-            let err = service.err();
-            match err.code() {
-                Some(code) => from_code(code, err.message(), location),
-                None => HandleError::other(format!(
-                    "{location}: AWS answered with an error without a code"
-                )),
-            }
-        }
+        SdkError::ServiceError(service) => match code_of(e) {
+            Some(code) => from_code(code, service.err().message(), location),
+            None => HandleError::other(format!(
+                "{location}: AWS answered HTTP {} without an error code",
+                service.raw().status().as_u16()
+            )),
+        },
         SdkError::DispatchFailure(failure) => {
             let why = if failure.is_timeout() {
                 "timed out connecting"
@@ -112,6 +110,25 @@ where
     }
 }
 
+/// The error code of a service error; when the body carried none (a proxy
+/// or an emulator answering in another format), one implied by the HTTP
+/// status, so that a bare 403 still reads as access denied.
+pub fn code_of<E>(e: &SdkError<E, HttpResponse>) -> Option<&str>
+where
+    E: ProvideErrorMetadata,
+{
+    let SdkError::ServiceError(s) = e else {
+        return None;
+    };
+    s.err().code().or(match s.raw().status().as_u16() {
+        401 | 403 => Some("AccessDeniedException"),
+        404 => Some("ResourceNotFoundException"),
+        429 => Some("ThrottlingException"),
+        500..=599 => Some("InternalServiceError"),
+        _ => None,
+    })
+}
+
 /// The `Display` of an error and of each of its sources, joined with `: `
 /// (never `Debug`, which would show raw responses), bounded in length.
 pub fn chain(e: &(dyn Error + 'static)) -> String {
@@ -126,17 +143,6 @@ pub fn chain(e: &(dyn Error + 'static)) -> String {
         next = err.source();
     }
     bounded_message(&parts.join(": "))
-}
-
-/// The error's code when it is a service error (for fallback decisions).
-pub fn code_of<E, R>(e: &SdkError<E, R>) -> Option<&str>
-where
-    E: ProvideErrorMetadata,
-{
-    match e {
-        SdkError::ServiceError(s) => s.err().code(),
-        _ => None,
-    }
 }
 
 /// One line, at most [`MAX_SERVICE_MESSAGE`] characters.

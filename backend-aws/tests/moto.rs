@@ -5,7 +5,7 @@
 mod common;
 
 use backend_tests::assert_no_leak;
-use backend_tests::moto::Moto;
+use backend_tests::moto::{self, Moto};
 use common::{Seed, cmd, run};
 
 const DB: &str =
@@ -283,4 +283,59 @@ fn assume_role_through_sts() {
         &["role/secret;k"],
     );
     assert_eq!(done.value("role/secret;k"), "through-role");
+}
+
+#[test]
+fn a_denied_batch_call_falls_back_to_one_get_per_secret() {
+    // moto checks IAM policies after the first 5 requests: the seeding.
+    let moto = Moto::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "5")]);
+    let home = tempfile::tempdir().unwrap();
+    let v = ("Version", "2010-05-08");
+    moto.query("iam", &[("Action", "CreateUser"), ("UserName", "agent"), v]);
+    // GetSecretValue only, no BatchGetSecretValue. (moto checks these
+    // actions against the resource "*", so per-secret resources would deny
+    // everything here.)
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+        "Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#;
+    moto.query(
+        "iam",
+        &[
+            ("Action", "PutUserPolicy"),
+            ("UserName", "agent"),
+            ("PolicyName", "get-only"),
+            ("PolicyDocument", policy),
+            v,
+        ],
+    );
+    let xml = moto.query(
+        "iam",
+        &[("Action", "CreateAccessKey"), ("UserName", "agent"), v],
+    );
+    let key_id = moto::xml_field(&xml, "AccessKeyId").unwrap().to_owned();
+    let secret_key = moto::xml_field(&xml, "SecretAccessKey").unwrap().to_owned();
+    let seed = Seed::new(&moto);
+    seed.secret("fb/one", r#"{"k":"fallback-v1"}"#);
+    seed.secret("fb/two", "fallback-v2");
+    moto.reset_calls();
+    let c = cmd(&moto, home.path())
+        .env("AWS_ACCESS_KEY_ID", &key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &secret_key);
+    let done = run(&c, &["fb/one;k", "fb/one", "fb/two", "fb/three"]);
+    assert_eq!(done.value("fb/one;k"), "fallback-v1");
+    assert_eq!(done.value("fb/one"), r#"{"k":"fallback-v1"}"#);
+    assert_eq!(done.value("fb/two"), "fallback-v2");
+    assert_eq!(done.error("fb/three"), "fb/three: not found");
+    assert_eq!(
+        moto.count("secretsmanager.BatchGetSecretValue"),
+        1,
+        "{:?}",
+        moto.calls()
+    );
+    assert_eq!(moto.count("secretsmanager.GetSecretValue"), 3);
+    // Without the policy's blessing, the same credentials get nothing.
+    let done = run(
+        &c.clone().env("AWS_SECRET_ACCESS_KEY", "wrong"),
+        &["fb/one"],
+    );
+    assert!(done.error("fb/one").starts_with("fb/one: "), "{done}");
 }

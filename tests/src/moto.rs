@@ -36,6 +36,13 @@ pub struct Moto {
 impl Moto {
     /// Starts a moto server on a free port and waits until it answers.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts a moto server with extra environment, e.g.
+    /// `INITIAL_NO_AUTH_ACTION_COUNT` to turn IAM checks on after that many
+    /// requests.
+    pub fn start_with(env: &[(&str, &str)]) -> Self {
         let bin = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
         let dir = tempfile::tempdir().expect("temp dir for moto");
         let recording = dir.path().join("recording.jsonl");
@@ -45,6 +52,7 @@ impl Moto {
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_ENABLE_RECORDING", "true")
             .env("MOTO_RECORDER_FILEPATH", &recording)
+            .envs(env.iter().copied())
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log handle"))
@@ -90,16 +98,38 @@ impl Moto {
     }
 
     fn request(&self, method: &str, path: &str) -> Option<String> {
+        self.raw(method, path, "", "")
+    }
+
+    fn raw(&self, method: &str, path: &str, headers: &str, body: &str) -> Option<String> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
         write!(
             s,
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
         )
         .ok()?;
         let mut out = String::new();
         s.read_to_string(&mut out).ok()?;
         out.starts_with("HTTP/1.1 200").then_some(out)
+    }
+
+    /// An unsigned call of a query-protocol service (IAM, STS), for seeding
+    /// what the SDKs in the tests do not cover; returns the XML reply.
+    /// Panics when moto does not answer 200.
+    pub fn query(&self, service: &str, params: &[(&str, &str)]) -> String {
+        let body: Vec<String> = params
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect();
+        let headers = format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nAuthorization: AWS4-HMAC-SHA256 \
+             Credential={ACCESS_KEY_ID}/20260101/{REGION}/{service}/aws4_request, \
+             SignedHeaders=host, Signature=0\r\n"
+        );
+        self.raw("POST", "/", &headers, &body.join("&"))
+            .unwrap_or_else(|| panic!("moto {service} {params:?} failed"))
     }
 
     /// The server's port.
@@ -153,6 +183,26 @@ impl Moto {
     pub fn count(&self, target: &str) -> usize {
         self.calls().iter().filter(|c| *c == target).count()
     }
+}
+
+/// `application/x-www-form-urlencoded` escaping.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The text of the first `<tag>...</tag>` in an XML reply.
+pub fn xml_field<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open)? + open.len();
+    let len = xml[start..].find(&format!("</{tag}>"))?;
+    Some(&xml[start..start + len])
 }
 
 impl Drop for Moto {
