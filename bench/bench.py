@@ -733,6 +733,10 @@ class Bench:
         return "shell" in c.label
 
     def run_cases(self):
+        if self.args.cases:
+            wanted = self.args.cases.split(",")
+            self.cases = [c for c in self.cases if c.key.split("-")[0] in wanted
+                          or c.key in wanted]
         for case in self.cases:
             for c in case.contenders:
                 label = f"{case.title} / {c.label}"
@@ -1052,6 +1056,8 @@ def main():
     parser.add_argument("--python", help="python with hvac and boto3, for the baselines")
     parser.add_argument("--results", default=os.path.join(HERE, "RESULTS.md"))
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--cases", help="only these cases, e.g. vault,aws-1 "
+                        "(dummy-1, dummy-10000, file-100, vault-100, aws-1, aws-100, multi-100)")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME:LABEL=PATH",
                         help="also time another build of one of ours, e.g. "
                              "vault:ring=/tmp/ring/secret-backend-vault")

@@ -12,6 +12,10 @@
 #   --slow-runs N   timed runs for the shell baselines (default: --runs; each of
 #                   their runs takes tens of seconds)
 #   --no-write      print the table, do not append it to bench/RESULTS.md
+#   --cases LIST    only these cases (dummy, file, vault, aws, multi, or exact
+#                   keys such as aws-1); the others are left out of the table
+#   --variant NAME:LABEL=PATH   also time another build of one of ours (e.g.
+#                   vault:ring=/tmp/x/secret-backend-vault), side by side
 #
 # The full run builds each release binary with its own `cargo build -p`
 # (a crate that does not build is reported "not built", never timed),
@@ -28,9 +32,9 @@ while [ $# -gt 0 ]; do
     --smoke) smoke=1; pass+=("$1") ;;
     --bin-dir) bin_dir=$2; shift ;;
     --bin-dir=*) bin_dir=${1#*=} ;;
-    --runs|--slow-runs) pass+=("$1" "$2"); shift ;;
-    --no-write|--runs=*|--slow-runs=*) pass+=("$1") ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    --runs|--slow-runs|--cases|--variant) pass+=("$1" "$2"); shift ;;
+    --no-write|--runs=*|--slow-runs=*|--cases=*|--variant=*) pass+=("$1") ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
