@@ -98,6 +98,8 @@ pub struct AuthConfig {
     pub method: Method,
     /// Where the method is mounted (default: the method's name).
     pub mount: Option<String>,
+    /// token: the token itself (prefer `token_file` or `VAULT_TOKEN`).
+    pub token: Option<String>,
     /// token: file holding the token.
     pub token_file: Option<PathBuf>,
     /// approle: the role id.
@@ -110,10 +112,14 @@ pub struct AuthConfig {
     pub secret_id_file: Option<PathBuf>,
     /// kubernetes, jwt: the role; cert: the certificate role name (optional).
     pub role: Option<String>,
+    /// kubernetes, jwt: the JWT itself (prefer `jwt_file`).
+    pub jwt: Option<String>,
     /// kubernetes: the service account token file; jwt: the JWT file.
     pub jwt_file: Option<PathBuf>,
     /// userpass, ldap: the user name.
     pub username: Option<String>,
+    /// userpass, ldap: the password itself (prefer `password_file`).
+    pub password: Option<String>,
     /// userpass, ldap: file holding the password.
     pub password_file: Option<PathBuf>,
 }
@@ -145,14 +151,17 @@ impl fmt::Debug for AuthConfig {
         f.debug_struct("AuthConfig")
             .field("method", &self.method)
             .field("mount", &self.mount)
+            .field("token", &shown(&self.token))
             .field("token_file", &self.token_file)
             .field("role_id", &shown(&self.role_id))
             .field("role_id_file", &self.role_id_file)
             .field("secret_id", &shown(&self.secret_id))
             .field("secret_id_file", &self.secret_id_file)
             .field("role", &self.role)
+            .field("jwt", &shown(&self.jwt))
             .field("jwt_file", &self.jwt_file)
             .field("username", &self.username)
+            .field("password", &shown(&self.password))
             .field("password_file", &self.password_file)
             .finish()
     }
@@ -402,7 +411,7 @@ fn required(v: Option<Secret>, what: &str) -> Result<Secret, ConfigError> {
 
 fn unused(auth: &AuthConfig) -> Vec<&'static str> {
     let uses: &[&str] = match auth.method {
-        Method::Token => &["token_file"],
+        Method::Token => &["token", "token_file"],
         Method::Approle => &[
             "mount",
             "role_id",
@@ -410,20 +419,23 @@ fn unused(auth: &AuthConfig) -> Vec<&'static str> {
             "secret_id",
             "secret_id_file",
         ],
-        Method::Kubernetes | Method::Jwt => &["mount", "role", "jwt_file"],
-        Method::Userpass | Method::Ldap => &["mount", "username", "password_file"],
+        Method::Kubernetes | Method::Jwt => &["mount", "role", "jwt", "jwt_file"],
+        Method::Userpass | Method::Ldap => &["mount", "username", "password", "password_file"],
         Method::Cert => &["mount", "role"],
     };
     let set = [
         ("mount", auth.mount.is_some()),
+        ("token", auth.token.is_some()),
         ("token_file", auth.token_file.is_some()),
         ("role_id", auth.role_id.is_some()),
         ("role_id_file", auth.role_id_file.is_some()),
         ("secret_id", auth.secret_id.is_some()),
         ("secret_id_file", auth.secret_id_file.is_some()),
         ("role", auth.role.is_some()),
+        ("jwt", auth.jwt.is_some()),
         ("jwt_file", auth.jwt_file.is_some()),
         ("username", auth.username.is_some()),
+        ("password", auth.password.is_some()),
         ("password_file", auth.password_file.is_some()),
     ];
     set.into_iter()
@@ -443,7 +455,10 @@ fn credentials(auth: AuthConfig, env: &dyn Env) -> Result<Credentials, ConfigErr
         )));
     }
     if method == Method::Token {
-        return token(auth.token_file.as_deref(), env).map(Credentials::Token);
+        return match inline_or_file(auth.token, auth.token_file.as_deref(), "token")? {
+            Some(t) => Ok(Credentials::Token(t)),
+            None => token(env).map(Credentials::Token),
+        };
     }
     let mount = mount(method, auth.mount.as_deref())?;
     let role = auth.role.filter(|r| !r.trim().is_empty()).map(Secret::new);
@@ -463,12 +478,13 @@ fn credentials(auth: AuthConfig, env: &dyn Env) -> Result<Credentials, ConfigErr
             (None, body)
         }
         Method::Kubernetes | Method::Jwt => {
-            let file = match (method, auth.jwt_file) {
-                (_, Some(f)) => f,
-                (Method::Kubernetes, None) => PathBuf::from(KUBERNETES_TOKEN_FILE),
-                _ => return Err(bad("auth method jwt needs auth.jwt_file")),
+            let jwt = match inline_or_file(auth.jwt, auth.jwt_file.as_deref(), "jwt")? {
+                Some(jwt) => jwt,
+                None if method == Method::Kubernetes => {
+                    read_credential(Path::new(KUBERNETES_TOKEN_FILE), "service account token")?
+                }
+                None => return Err(bad("auth method jwt needs auth.jwt_file or auth.jwt")),
             };
-            let jwt = read_credential(&file, "auth.jwt_file")?;
             let mut body = vec![("jwt", jwt)];
             match role {
                 Some(r) => body.push(("role", r)),
@@ -493,13 +509,10 @@ fn credentials(auth: AuthConfig, env: &dyn Env) -> Result<Credentials, ConfigErr
                     "auth.username holds characters a user name cannot have",
                 ));
             }
-            let file = auth.password_file.ok_or_else(|| {
-                bad(format!(
-                    "auth method {} needs auth.password_file",
-                    method.name()
-                ))
-            })?;
-            let password = read_credential(&file, "auth.password_file")?;
+            let password = required(
+                inline_or_file(auth.password, auth.password_file.as_deref(), "password")?,
+                &format!("auth.password_file or auth.password ({})", method.name()),
+            )?;
             (Some(user), vec![("password", password)])
         }
         Method::Cert => (None, role.map(|r| vec![("name", r)]).unwrap_or_default()),
@@ -512,12 +525,9 @@ fn credentials(auth: AuthConfig, env: &dyn Env) -> Result<Credentials, ConfigErr
     }))
 }
 
-/// The token method's token: `auth.token_file`, else `VAULT_TOKEN`, else
-/// `~/.vault-token` (the CLI's token helper file).
-fn token(file: Option<&Path>, env: &dyn Env) -> Result<Secret, ConfigError> {
-    if let Some(f) = file {
-        return read_credential(f, "auth.token_file");
-    }
+/// The token method's token when the config names none: `VAULT_TOKEN`,
+/// else `~/.vault-token` (the CLI's token helper file).
+fn token(env: &dyn Env) -> Result<Secret, ConfigError> {
     if let Some(t) = env.var("VAULT_TOKEN") {
         return Ok(Secret::new(t.trim().to_owned()));
     }
@@ -680,6 +690,13 @@ mod tests {
 
     #[test]
     fn debug_redacts_credentials() {
+        let u = yaml("auth:\n  method: userpass\n  username: u\n  password: PASSWORD\n").unwrap();
+        assert!(!format!("{u:?}").contains("PASSWORD"));
+        let t = yaml("auth:\n  token: TOKENVALUE\n").unwrap();
+        assert!(!format!("{t:?}").contains("TOKENVALUE"));
+        let t = t.validate(&env(&[])).unwrap();
+        assert!(matches!(t.credentials, Credentials::Token(_)));
+        assert!(!format!("{t:?}").contains("TOKENVALUE"));
         let c =
             yaml("auth:\n  method: approle\n  role_id: ROLEID\n  secret_id: SECRETID\n").unwrap();
         let shown = format!("{c:?}");

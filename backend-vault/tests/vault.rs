@@ -500,11 +500,9 @@ fn userpass_login() {
     let tokens = login_tokens(&bao, &mount);
     assert_eq!(tokens.len(), 1);
     assert!(!token_alive(&bao, &tokens[0]));
-    // Wrong password.
-    let pw = write(dir.path(), "pw", "wrong", 0o600);
+    // Wrong password, given inline this time.
     let config = format!(
-        "auth:\n  method: userpass\n  mount: {mount}\n  username: agent\n  password_file: {}\n",
-        pw.display()
+        "auth:\n  method: userpass\n  mount: {mount}\n  username: agent\n  password: wrong\n"
     );
     let done = run_with(&bao.addr, dir.path(), &config, &[], &[&h]);
     assert!(
