@@ -339,10 +339,24 @@ impl Mounts {
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .collect();
-        if mount_segments.is_empty() || !segments.starts_with(&mount_segments) {
-            tracing::debug!("mount lookup gave no usable mount path; reading the path as is");
-            return Ok(None);
-        }
+        // The server names the mount relative to the namespace; a handle may
+        // carry (child) namespaces in its path (`team/secret/db`), so the
+        // mount is where that name sits in our path.
+        let offset = (0..segments.len()).find(|&k| {
+            segments
+                .get(k..)
+                .is_some_and(|rest| rest.starts_with(&mount_segments))
+        });
+        let mount_segments = match offset {
+            Some(k) if !mount_segments.is_empty() => segments
+                .get(..k + mount_segments.len())
+                .unwrap_or_default()
+                .to_vec(),
+            _ => {
+                tracing::debug!("mount lookup gave no usable mount path; reading the path as is");
+                return Ok(None);
+            }
+        };
         let kv2 = data.and_then(|d| d.get("type")).and_then(Value::as_str) == Some("kv")
             && data
                 .and_then(|d| d.pointer("/options/version"))

@@ -673,6 +673,10 @@ fn namespaces() {
             .contains("no secret at this path"),
         "{done}"
     );
+    // The namespace written into the path, as the CLI allows.
+    let in_path = format!("{ns}/secret/app;v");
+    let done = run_root(&bao, &[&in_path]);
+    assert_eq!(done.value(&in_path), "in-namespace");
 }
 
 /// Calls the API inside a namespace (through the CLI-free client).
