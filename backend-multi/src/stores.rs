@@ -27,13 +27,29 @@ pub fn split_type(value: Value) -> Result<(String, Value), ConfigError> {
 }
 
 /// Builds a provider of store `kind` from its config. Providers touch no
-/// network here: logins happen on their first call.
+/// network here (logins happen on their first call), but may read their
+/// credential files.
 pub fn build(kind: &str, config: Value) -> Result<Box<dyn Provider>, ConfigError> {
+    dispatch(kind, config, true)?.ok_or_else(|| ConfigError::new("internal error: nothing built"))
+}
+
+/// Checks that `config` is a valid config of store `kind` (its schema only:
+/// credential files are read when the store is first used, so a broken
+/// store costs only its own handles).
+pub fn validate(kind: &str, config: Value) -> Result<(), ConfigError> {
+    dispatch(kind, config, false).map(drop)
+}
+
+fn dispatch(
+    kind: &str,
+    config: Value,
+    build: bool,
+) -> Result<Option<Box<dyn Provider>>, ConfigError> {
     match kind {
-        "vault" => typed(config, backend_vault::VaultProvider::new),
-        "aws" => typed(config, backend_aws::AwsProvider::new),
-        "file" => typed(config, backend_file::FileProvider::new),
-        "dummy" => typed(config, |_: backend_dummy::DummyConfig| {
+        "vault" => typed(config, build, backend_vault::VaultProvider::new),
+        "aws" => typed(config, build, backend_aws::AwsProvider::new),
+        "file" => typed(config, build, backend_file::FileProvider::new),
+        "dummy" => typed(config, build, |_: backend_dummy::DummyConfig| {
             Ok(backend_dummy::Dummy)
         }),
         other => Err(ConfigError::new(format!(
@@ -44,20 +60,19 @@ pub fn build(kind: &str, config: Value) -> Result<Box<dyn Provider>, ConfigError
     }
 }
 
-/// Checks that `config` is a valid config of store `kind`.
-pub fn validate(kind: &str, config: Value) -> Result<(), ConfigError> {
-    build(kind, config).map(drop)
-}
-
 fn typed<C, P>(
     config: Value,
+    build: bool,
     new: impl FnOnce(C) -> Result<P, ConfigError>,
-) -> Result<Box<dyn Provider>, ConfigError>
+) -> Result<Option<Box<dyn Provider>>, ConfigError>
 where
     C: DeserializeOwned,
     P: Provider + 'static,
 {
     let config: C = serde_json::from_value(config)
         .map_err(|e| ConfigError::new(backend_core::config::describe_error(&e)))?;
-    Ok(Box::new(new(config)?))
+    if !build {
+        return Ok(None);
+    }
+    Ok(Some(Box::new(new(config)?)))
 }

@@ -195,3 +195,23 @@ fn the_caller_can_choose_a_file_store_without_a_config_file() {
     assert!(done.stderr.contains("is not served here"), "{done}");
     call("file.json", json!({}), &["x"]).expect_code(2);
 }
+
+#[test]
+fn a_store_that_cannot_be_built_fails_only_its_handles() {
+    let (dir, _) = setup("");
+    let conf = dir.path().join("broken.yaml");
+    write(
+        &conf,
+        "backends:\n  vault:\n    type: vault\n    address: http://127.0.0.1:9\n    auth:\n      method: token\n      token_file: /nonexistent/token\n  test:\n    type: dummy\n",
+    );
+    let done = Cmd::new(BIN)
+        .args(["--config", conf.to_str().unwrap()])
+        .stdin(payload(&["vault:secret/x", "test:y"]))
+        .run();
+    let e = done.error("vault:secret/x");
+    assert!(
+        e.starts_with("backend 'vault': ") && e.contains("/nonexistent/token"),
+        "{done}"
+    );
+    assert_eq!(done.value("test:y"), "decrypted_y");
+}

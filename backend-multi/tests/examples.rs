@@ -1,0 +1,88 @@
+//! Every example config in `examples/` is valid for the store it is
+//! written for, and the agent snippets name our executables.
+
+use std::path::{Path, PathBuf};
+
+use backend_core::ConfigError;
+use backend_core::config::from_yaml;
+use serde_json::Value;
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
+}
+
+fn text(name: &str) -> String {
+    std::fs::read_to_string(examples().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn check<C: serde::de::DeserializeOwned + Default, P>(
+    name: &str,
+    new: impl Fn(C) -> Result<P, ConfigError>,
+) {
+    let config: C = from_yaml(&text(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    if let Err(e) = new(config) {
+        panic!("{name}: {e}");
+    }
+}
+
+#[test]
+fn store_examples_are_valid_configs() {
+    let mut seen = 0;
+    for entry in std::fs::read_dir(examples()).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        match name.split(['-', '.']).next().unwrap() {
+            // The vault provider reads its credential files when built, and
+            // these name files of a real host: check the schema only.
+            "vault" => check(&name, |_: backend_vault::VaultConfig| Ok(())),
+            "aws" => check(&name, backend_aws::AwsProvider::new),
+            "file" => check(&name, backend_file::FileProvider::new),
+            "multi" => check(&name, backend_multi::MultiProvider::new),
+            _ => continue,
+        }
+        seen += 1;
+    }
+    assert!(seen >= 8, "only {seen} store examples");
+}
+
+#[test]
+fn agent_snippets_name_our_executables_and_examples() {
+    let ours = [
+        "secret-backend",
+        "secret-backend-vault",
+        "secret-backend-aws",
+        "secret-backend-file",
+        "secret-backend-dummy",
+    ];
+    for name in ["stackstate.yaml", "datadog.yaml"] {
+        let v: Value = from_yaml(&text(name)).unwrap();
+        let command = v["secret_backend_command"].as_str().unwrap();
+        assert!(
+            command.starts_with("/opt/secret-backend/bin/"),
+            "{name}: {command}"
+        );
+        assert!(
+            ours.iter().any(|b| command.ends_with(&format!("/{b}"))),
+            "{name}: {command}"
+        );
+        let args: Vec<&str> = v["secret_backend_arguments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        let config = args
+            .iter()
+            .skip_while(|a| **a != "--config")
+            .nth(1)
+            .unwrap();
+        let example = config.rsplit('/').next().unwrap();
+        let matching = std::fs::read_dir(examples())
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .any(|f| {
+                f == example || f.starts_with(&format!("{}-", example.trim_end_matches(".yaml")))
+            });
+        assert!(matching, "{name}: --config {config} has no example");
+        assert!(v["secret_backend_timeout"].as_u64().is_some());
+    }
+}
