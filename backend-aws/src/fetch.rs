@@ -12,8 +12,12 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_secretsmanager::config::http::HttpResponse;
+use aws_sdk_secretsmanager::error::SdkError;
+use aws_sdk_secretsmanager::operation::batch_get_secret_value::BatchGetSecretValueError;
 use aws_sdk_secretsmanager::primitives::Blob;
 use aws_sdk_secretsmanager::types::SecretValueEntry;
+use aws_sdk_ssm::operation::get_parameters::GetParametersError;
 use backend_core::{Context, HandleError, Secret, bounded};
 
 use crate::client::Clients;
@@ -103,6 +107,11 @@ async fn batches<'a>(
                 }
             }
             Ok(BatchReply::Refused) => left.extend(chunk.iter().copied()),
+            Ok(BatchReply::Failed(e)) => done.extend(
+                chunk
+                    .iter()
+                    .map(|&(i, id)| (i, Err(errors::from_sdk(&e, id)))),
+            ),
             Err(e) => done.extend(chunk.iter().map(|&(i, id)| (i, Err(e.clone().context(id))))),
         }
     }
@@ -114,6 +123,8 @@ enum BatchReply {
     Answered(Vec<Option<Fetched>>),
     /// The caller may not use the batch call: fetch one by one.
     Refused,
+    /// The request failed as a whole (each id gets the error, by name).
+    Failed(SdkError<BatchGetSecretValueError, HttpResponse>),
 }
 
 async fn batch_get(clients: &Clients, chunk: &[(usize, &str)]) -> Result<BatchReply, HandleError> {
@@ -140,7 +151,7 @@ async fn batch_get(clients: &Clients, chunk: &[(usize, &str)]) -> Result<BatchRe
                 );
                 return Ok(BatchReply::Refused);
             }
-            Err(e) => return Err(errors::from_sdk(&e, "BatchGetSecretValue")),
+            Err(e) => return Ok(BatchReply::Failed(e)),
         };
         for entry in out.secret_values() {
             for (slot, (_, id)) in answers.iter_mut().zip(chunk) {
@@ -280,7 +291,16 @@ async fn parameter_batches(
     let mut out = Vec::new();
     for (chunk, reply) in chunks.iter().zip(replies) {
         match reply {
-            Ok(results) => out.extend(chunk.iter().map(|(i, _)| *i).zip(results)),
+            Ok(Ok(results)) => out.extend(chunk.iter().map(|(i, _)| *i).zip(results)),
+            Ok(Err(e)) => out.extend(chunk.iter().map(|&(i, name)| {
+                (
+                    i,
+                    Err(errors::from_sdk(
+                        &e,
+                        &Target::Parameter(name.into()).location(),
+                    )),
+                )
+            })),
             Err(e) => out.extend(chunk.iter().map(|&(i, name)| {
                 (
                     i,
@@ -292,19 +312,26 @@ async fn parameter_batches(
     out
 }
 
+/// The per-name results, or the error of the whole request (mapped per
+/// name by the caller, so that each message names its parameter).
+type ParametersReply = Result<Vec<Fetched>, SdkError<GetParametersError, HttpResponse>>;
+
 async fn get_parameters(
     clients: &Clients,
     chunk: &[(usize, &str)],
-) -> Result<Vec<Fetched>, HandleError> {
+) -> Result<ParametersReply, HandleError> {
     let names: Vec<String> = chunk.iter().map(|(_, n)| (*n).to_owned()).collect();
-    let out = clients
+    let reply = clients
         .ssm
         .get_parameters()
         .set_names(Some(names))
         .with_decryption(true)
         .send()
-        .await
-        .map_err(|e| errors::from_sdk(&e, "GetParameters"))?;
+        .await;
+    let out = match reply {
+        Ok(out) => out,
+        Err(e) => return Ok(Err(e)),
+    };
     let mut by_name: HashMap<&str, &aws_sdk_ssm::types::Parameter> = HashMap::new();
     for p in out.parameters() {
         if let Some(n) = p.name() {
@@ -319,7 +346,7 @@ async fn get_parameters(
         .iter()
         .map(String::as_str)
         .collect();
-    Ok(chunk
+    Ok(Ok(chunk
         .iter()
         .map(|(_, name)| {
             let at = Target::Parameter((*name).to_owned()).location();
@@ -333,5 +360,5 @@ async fn get_parameters(
                 ))),
             }
         })
-        .collect())
+        .collect()))
 }

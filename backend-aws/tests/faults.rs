@@ -48,11 +48,8 @@ impl Hang {
                 a.fetch_add(1, Ordering::SeqCst);
                 let mut s = s;
                 let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-                let mut buf = [0u8; 512];
-                let n = s.read(&mut buf).unwrap_or(0);
-                h.lock()
-                    .unwrap()
-                    .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                let head = read_request(&mut s);
+                h.lock().unwrap().push(head);
                 if let Some(r) = reply {
                     let _ = s.write_all(r.as_bytes());
                 } else {
@@ -69,6 +66,37 @@ impl Hang {
 
     fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// Reads one request (head and `Content-Length` body), so that answering
+/// and closing never resets a connection with unread bytes; returns the head.
+fn read_request(s: &mut TcpStream) -> String {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&data[..end]).into_owned();
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            while data.len() < end + 4 + len {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => data.extend_from_slice(&buf[..n]),
+                }
+            }
+            return head;
+        }
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return String::from_utf8_lossy(&data).into_owned(),
+            Ok(n) => data.extend_from_slice(&buf[..n]),
+        }
     }
 }
 
@@ -217,4 +245,72 @@ fn a_refusing_metadata_service_gives_the_reason_never_its_body() {
     assert!(!done.stdout_str().contains("BODY-MARKER"), "{done}");
     assert!(!done.stderr.contains("BODY-MARKER"), "{done}");
     assert!(imds.accepted.load(Ordering::SeqCst) > 0);
+}
+
+/// An AWS endpoint that answers every request with the same error.
+fn canned(status: &str, body: &'static str) -> Hang {
+    let reply = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/x-amz-json-1.1\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    Hang::answering(Box::leak(reply.into_boxed_str()))
+}
+
+fn against(endpoint: &Hang, home: &std::path::Path) -> backend_tests::Cmd {
+    bare(home)
+        .env("AWS_ENDPOINT_URL", &endpoint.url())
+        .env("AWS_ACCESS_KEY_ID", moto::ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", moto::SECRET_ACCESS_KEY)
+        .env("AWS_REGION", moto::REGION)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args(["--timeout", "10"])
+}
+
+#[test]
+fn throttling_is_retried_then_reported() {
+    let home = tempfile::tempdir().unwrap();
+    let aws = canned(
+        "400 Bad Request",
+        r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
+    );
+    let done = run(
+        &against(&aws, home.path()),
+        &["t/one", "t/two;k;AWSPREVIOUS"],
+    );
+    let e = done.error("t/one");
+    assert!(
+        e.starts_with("t/one: throttled by AWS (ThrottlingException)"),
+        "{e}"
+    );
+    let e = done.error("t/two;k;AWSPREVIOUS");
+    assert!(e.starts_with("t/two (AWSPREVIOUS): throttled"), "{e}");
+    // One batch and one GetSecretValue, each tried more than once.
+    assert!(aws.accepted.load(Ordering::SeqCst) >= 4, "{done}");
+}
+
+#[test]
+fn kms_failures_and_server_errors_are_named_and_bodies_never_shown() {
+    let home = tempfile::tempdir().unwrap();
+    let kms = canned(
+        "400 Bad Request",
+        r#"{"__type":"DecryptionFailure","message":"KMS says BODY-MARKER-1"}"#,
+    );
+    let done = run(&against(&kms, home.path()), &["k/one"]);
+    let e = done.error("k/one");
+    assert!(
+        e.starts_with("k/one: KMS could not decrypt the value (DecryptionFailure)"),
+        "{e}"
+    );
+    let broken = canned("502 Bad Gateway", "<html>BODY-MARKER-2</html>");
+    let done = run(&against(&broken, home.path()), &["b/one", "ssm:/b/two"]);
+    assert!(done.error("b/one").starts_with("b/one: "), "{done}");
+    assert!(
+        done.error("ssm:/b/two").starts_with("ssm:/b/two: "),
+        "{done}"
+    );
+    for d in [&done] {
+        assert!(!d.stdout_str().contains("BODY-MARKER"), "{d}");
+        assert!(!d.stderr.contains("BODY-MARKER"), "{d}");
+    }
 }
