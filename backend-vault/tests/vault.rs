@@ -389,18 +389,27 @@ fn approle_login_and_revocation() {
         sid.display()
     );
     let handles = [format!("{p};user"), format!("{p};pass")];
+    // Logging at trace, to show that even then nothing secret is printed.
     let done = run_with(
         &bao.addr,
         dir.path(),
         &config,
-        &[],
+        &[("SECRET_BACKEND_LOG", "trace")],
         &[&handles[0], &handles[1]],
     );
     assert_eq!(done.value(&handles[0]), "ar-user");
     assert_eq!(done.value(&handles[1]), "ar-pass");
-    assert_no_leak("stderr", &done.stderr, &[&secret_id, &role_id, "ar-pass"]);
     let tokens = login_tokens(&bao, &mount);
     assert_eq!(tokens.len(), 1, "one login per call");
+    assert!(
+        done.stderr.contains("resolved 2 of 2"),
+        "trace logging is on: {done}"
+    );
+    assert_no_leak(
+        "stderr",
+        &done.stderr,
+        &[&secret_id, &role_id, "ar-pass", "ar-user", &tokens[0]],
+    );
     assert!(
         !token_alive(&bao, &tokens[0]),
         "the login token was revoked"
