@@ -1,0 +1,245 @@
+//! `secret-backend` end to end with real stores in one call: files, an
+//! OpenBao dev server (vault) and a moto server (aws); a hanging store
+//! costs only its own handles; nothing secret reaches stderr or the log.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use backend_tests::moto::{ACCESS_KEY_ID, Moto, REGION};
+use backend_tests::openbao::{OpenBao, ROOT_TOKEN};
+use backend_tests::{Cmd, assert_no_leak, go_payload};
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_secret-backend");
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// Creates a Secrets Manager secret through moto's JSON API.
+fn create_secret(moto: &Moto, name: &str, value: &str) {
+    moto_call(
+        moto,
+        "secretsmanager",
+        "secretsmanager.CreateSecret",
+        json!({"Name": name, "SecretString": value}),
+    );
+}
+
+/// One call of an AWS JSON-protocol API on moto (which checks no signature).
+fn moto_call(moto: &Moto, service: &str, target: &str, body: serde_json::Value) {
+    let body = body.to_string();
+    let mut s = TcpStream::connect(("127.0.0.1", moto.port())).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-amz-json-1.1\r\n\
+         X-Amz-Target: {target}\r\nAuthorization: AWS4-HMAC-SHA256 \
+         Credential={ACCESS_KEY_ID}/20260101/{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "{target}: {out}");
+}
+
+struct Stores {
+    _bao: OpenBao,
+    moto: Moto,
+    dir: tempfile::TempDir,
+    config: String,
+}
+
+fn stores(vault_address: Option<&str>) -> Stores {
+    let bao = OpenBao::start();
+    bao.ok(&[
+        "kv",
+        "put",
+        "secret/db",
+        "user=vault-user",
+        "password=vault-pw-8c1f",
+    ]);
+    let moto = Moto::start();
+    create_secret(&moto, "prod/api", r#"{"key":"aws-key-77e2","region":"eu"}"#);
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join("secrets");
+    std::fs::create_dir(&secrets).unwrap();
+    write(&secrets.join("db_password"), "file-pw-41d9");
+    let token = dir.path().join("token");
+    write(&token, ROOT_TOKEN);
+    let config = dir.path().join("multi.yaml");
+    write(
+        &config,
+        &format!(
+            "backends:\n  vault:\n    type: vault\n    address: {}\n    auth:\n      method: token\n      token_file: {}\n  \
+             aws:\n    type: aws\n    region: {REGION}\n    endpoint_url: {}\n  files:\n    type: file\n    dir: {}\ndefault: aws\n",
+            vault_address.unwrap_or(&bao.addr),
+            token.display(),
+            moto.endpoint(),
+            secrets.display()
+        ),
+    );
+    let config = config.to_str().unwrap().to_owned();
+    Stores {
+        _bao: bao,
+        moto,
+        dir,
+        config,
+    }
+}
+
+fn cmd(s: &Stores) -> Cmd {
+    let mut c = Cmd::new(BIN).args(["--config", &s.config]);
+    for (k, v) in s.moto.env() {
+        c = c.env(k, &v);
+    }
+    c.env_remove("VAULT_ADDR")
+        .env_remove("VAULT_TOKEN")
+        .env("HOME", s.dir.path().to_str().unwrap())
+}
+
+#[test]
+fn vault_aws_and_files_in_one_call_with_nothing_leaked() {
+    let s = stores(None);
+    let log = s.dir.path().join("trace.log");
+    let handles = [
+        "vault:secret/db;password",
+        "vault:secret/db;user",
+        "aws:prod/api;key",
+        "prod/api;region",
+        "files:db_password",
+        "vault:secret/nothing;x",
+        "aws:prod/none",
+    ];
+    let done = cmd(&s)
+        .args(["--log-level", "trace", "--log-file", log.to_str().unwrap()])
+        .stdin(go_payload(
+            "1.1",
+            &handles,
+            &[("secret_backend_timeout", json!(20))],
+        ))
+        .run();
+    assert_eq!(done.value("vault:secret/db;password"), "vault-pw-8c1f");
+    assert_eq!(done.value("vault:secret/db;user"), "vault-user");
+    assert_eq!(done.value("aws:prod/api;key"), "aws-key-77e2");
+    assert_eq!(
+        done.value("prod/api;region"),
+        "eu",
+        "unprefixed handles go to the default (aws)"
+    );
+    assert_eq!(done.value("files:db_password"), "file-pw-41d9");
+    assert!(!done.error("vault:secret/nothing;x").is_empty());
+    assert!(!done.error("aws:prod/none").is_empty());
+    let planted = [
+        "vault-pw-8c1f",
+        "aws-key-77e2",
+        "file-pw-41d9",
+        "moto-test-secret-access-key",
+    ];
+    assert_no_leak("stderr", &done.stderr, &planted);
+    assert_no_leak(
+        "the trace log",
+        &std::fs::read_to_string(&log).unwrap(),
+        &planted,
+    );
+    let stdout = done
+        .stdout_str()
+        .replace("\"vault-pw-8c1f\"", "")
+        .replace("\"aws-key-77e2\"", "")
+        .replace("\"file-pw-41d9\"", "");
+    assert_no_leak("stdout outside the values", &stdout, &planted);
+}
+
+#[test]
+fn a_hanging_store_costs_only_its_own_handles() {
+    // A vault address that accepts connections and never answers.
+    let hang = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("http://{}", hang.local_addr().unwrap());
+    let _held = std::thread::spawn(move || {
+        let mut open = Vec::new();
+        for c in hang.incoming().flatten() {
+            open.push(c);
+        }
+    });
+    let s = stores(Some(&addr));
+    let done = cmd(&s)
+        .stdin(go_payload(
+            "1.1",
+            &[
+                "vault:secret/db;password",
+                "aws:prod/api;key",
+                "files:db_password",
+            ],
+            &[("secret_backend_timeout", json!(3))],
+        ))
+        .run();
+    assert!(
+        done.elapsed < Duration::from_secs(3),
+        "answered before the agent's deadline: {done}"
+    );
+    assert!(
+        done.error("vault:secret/db;password").contains("timed out"),
+        "{done}"
+    );
+    assert_eq!(done.value("aws:prod/api;key"), "aws-key-77e2");
+    assert_eq!(done.value("files:db_password"), "file-pw-41d9");
+}
+
+#[test]
+fn the_caller_can_choose_vault_and_aws_stores() {
+    let s = stores(None);
+    let bao_addr = s._bao.addr.clone();
+    let vault = cmd(&s)
+        .stdin(go_payload(
+            "1.1",
+            &["secret/db;password", "vault://secret/db#/user"],
+            &[
+                ("type", json!("hashicorp.vault")),
+                (
+                    "config",
+                    json!({"vault_address": bao_addr, "vault_token": ROOT_TOKEN}),
+                ),
+                ("secret_backend_timeout", json!(20)),
+            ],
+        ))
+        .run();
+    assert_eq!(vault.value("secret/db;password"), "vault-pw-8c1f");
+    assert_eq!(vault.value("vault://secret/db#/user"), "vault-user");
+    let aws = cmd(&s)
+        .stdin(go_payload(
+            "1.1",
+            &["prod/api;key"],
+            &[
+                ("type", json!("aws.secrets")),
+                ("config", json!({"aws_session": {"aws_region": REGION}})),
+                ("secret_backend_timeout", json!(20)),
+            ],
+        ))
+        .run();
+    assert_eq!(aws.value("prod/api;key"), "aws-key-77e2");
+    moto_call(
+        &s.moto,
+        "ssm",
+        "AmazonSSM.PutParameter",
+        json!({"Name": "/app/token", "Value": "ssm-token-5b", "Type": "SecureString"}),
+    );
+    let ssm = cmd(&s)
+        .stdin(go_payload(
+            "1.1",
+            &["/app/token", "/app/none"],
+            &[
+                ("type", json!("aws.ssm")),
+                ("config", json!({"AWS_SESSION": {"aws_region": REGION}})),
+                ("secret_backend_timeout", json!(20)),
+            ],
+        ))
+        .run();
+    assert_eq!(ssm.value("/app/token"), "ssm-token-5b");
+    assert!(!ssm.error("/app/none").is_empty());
+}
