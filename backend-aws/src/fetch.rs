@@ -124,7 +124,7 @@ enum BatchReply {
     /// The caller may not use the batch call: fetch one by one.
     Refused,
     /// The request failed as a whole (each id gets the error, by name).
-    Failed(SdkError<BatchGetSecretValueError, HttpResponse>),
+    Failed(Box<SdkError<BatchGetSecretValueError, HttpResponse>>),
 }
 
 async fn batch_get(clients: &Clients, chunk: &[(usize, &str)]) -> Result<BatchReply, HandleError> {
@@ -151,7 +151,7 @@ async fn batch_get(clients: &Clients, chunk: &[(usize, &str)]) -> Result<BatchRe
                 );
                 return Ok(BatchReply::Refused);
             }
-            Err(e) => return Ok(BatchReply::Failed(e)),
+            Err(e) => return Ok(BatchReply::Failed(Box::new(e))),
         };
         for entry in out.secret_values() {
             for (slot, (_, id)) in answers.iter_mut().zip(chunk) {

@@ -296,8 +296,8 @@ fn kms_failures_and_server_errors_are_named_and_bodies_never_shown() {
         "400 Bad Request",
         r#"{"__type":"DecryptionFailure","message":"KMS says BODY-MARKER-1"}"#,
     );
-    let done = run(&against(&kms, home.path()), &["k/one"]);
-    let e = done.error("k/one");
+    let kms_done = run(&against(&kms, home.path()), &["k/one"]);
+    let e = kms_done.error("k/one");
     assert!(
         e.starts_with("k/one: KMS could not decrypt the value (DecryptionFailure)"),
         "{e}"
@@ -309,7 +309,7 @@ fn kms_failures_and_server_errors_are_named_and_bodies_never_shown() {
         done.error("ssm:/b/two").starts_with("ssm:/b/two: "),
         "{done}"
     );
-    for d in [&done] {
+    for d in [&kms_done, &done] {
         assert!(!d.stdout_str().contains("BODY-MARKER"), "{d}");
         assert!(!d.stderr.contains("BODY-MARKER"), "{d}");
     }
