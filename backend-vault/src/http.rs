@@ -12,7 +12,7 @@
 //!
 //! Every request is retried on connection errors, 429 and 5xx with jittered
 //! exponential backoff, as long as the next attempt can start before the
-//! call's deadline; 4xx are answered at once. Redirects are not followed: a
+//! call's deadline; 4xx and refused TLS handshakes are answered at once. Redirects are not followed: a
 //! redirect to another host would carry our token there.
 
 use std::time::Duration;
