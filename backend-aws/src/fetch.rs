@@ -55,20 +55,21 @@ pub async fn fetch_all(
     }
     let mut results: Vec<Option<Fetched>> = targets.iter().map(|_| None).collect();
 
-    // Secrets and parameters go in parallel, each bounded by `concurrency`.
+    // Batches, versioned secrets and parameters go in parallel, each kind
+    // bounded by `concurrency`; ids a batch could not answer follow.
     let secrets = async {
-        let mut singles = versioned;
-        if batch_get {
-            let (done, left) = batches(clients, &current, ctx, concurrency).await;
-            singles.extend(left.into_iter().map(|(i, id)| (i, id, None)));
-            done
-        } else {
-            singles.extend(current.iter().map(|&(i, id)| (i, id, None)));
-            Vec::new()
+        if !batch_get {
+            versioned.extend(current.iter().map(|&(i, id)| (i, id, None)));
+            current.clear();
         }
-        .into_iter()
-        .chain(singles_fetch(clients, &singles, ctx, concurrency).await)
-        .collect::<Vec<_>>()
+        let ((mut done, left), single) = tokio::join!(
+            batches(clients, &current, ctx, concurrency),
+            singles_fetch(clients, &versioned, ctx, concurrency)
+        );
+        let left: Vec<_> = left.into_iter().map(|(i, id)| (i, id, None)).collect();
+        done.extend(single);
+        done.extend(singles_fetch(clients, &left, ctx, concurrency).await);
+        done
     };
     let params = parameter_batches(clients, &parameters, ctx, concurrency);
     let (secrets, params) = tokio::join!(secrets, params);
