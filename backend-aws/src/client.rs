@@ -30,7 +30,7 @@ use aws_config::profile::region::ProfileFileRegionProvider;
 use aws_config::sts::AssumeRoleProvider;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use aws_sdk_secretsmanager::config::Region;
+use aws_sdk_secretsmanager::config::{Credentials, Region};
 use backend_core::{Context, ErrorKind, HandleError};
 
 use crate::config::AwsConfig;
@@ -83,16 +83,27 @@ async fn load_unbounded(config: &AwsConfig) -> Result<Clients, HandleError> {
                  or a region in the profile)",
             )
         })?;
-    let mut chain = DefaultCredentialsChain::builder()
-        .region(region.clone())
-        .imds_client(imds);
-    if let Some(profile) = &config.profile {
-        chain = chain.profile_name(profile);
-    }
-    let chain = chain.build().await;
+    let source = match (&config.access_key_id, &config.secret_access_key) {
+        (Some(id), Some(secret)) => SharedCredentialsProvider::new(Credentials::new(
+            id,
+            secret,
+            config.session_token.clone(),
+            None,
+            "config",
+        )),
+        _ => {
+            let mut chain = DefaultCredentialsChain::builder()
+                .region(region.clone())
+                .imds_client(imds);
+            if let Some(profile) = &config.profile {
+                chain = chain.profile_name(profile);
+            }
+            SharedCredentialsProvider::new(chain.build().await)
+        }
+    };
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(region)
-        .credentials_provider(chain);
+        .credentials_provider(source);
     if let Some(profile) = &config.profile {
         loader = loader.profile_name(profile);
     }

@@ -39,6 +39,16 @@ pub struct AwsConfig {
     /// Use `BatchGetSecretValue` for current versions (default true). Set
     /// false when the policy does not allow it, to save the refused request.
     pub batch_get: Option<bool>,
+    /// Static access key id (with `secret_access_key`), instead of the
+    /// default chain. Prefer the chain: keys in a file are long-lived.
+    pub access_key_id: Option<String>,
+    /// Static secret access key (never logged).
+    pub secret_access_key: Option<String>,
+    /// Session token of temporary static keys (never logged).
+    pub session_token: Option<String>,
+    /// Ignore keys: every Secrets Manager handle gets the whole secret
+    /// string (the Datadog `aws.secrets` connector's `force_string`).
+    pub force_string: Option<bool>,
 }
 
 impl fmt::Debug for AwsConfig {
@@ -47,16 +57,21 @@ impl fmt::Debug for AwsConfig {
             .field("region", &self.region)
             .field("profile", &self.profile)
             .field("role_arn", &self.role_arn)
-            .field(
-                "external_id",
-                &self.external_id.as_ref().map(|_| "<redacted>"),
-            )
+            .field("external_id", &redacted(&self.external_id))
             .field("session_name", &self.session_name)
             .field("endpoint_url", &self.endpoint_url)
             .field("concurrency", &self.concurrency)
             .field("batch_get", &self.batch_get)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &redacted(&self.secret_access_key))
+            .field("session_token", &redacted(&self.session_token))
+            .field("force_string", &self.force_string)
             .finish()
     }
+}
+
+fn redacted(value: &Option<String>) -> Option<&'static str> {
+    value.as_ref().map(|_| "<redacted>")
 }
 
 /// Flags of `secret-backend-aws`; each wins over the same config key.
@@ -142,6 +157,20 @@ impl AwsConfig {
                 )));
             }
         }
+        match (&self.access_key_id, &self.secret_access_key) {
+            (Some(id), Some(_)) => check_token("access_key_id", id, 128)?,
+            (None, None) if self.session_token.is_some() => {
+                return Err(ConfigError::new(
+                    "session_token needs access_key_id and secret_access_key",
+                ));
+            }
+            (None, None) => {}
+            _ => {
+                return Err(ConfigError::new(
+                    "access_key_id and secret_access_key go together",
+                ));
+            }
+        }
         match self.concurrency {
             Some(n) if !(1..=MAX_CONCURRENCY).contains(&n) => Err(ConfigError::new(format!(
                 "concurrency must be between 1 and {MAX_CONCURRENCY}, not {n}"
@@ -193,10 +222,15 @@ mod tests {
         let c = AwsConfig {
             role_arn: Some("arn:aws:iam::1:role/r".into()),
             external_id: Some("very-secret-ext".into()),
+            access_key_id: Some("AKIAEXAMPLE".into()),
+            secret_access_key: Some("very-secret-key".into()),
+            session_token: Some("very-secret-token".into()),
             ..AwsConfig::default()
         };
         let shown = format!("{c:?}");
-        assert!(!shown.contains("very-secret-ext"), "{shown}");
+        for s in ["very-secret-ext", "very-secret-key", "very-secret-token"] {
+            assert!(!shown.contains(s), "{shown}");
+        }
         assert!(shown.contains("<redacted>"));
     }
 
@@ -230,6 +264,14 @@ mod tests {
             },
             AwsConfig {
                 region: Some("".into()),
+                ..AwsConfig::default()
+            },
+            AwsConfig {
+                access_key_id: Some("AKIA".into()),
+                ..AwsConfig::default()
+            },
+            AwsConfig {
+                session_token: Some("t".into()),
                 ..AwsConfig::default()
             },
         ];

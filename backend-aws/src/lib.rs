@@ -51,8 +51,11 @@ impl AwsProvider {
     }
 
     async fn resolve_all(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
-        let parsed: Vec<Result<Handle, HandleError>> =
-            handles.iter().map(|h| handle::parse(h)).collect();
+        let force_string = self.config.force_string.unwrap_or(false);
+        let parsed: Vec<Result<Handle, HandleError>> = handles
+            .iter()
+            .map(|h| handle::parse(h).map(|h| whole_if(force_string, h)))
+            .collect();
         let (targets, of_handle) =
             backend_core::group(parsed.iter().flatten().map(|h| h.target.clone()));
         let fetched = if targets.is_empty() {
@@ -107,6 +110,14 @@ impl AwsProvider {
             })
             .collect()
     }
+}
+
+/// With `force_string`, Secrets Manager handles ignore their key.
+fn whole_if(force_string: bool, mut h: Handle) -> Handle {
+    if force_string && matches!(h.target, Target::Secret { .. }) {
+        h.key = None;
+    }
+    h
 }
 
 /// A key was asked of a value that is not JSON (the message never quotes it).

@@ -339,3 +339,34 @@ fn a_denied_batch_call_falls_back_to_one_get_per_secret() {
     );
     assert!(done.error("fb/one").starts_with("fb/one: "), "{done}");
 }
+
+#[test]
+fn static_keys_and_force_string_from_the_config() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    Seed::new(&moto).secret("cfg/db", r#"{"password":"cfg-pw"}"#);
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("aws.yaml");
+    std::fs::write(
+        &conf,
+        format!(
+            "region: us-east-1\nendpoint_url: {}\naccess_key_id: {}\nsecret_access_key: {}\n\
+             force_string: true\n",
+            moto.endpoint(),
+            moto::ACCESS_KEY_ID,
+            moto::SECRET_ACCESS_KEY
+        ),
+    )
+    .unwrap();
+    let c = cmd(&moto, home.path())
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_ENDPOINT_URL")
+        .args(["--config", conf.to_str().unwrap()]);
+    let done = run(&c, &["cfg/db;password", "ssm:/cfg/none"]);
+    // force_string: the key is ignored, the whole string comes back.
+    assert_eq!(done.value("cfg/db;password"), r#"{"password":"cfg-pw"}"#);
+    assert_eq!(done.error("ssm:/cfg/none"), "ssm:/cfg/none: not found");
+    assert_no_leak("stderr", &done.stderr, &[moto::SECRET_ACCESS_KEY]);
+}
