@@ -111,13 +111,14 @@ fn assert_all_failed(done: &backend_tests::Done, what: &str) {
 fn an_endpoint_that_refuses_connections() {
     let home = tempfile::tempdir().unwrap();
     let port = free_port(); // nothing listens there any more
+    // Endpoint and region by flag this time (the others use the variables).
+    let endpoint = format!("http://127.0.0.1:{port}");
     let c = bare(home.path())
-        .env("AWS_ENDPOINT_URL", &format!("http://127.0.0.1:{port}"))
         .env("AWS_ACCESS_KEY_ID", moto::ACCESS_KEY_ID)
         .env("AWS_SECRET_ACCESS_KEY", moto::SECRET_ACCESS_KEY)
-        .env("AWS_REGION", moto::REGION)
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .args(["--timeout", "5"]);
+        .args(["--timeout", "5", "--endpoint-url", &endpoint])
+        .args(["--region", moto::REGION]);
     let done = run(&c, &HANDLES);
     assert_all_failed(&done, "cannot connect");
     // The retries back off, but the answer comes before the deadline.

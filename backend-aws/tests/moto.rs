@@ -25,6 +25,7 @@ fn secrets_by_name_arn_key_pointer_and_version() {
     seed.secret("doomed", "gone-soon");
     seed.delete("doomed");
 
+    moto.reset_calls();
     let c = cmd(&moto, home.path());
     let partial_arn = &arn[..arn.len() - 7];
     let handles = [
@@ -110,11 +111,18 @@ fn secrets_by_name_arn_key_pointer_and_version() {
             "binary-but-utf8",
         ],
     );
-    // One batch for the current versions; versioned ones one by one; each
-    // distinct (secret, version) fetched once.
+    // One batch for the current versions (names, full and partial ARNs all
+    // answered by it); the 4 distinct (secret, version) pairs one by one,
+    // each once however many handles share it.
     assert_eq!(
         moto.count("secretsmanager.BatchGetSecretValue"),
         1,
+        "{:?}",
+        moto.calls()
+    );
+    assert_eq!(
+        moto.count("secretsmanager.GetSecretValue"),
+        4,
         "{:?}",
         moto.calls()
     );
