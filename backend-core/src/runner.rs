@@ -55,6 +55,12 @@ pub trait Backend {
     /// The provider built from config and flags.
     type Provider: Provider;
 
+    /// Whether `config` holds credentials inline (a token, a password), so
+    /// that a config file others can read is worth a warning.
+    fn holds_credentials(_config: &Self::Config) -> bool {
+        false
+    }
+
     /// Builds the provider. `request` carries the caller's `type` and
     /// `config` for providers that honour them. Errors exit with code 2.
     fn build(
@@ -197,7 +203,13 @@ enum Failure {
 
 fn run<B: Backend>(cli: Cli<B::Args>, start: Instant) -> Result<u8, Failure> {
     let config: B::Config = match &cli.common.config {
-        Some(path) => config::load(path).map_err(Failure::Config)?,
+        Some(path) => {
+            let config = config::load(path).map_err(Failure::Config)?;
+            if B::holds_credentials(&config) {
+                config::warn_if_readable_by_others(path, "config file holding credentials");
+            }
+            config
+        }
         None => B::Config::default(),
     };
     let terminal = cli.command.is_some();

@@ -102,10 +102,8 @@ fn file(cfg: &Ci<'_>, mut ours: Value) -> Value {
 fn vault(cfg: &Ci<'_>) -> Result<Value, ConfigError> {
     let mut ours = Map::new();
     // As in the original, VAULT_ADDR wins over vault_address when set.
-    if std::env::var_os("VAULT_ADDR").is_none() {
-        if let Some(a) = cfg.str("vault_address") {
-            ours.insert("address".into(), a.into());
-        }
+    if let (None, Some(a)) = (std::env::var_os("VAULT_ADDR"), cfg.str("vault_address")) {
+        ours.insert("address".into(), a.into());
     }
     if let Some(tls) = cfg.sub("vault_tls_config") {
         for (theirs, key) in [

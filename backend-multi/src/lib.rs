@@ -72,6 +72,14 @@ impl std::fmt::Debug for Slot {
 /// Rewrites a caller's handle into the served store's grammar.
 pub type HandleMap = fn(&str) -> String;
 
+/// One backend's share of a call: the backend (or why it cannot be built),
+/// the handles it gets, and where their answers go.
+type Batch = (
+    Result<Arc<dyn Provider>, HandleError>,
+    Vec<String>,
+    Vec<usize>,
+);
+
 /// The multi-store provider.
 #[derive(Debug)]
 pub struct MultiProvider {
@@ -112,13 +120,11 @@ impl MultiProvider {
                 },
             );
         }
-        if let Some(d) = &config.default {
-            if !slots.contains_key(d) {
-                return Err(ConfigError::new(format!(
-                    "default: no backend named '{}'",
-                    d.escape_debug()
-                )));
-            }
+        if let Some(d) = config.default.as_ref().filter(|d| !slots.contains_key(*d)) {
+            return Err(ConfigError::new(format!(
+                "default: no backend named '{}'",
+                d.escape_debug()
+            )));
         }
         Ok(Self {
             slots,
@@ -151,10 +157,11 @@ impl MultiProvider {
             let name = self.default.as_deref().unwrap_or_default();
             return Ok((name, rewrite(handle).into()));
         }
-        if let Some((prefix, rest)) = handle.split_once(':') {
-            if let Some((name, _)) = self.slots.get_key_value(prefix) {
-                return Ok((name.as_str(), rest.into()));
-            }
+        if let Some((name, rest)) = handle
+            .split_once(':')
+            .and_then(|(prefix, rest)| Some((self.slots.get_key_value(prefix)?.0, rest)))
+        {
+            return Ok((name.as_str(), rest.into()));
         }
         match &self.default {
             Some(d) => Ok((d.as_str(), handle.into())),
@@ -212,11 +219,7 @@ impl Provider for MultiProvider {
                 }
             }
             let (names, of_handle) = group(routed.iter().map(|(_, name, _)| *name));
-            let mut batches: Vec<(
-                Result<Arc<dyn Provider>, HandleError>,
-                Vec<String>,
-                Vec<usize>,
-            )> = names
+            let mut batches: Vec<Batch> = names
                 .iter()
                 .map(|name| (self.provider(name), Vec::new(), Vec::new()))
                 .collect();
@@ -275,6 +278,10 @@ impl Backend for Multi {
     type Config = MultiConfig;
     type Args = MultiArgs;
     type Provider = MultiProvider;
+
+    fn holds_credentials(config: &MultiConfig) -> bool {
+        config.backends.values().any(stores::holds_credentials)
+    }
 
     fn build(
         config: MultiConfig,

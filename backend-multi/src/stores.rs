@@ -26,6 +26,26 @@ pub fn split_type(value: Value) -> Result<(String, Value), ConfigError> {
     }
 }
 
+/// Config keys that hold a credential inline, in any store.
+const CREDENTIAL_KEYS: &[&str] = &[
+    "token",
+    "secret_id",
+    "jwt",
+    "password",
+    "secret_access_key",
+    "session_token",
+];
+
+/// Whether a backend's config holds a credential inline (at any depth).
+pub fn holds_credentials(config: &Value) -> bool {
+    match config {
+        Value::Object(map) => map.iter().any(|(k, v)| {
+            (CREDENTIAL_KEYS.contains(&k.as_str()) && !v.is_null()) || holds_credentials(v)
+        }),
+        _ => false,
+    }
+}
+
 /// Builds a provider of store `kind` from its config. Providers touch no
 /// network here (logins happen on their first call), but may read their
 /// credential files.

@@ -1,6 +1,9 @@
 //! Every example config in `examples/` is valid for the store it is
 //! written for, and the agent snippets name our executables.
 
+// Test helpers fail the test by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 
 use backend_core::ConfigError;

@@ -2,6 +2,9 @@
 //! default backend, unknown prefixes, config validation, and stores chosen
 //! by the caller's `type` and `config` (file connector types).
 
+// Test helpers fail the test by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -214,4 +217,28 @@ fn a_store_that_cannot_be_built_fails_only_its_handles() {
         "{done}"
     );
     assert_eq!(done.value("test:y"), "decrypted_y");
+}
+
+#[test]
+fn a_readable_config_holding_credentials_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("multi.yaml");
+    write(
+        &conf,
+        "backends:\n  v:\n    type: vault\n    auth:\n      method: token\n      token: s.inline\n  t:\n    type: dummy\n",
+    );
+    let run = || {
+        Cmd::new(BIN)
+            .args(["--config", conf.to_str().unwrap()])
+            .stdin(payload(&["t:x"]))
+            .run()
+    };
+    let quiet = run();
+    assert_eq!(quiet.value("t:x"), "decrypted_x");
+    assert_eq!(quiet.stderr, "", "0600: no warning");
+    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let warned = run();
+    assert_eq!(warned.value("t:x"), "decrypted_x");
+    assert!(warned.stderr.contains("readable by every user"), "{warned}");
+    assert!(!warned.stderr.contains("s.inline"), "{warned}");
 }

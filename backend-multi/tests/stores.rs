@@ -2,6 +2,9 @@
 //! OpenBao dev server (vault) and a moto server (aws); a hanging store
 //! costs only its own handles; nothing secret reaches stderr or the log.
 
+// Test helpers fail the test by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;

@@ -401,6 +401,13 @@ impl Backend for VaultProvider {
     type Args = VaultArgs;
     type Provider = VaultProvider;
 
+    fn holds_credentials(config: &VaultConfig) -> bool {
+        let a = &config.auth;
+        [&a.token, &a.secret_id, &a.jwt, &a.password]
+            .iter()
+            .any(|c| c.is_some())
+    }
+
     fn build(config: VaultConfig, _: VaultArgs, _: &Request) -> Result<Self, ConfigError> {
         Self::new(config)
     }
