@@ -9,6 +9,7 @@
 // Test support fails the test that uses it by panicking, as tests do.
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
+pub mod fault;
 pub mod moto;
 pub mod openbao;
 pub mod run;

@@ -1,0 +1,1 @@
+//! Fault-injecting servers for the reliability suite (issue 7).
