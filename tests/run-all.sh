@@ -22,3 +22,8 @@ export BAO_BIN="$venv/bin/bao"
 export MOTO_SERVER="$venv/bin/moto_server"
 
 cargo test --workspace --locked "$@"
+
+# The benchmark harness still runs (tiny cases, debug binaries, no timing
+# claims): it exits non-zero when any backend's answer is wrong.
+cargo build --workspace --locked --bins
+bash bench/run.sh --smoke --bin-dir "${CARGO_TARGET_DIR:-target}/debug"
