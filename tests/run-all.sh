@@ -23,7 +23,7 @@ export MOTO_SERVER="$venv/bin/moto_server"
 
 cargo test --workspace --locked "$@"
 
-# The benchmark harness still runs (tiny cases, debug binaries, no timing
-# claims): it exits non-zero when any backend's answer is wrong.
-cargo build --workspace --locked --bins
+# The benchmark harness still runs (tiny cases, the debug binaries the
+# tests above built, no timing claims): it exits non-zero when any
+# backend's answer is wrong.
 bash bench/run.sh --smoke --bin-dir "${CARGO_TARGET_DIR:-target}/debug"
