@@ -19,9 +19,12 @@
 //! (aws-smithy-runtime's `default_https_client` sets `ProxyConfig::from_env`
 //! for behavior versions from 2025-08-07 on), so nothing is needed here.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
+use aws_config::SdkConfig;
 use aws_config::default_provider::credentials::DefaultCredentialsChain;
 use aws_config::environment::region::EnvironmentVariableRegionProvider;
 use aws_config::imds;
@@ -30,7 +33,9 @@ use aws_config::profile::region::ProfileFileRegionProvider;
 use aws_config::sts::AssumeRoleProvider;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sdk_secretsmanager::Client as SecretsClient;
 use aws_sdk_secretsmanager::config::{Credentials, Region};
+use aws_sdk_ssm::Client as SsmClient;
 use backend_core::{Context, ErrorKind, HandleError};
 
 use crate::config::AwsConfig;
@@ -43,13 +48,71 @@ const IMDS_CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
 const IMDS_READ_TIMEOUT: Duration = Duration::from_millis(1000);
 const IMDS_ATTEMPTS: u32 = 1;
 
-/// The service clients of one call.
-#[derive(Debug, Clone)]
+/// The service clients of one call: those of the configured region, and
+/// more made on demand for ARNs that name another region (a secret
+/// replicated elsewhere, a parameter shared from another region).
+#[derive(Debug)]
 pub struct Clients {
-    /// Secrets Manager.
-    pub secrets: aws_sdk_secretsmanager::Client,
-    /// SSM Parameter Store.
-    pub ssm: aws_sdk_ssm::Client,
+    sdk: SdkConfig,
+    region: String,
+    /// Per region: Secrets Manager and SSM clients, sharing the credentials.
+    by_region: Mutex<HashMap<String, (SecretsClient, SsmClient)>>,
+}
+
+impl Clients {
+    fn new(sdk: SdkConfig, region: String) -> Self {
+        let clients = (SecretsClient::new(&sdk), SsmClient::new(&sdk));
+        Self {
+            by_region: Mutex::new(HashMap::from([(region.clone(), clients)])),
+            sdk,
+            region,
+        }
+    }
+
+    /// The Secrets Manager client for the region `id` names (when it is an
+    /// ARN), else for the configured region.
+    pub fn secrets_for(&self, id: &str) -> SecretsClient {
+        self.for_region(arn_region(id)).0
+    }
+
+    /// The SSM client for the region `name` names (when it is an ARN).
+    pub fn ssm_for(&self, name: &str) -> SsmClient {
+        self.for_region(arn_region(name)).1
+    }
+
+    /// The region a request for `id` goes to: the one its ARN names, else
+    /// the configured one.
+    pub fn region_of<'a>(&'a self, id: &'a str) -> &'a str {
+        arn_region(id).unwrap_or(&self.region)
+    }
+
+    fn for_region(&self, region: Option<&str>) -> (SecretsClient, SsmClient) {
+        let region = region.unwrap_or(&self.region);
+        // A poisoned lock only means another fetch panicked; the map is fine.
+        let mut map = self
+            .by_region
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.entry(region.to_owned())
+            .or_insert_with(|| {
+                let sdk = self
+                    .sdk
+                    .to_builder()
+                    .region(Region::new(region.to_owned()))
+                    .build();
+                (SecretsClient::new(&sdk), SsmClient::new(&sdk))
+            })
+            .clone()
+    }
+}
+
+/// The region field of an ARN (`arn:<partition>:<service>:<region>:...`).
+pub fn arn_region(id: &str) -> Option<&str> {
+    let mut fields = id.split(':');
+    (fields.next() == Some("arn"))
+        .then(|| fields.nth(2))
+        .flatten()
+        .filter(|r| !r.is_empty())
 }
 
 /// Loads region and credentials and builds the clients, within the deadline.
@@ -101,6 +164,7 @@ async fn load_unbounded(config: &AwsConfig) -> Result<Clients, HandleError> {
             SharedCredentialsProvider::new(chain.build().await)
         }
     };
+    let region_name = region.to_string();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(region)
         .credentials_provider(source);
@@ -136,10 +200,7 @@ async fn load_unbounded(config: &AwsConfig) -> Result<Clients, HandleError> {
         .into_builder()
         .credentials_provider(SharedCredentialsProvider::new(credentials))
         .build();
-    Ok(Clients {
-        secrets: aws_sdk_secretsmanager::Client::new(&sdk),
-        ssm: aws_sdk_ssm::Client::new(&sdk),
-    })
+    Ok(Clients::new(sdk, region_name))
 }
 
 /// Config, then environment, then profile, then IMDS (with our client).
@@ -209,4 +270,24 @@ pub fn tried(config: &AwsConfig) -> String {
 
 fn imds_disabled() -> bool {
     std::env::var("AWS_EC2_METADATA_DISABLED").is_ok_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions_of_arns() {
+        assert_eq!(
+            arn_region("arn:aws:secretsmanager:eu-west-1:1:secret:x-AbCdEf"),
+            Some("eu-west-1")
+        );
+        assert_eq!(
+            arn_region("arn:aws:ssm:us-west-2:1:parameter/a/b"),
+            Some("us-west-2")
+        );
+        assert_eq!(arn_region("prod/db"), None);
+        assert_eq!(arn_region("arn:aws:iam::1:role/r"), None);
+        assert_eq!(arn_region("arn:"), None);
+    }
 }

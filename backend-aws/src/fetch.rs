@@ -85,7 +85,8 @@ pub async fn fetch_all(
         .collect()
 }
 
-/// Runs the batches; returns what they answered and the ids left for
+/// Runs the batches (ids grouped by the region their ARN names, then 20 a
+/// request); returns what they answered and the ids left for
 /// `GetSecretValue` (refused batches, ids missing from a reply).
 async fn batches<'a>(
     clients: &Clients,
@@ -93,7 +94,11 @@ async fn batches<'a>(
     ctx: &Context,
     concurrency: usize,
 ) -> (Vec<(usize, Fetched)>, Vec<(usize, &'a str)>) {
-    let chunks: Vec<&[(usize, &str)]> = ids.chunks(SECRETS_PER_BATCH).collect();
+    let groups = by_region(clients, ids);
+    let chunks: Vec<&[(usize, &str)]> = groups
+        .iter()
+        .flat_map(|g| g.chunks(SECRETS_PER_BATCH))
+        .collect();
     let replies = bounded(&chunks, concurrency, ctx, |chunk| batch_get(clients, chunk)).await;
     let mut done = Vec::new();
     let mut left = Vec::new();
@@ -119,6 +124,19 @@ async fn batches<'a>(
     (done, left)
 }
 
+/// Items grouped by the region their requests go to, each group in its
+/// original order.
+fn by_region<'a>(clients: &Clients, items: &[(usize, &'a str)]) -> Vec<Vec<(usize, &'a str)>> {
+    let (regions, of_item) = backend_core::group(items.iter().map(|(_, id)| clients.region_of(id)));
+    let mut groups: Vec<Vec<(usize, &str)>> = regions.iter().map(|_| Vec::new()).collect();
+    for (item, g) in items.iter().zip(of_item) {
+        if let Some(group) = groups.get_mut(g) {
+            group.push(*item);
+        }
+    }
+    groups
+}
+
 enum BatchReply {
     /// Per id: its result, or `None` when the reply did not mention it.
     Answered(Vec<Option<Fetched>>),
@@ -130,12 +148,13 @@ enum BatchReply {
 
 async fn batch_get(clients: &Clients, chunk: &[(usize, &str)]) -> Result<BatchReply, HandleError> {
     let ids: Vec<String> = chunk.iter().map(|(_, id)| (*id).to_owned()).collect();
+    // A chunk holds one region's ids: its first id picks the client.
+    let client = clients.secrets_for(chunk.first().map(|(_, id)| *id).unwrap_or_default());
     let mut answers: Vec<Option<Fetched>> = chunk.iter().map(|_| None).collect();
     let mut token: Option<String> = None;
     // A reply may be paged; follow the token, bounded by the number of ids.
     for _ in 0..=chunk.len() {
-        let reply = clients
-            .secrets
+        let reply = client
             .batch_get_secret_value()
             .set_secret_id_list(Some(ids.clone()))
             .set_next_token(token.clone())
@@ -249,7 +268,7 @@ async fn get_secret(
     id: &str,
     version: Option<&Version>,
 ) -> Result<Secret, HandleError> {
-    let mut req = clients.secrets.get_secret_value().secret_id(id);
+    let mut req = clients.secrets_for(id).get_secret_value().secret_id(id);
     req = match version {
         Some(Version::Stage(s)) => req.version_stage(s),
         Some(Version::Id(v)) => req.version_id(v),
@@ -284,7 +303,11 @@ async fn parameter_batches(
     ctx: &Context,
     concurrency: usize,
 ) -> Vec<(usize, Fetched)> {
-    let chunks: Vec<&[(usize, &str)]> = names.chunks(PARAMETERS_PER_BATCH).collect();
+    let groups = by_region(clients, names);
+    let chunks: Vec<&[(usize, &str)]> = groups
+        .iter()
+        .flat_map(|g| g.chunks(PARAMETERS_PER_BATCH))
+        .collect();
     let replies = bounded(&chunks, concurrency, ctx, |chunk| {
         get_parameters(clients, chunk)
     })
@@ -322,8 +345,8 @@ async fn get_parameters(
     chunk: &[(usize, &str)],
 ) -> Result<ParametersReply, HandleError> {
     let names: Vec<String> = chunk.iter().map(|(_, n)| (*n).to_owned()).collect();
-    let reply = clients
-        .ssm
+    let client = clients.ssm_for(chunk.first().map(|(_, n)| *n).unwrap_or_default());
+    let reply = client
         .get_parameters()
         .set_names(Some(names))
         .with_decryption(true)

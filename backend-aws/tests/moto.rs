@@ -378,3 +378,29 @@ fn static_keys_and_force_string_from_the_config() {
     assert_eq!(done.error("ssm:/cfg/none"), "ssm:/cfg/none: not found");
     assert_no_leak("stderr", &done.stderr, &[moto::SECRET_ACCESS_KEY]);
 }
+
+#[test]
+fn arns_of_another_region_are_asked_there() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    Seed::new(&moto).secret("here/db", r#"{"k":"here-value"}"#);
+    let west = Seed::in_region(&moto, "us-west-2");
+    let arn = west.secret("there/db", r#"{"k":"there-value"}"#);
+    assert!(arn.contains(":us-west-2:"), "{arn}");
+    west.parameter("/there/param", "there-param", "SecureString");
+    let param = "arn:aws:ssm:us-west-2:123456789012:parameter/there/param";
+    moto.reset_calls();
+    let handles = [&format!("{arn};k"), "here/db;k", param, "ssm:/there/param"];
+    let done = run(&cmd(&moto, home.path()), &handles);
+    assert_eq!(done.value(&format!("{arn};k")), "there-value");
+    assert_eq!(done.value("here/db;k"), "here-value");
+    assert_eq!(done.value(param), "there-param");
+    // By name, a parameter is looked for in the configured region only.
+    assert_eq!(
+        done.error("ssm:/there/param"),
+        "ssm:/there/param: not found"
+    );
+    // One batch per region.
+    assert_eq!(moto.count("secretsmanager.BatchGetSecretValue"), 2);
+    assert_eq!(moto.count("AmazonSSM.GetParameters"), 2);
+}

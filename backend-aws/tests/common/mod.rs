@@ -20,6 +20,11 @@ pub struct Seed {
 
 impl Seed {
     pub fn new(moto: &Moto) -> Self {
+        Self::in_region(moto, moto::REGION)
+    }
+
+    /// Seeds the given region.
+    pub fn in_region(moto: &Moto, region: &str) -> Self {
         let creds = Credentials::new(
             moto::ACCESS_KEY_ID,
             moto::SECRET_ACCESS_KEY,
@@ -29,13 +34,13 @@ impl Seed {
         );
         let sm = aws_sdk_secretsmanager::Config::builder()
             .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(moto::REGION))
+            .region(Region::new(region.to_owned()))
             .endpoint_url(moto.endpoint())
             .credentials_provider(creds.clone())
             .build();
         let ssm = aws_sdk_ssm::Config::builder()
             .behavior_version(BehaviorVersion::latest())
-            .region(aws_sdk_ssm::config::Region::new(moto::REGION))
+            .region(aws_sdk_ssm::config::Region::new(region.to_owned()))
             .endpoint_url(moto.endpoint())
             .credentials_provider(creds)
             .build();
