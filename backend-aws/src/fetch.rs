@@ -9,6 +9,10 @@
 //! - Other versions: `GetSecretValue` with `VersionStage` or `VersionId`.
 //! - Parameters: `GetParameters` with decryption, 10 names a request;
 //!   names listed as invalid are not found.
+//! - An ARN naming another region than the configured one is asked in that
+//!   region; batches are grouped by region.
+//! - A request that fails as a whole gives each of its secrets the error,
+//!   worded with the secret's own name.
 
 use std::collections::HashMap;
 
