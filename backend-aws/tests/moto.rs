@@ -148,7 +148,7 @@ fn hundreds_of_handles_cost_a_few_batch_requests() {
     handles.push("many/absent;user".into());
     let refs: Vec<&str> = handles.iter().map(String::as_str).collect();
     moto.reset_calls();
-    let done = run(&cmd(&moto, home.path()).args(["--timeout", "20"]), &refs);
+    let done = run(&cmd(&moto, home.path()), &refs);
     for i in 0..n {
         assert_eq!(done.value(&format!("many/s{i:03};user")), format!("u{i}"));
         assert_eq!(
@@ -231,7 +231,7 @@ fn ssm_parameters_in_batches_of_ten() {
     );
     let refs: Vec<&str> = handles.iter().map(String::as_str).collect();
     moto.reset_calls();
-    let done = run(&cmd(&moto, home.path()).args(["--timeout", "20"]), &refs);
+    let done = run(&cmd(&moto, home.path()), &refs);
     for i in 0..12 {
         assert_eq!(
             done.value(&format!("ssm:/app/plain{i}")),

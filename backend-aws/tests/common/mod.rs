@@ -130,9 +130,11 @@ fn display(e: &(dyn std::error::Error + 'static)) -> String {
     backend_aws::errors::chain(e)
 }
 
-/// The binary, run as the agent runs it, against `moto`, with an empty HOME.
+/// The binary, run as the agent runs it, against `moto`, with an empty HOME
+/// and a generous timeout (moto's first SSM call takes over a second).
 pub fn cmd(moto: &Moto, home: &std::path::Path) -> Cmd {
     let mut c = Cmd::new(BIN)
+        .args(["--timeout", "20"])
         .env("HOME", home.to_str().unwrap())
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_DEFAULT_REGION")
