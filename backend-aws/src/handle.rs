@@ -300,6 +300,56 @@ mod tests {
         assert!(parse(&long).unwrap_err().message().len() < 200);
     }
 
+    /// Every sequence of up to four tokens: parsing never panics, a parsed
+    /// handle is well formed, an error is an invalid handle with a short
+    /// message.
+    #[test]
+    fn any_combination_parses_or_is_refused_cleanly() {
+        const TOKENS: &[&str] = &[
+            "",
+            ";",
+            ":",
+            "ssm:",
+            "arn:",
+            "arn:aws:ssm:r:1:parameter/",
+            "arn:aws:secretsmanager:r:1:secret:",
+            "/",
+            "a",
+            "AWSPREVIOUS",
+            "ü",
+            "\n",
+            " ",
+            REAL_UUID,
+        ];
+        let n = TOKENS.len();
+        for code in 0..n.pow(4) {
+            let mut h = String::new();
+            let mut c = code;
+            for _ in 0..4 {
+                h.push_str(TOKENS[c % n]);
+                c /= n;
+            }
+            match parse(&h) {
+                Ok(p) => {
+                    let (name, version) = match &p.target {
+                        Target::Secret { id, version } => (id, version.as_ref()),
+                        Target::Parameter(name) => (name, None),
+                    };
+                    assert!(!name.is_empty() && !name.contains(';'), "{h:?}");
+                    assert!(!name.chars().any(char::is_whitespace), "{h:?}");
+                    assert!(p.key.as_ref().is_none_or(|k| !k.is_empty()), "{h:?}");
+                    if let Some(Version::Stage(v) | Version::Id(v)) = version {
+                        assert!(!v.is_empty() && !v.contains(';'), "{h:?}");
+                    }
+                }
+                Err(e) => {
+                    assert_eq!(e.kind(), backend_core::ErrorKind::InvalidHandle, "{h:?}");
+                    assert!(!e.message().is_empty() && e.message().len() < 400, "{h:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn version_ids_are_uuids() {
         assert!(is_version_id(REAL_UUID));
