@@ -20,7 +20,7 @@ pub mod handle;
 
 use backend_core::protocol::Request;
 use backend_core::runner::Backend;
-use backend_core::{BoxFuture, ConfigError, Context, HandleError, Outcome, Provider};
+use backend_core::{BoxFuture, ConfigError, Context, HandleError, Outcome, Provider, Secret};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
@@ -58,30 +58,7 @@ impl AwsProvider {
             .collect();
         let (targets, of_handle) =
             backend_core::group(parsed.iter().flatten().map(|h| h.target.clone()));
-        let fetched = if targets.is_empty() {
-            Vec::new()
-        } else {
-            match self
-                .clients
-                .get_or_try_init(|| client::load(&self.config, ctx))
-                .await
-            {
-                Ok(clients) => {
-                    fetch::fetch_all(
-                        clients,
-                        &targets,
-                        ctx,
-                        self.config.concurrency(),
-                        self.config.batch_get.unwrap_or(true),
-                    )
-                    .await
-                }
-                Err(e) => targets
-                    .iter()
-                    .map(|t| Err(e.clone().context(t.location())))
-                    .collect(),
-            }
-        };
+        let fetched = self.fetch(&targets, ctx).await;
         // Each value is parsed once, on the first handle asking a key of it.
         let mut docs: Vec<Option<Option<Value>>> = targets.iter().map(|_| None).collect();
         let mut next = of_handle.into_iter();
@@ -90,25 +67,52 @@ impl AwsProvider {
             .map(|p| {
                 let h = p?;
                 let i = next.next().unwrap_or_default();
-                let value = fetched
-                    .get(i)
-                    .cloned()
-                    .unwrap_or_else(|| Err(HandleError::other("internal error: no fetch")))?;
-                match &h.key {
-                    None => Ok(value),
-                    Some(key) => {
-                        let doc = docs.get_mut(i).and_then(|d| {
-                            d.get_or_insert_with(|| serde_json::from_str(value.expose()).ok())
-                                .as_ref()
-                        });
-                        match doc {
-                            Some(doc) => backend_core::key::extract(doc, key, &h.target.location()),
-                            None => Err(not_json(&h.target, key)),
-                        }
-                    }
+                match (fetched.get(i), docs.get_mut(i)) {
+                    (Some(value), Some(doc)) => answer(&h, value.clone()?, doc),
+                    _ => Err(HandleError::other("internal error: no fetch for a handle")),
                 }
             })
             .collect()
+    }
+
+    /// Fetches each distinct target once, after loading the clients (once
+    /// per provider; a failed load is every target's error).
+    async fn fetch(&self, targets: &[Target], ctx: &Context) -> Vec<fetch::Fetched> {
+        if targets.is_empty() {
+            return Vec::new();
+        }
+        let loaded = self
+            .clients
+            .get_or_try_init(|| client::load(&self.config, ctx))
+            .await;
+        match loaded {
+            Ok(clients) => {
+                fetch::fetch_all(
+                    clients,
+                    targets,
+                    ctx,
+                    self.config.concurrency(),
+                    self.config.batch_get.unwrap_or(true),
+                )
+                .await
+            }
+            Err(e) => targets
+                .iter()
+                .map(|t| Err(e.clone().context(t.location())))
+                .collect(),
+        }
+    }
+}
+
+/// One handle's answer from its target's value: the whole value, or its key
+/// (`doc` caches the value parsed as JSON, `Some(None)` when it is not JSON).
+fn answer(h: &Handle, value: Secret, doc: &mut Option<Option<Value>>) -> Outcome {
+    let Some(key) = &h.key else {
+        return Ok(value);
+    };
+    match doc.get_or_insert_with(|| serde_json::from_str(value.expose()).ok()) {
+        Some(doc) => backend_core::key::extract(doc, key, &h.target.location()),
+        None => Err(not_json(&h.target, key)),
     }
 }
 
