@@ -13,6 +13,7 @@
 //! A version is a version id when it looks like one (a UUID:
 //! `8-4-4-4-12` hex digits, which is what Secrets Manager generates), and a
 //! staging label otherwise (`AWSCURRENT`, `AWSPREVIOUS`, custom labels).
+//! `AWSCURRENT` is the same as no version: one fetch serves both.
 //! A custom label shaped like a UUID would be read as a version id; name
 //! such labels differently.
 //!
@@ -25,6 +26,8 @@ use backend_core::HandleError;
 /// Longest handle accepted: a secret ARN is at most 2048 characters, a key
 /// or JSON pointer rarely more than a few hundred.
 pub const MAX_HANDLE_LEN: usize = 4096;
+/// The staging label of the current version.
+pub const CURRENT_STAGE: &str = "AWSCURRENT";
 /// The prefix of Parameter Store handles.
 pub const SSM_PREFIX: &str = "ssm:";
 
@@ -151,7 +154,9 @@ fn secret(handle: &str) -> Result<Handle, HandleError> {
         ));
     }
     let version = match version {
-        None | Some("") => None,
+        // The current version is what a handle without a version gets: the
+        // same fetch (and a batched one).
+        None | Some("" | CURRENT_STAGE) => None,
         Some(v) if v.chars().any(char::is_whitespace) => {
             return Err(invalid(handle, "a version has no spaces"));
         }
@@ -244,11 +249,7 @@ mod tests {
         let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf";
         assert_eq!(
             parse(&format!("{arn};password;AWSCURRENT")).unwrap(),
-            secret(
-                arn,
-                Some("password"),
-                Some(Version::Stage("AWSCURRENT".into()))
-            )
+            secret(arn, Some("password"), None)
         );
     }
 
