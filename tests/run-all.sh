@@ -27,3 +27,7 @@ cargo test --workspace --locked "$@"
 # tests above built, no timing claims): it exits non-zero when any
 # backend's answer is wrong.
 bash bench/run.sh --smoke --bin-dir "${CARGO_TARGET_DIR:-target}/debug"
+
+# The Debian package: release build, cargo-deb, the packaged binaries run
+# and the post-install script satisfies the agent's rules.
+bash tests/package.sh

@@ -24,7 +24,7 @@ mod scan;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// Exit code: the agent would accept everything checked.
 const EXIT_OK: u8 = 0;
@@ -122,7 +122,20 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    // The same version line as the backends: crate version and git revision.
+    let version: &'static str = Box::leak(
+        format!(
+            "{} (git {})",
+            env!("CARGO_PKG_VERSION"),
+            backend_core::runner::GIT_REV
+        )
+        .into_boxed_str(),
+    );
+    let parsed = Cli::command()
+        .version(version)
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();

@@ -226,6 +226,25 @@ fn the_caller_can_choose_vault_and_aws_stores() {
         ))
         .run();
     assert_eq!(aws.value("prod/api;key"), "aws-key-77e2");
+    // force_string: the whole secret string, whatever key the handle names.
+    let forced = cmd(&s)
+        .stdin(go_payload(
+            "1.1",
+            &["prod/api;key"],
+            &[
+                ("type", json!("aws.secrets")),
+                (
+                    "config",
+                    json!({"aws_session": {"aws_region": REGION}, "force_string": true}),
+                ),
+                ("secret_backend_timeout", json!(20)),
+            ],
+        ))
+        .run();
+    assert_eq!(
+        forced.value("prod/api;key"),
+        r#"{"key":"aws-key-77e2","region":"eu"}"#
+    );
     moto_call(
         &s.moto,
         "ssm",
