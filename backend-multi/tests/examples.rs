@@ -89,3 +89,56 @@ fn agent_snippets_name_our_executables_and_examples() {
         assert!(v["secret_backend_timeout"].as_u64().is_some());
     }
 }
+
+#[test]
+fn kubernetes_examples_ship_the_binary_and_a_valid_config() {
+    let dir = examples().join("kubernetes");
+    let mut manifests = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        let docs: Vec<Value> =
+            serde_saphyr::from_multiple(&std::fs::read_to_string(&path).unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let daemonset = docs
+            .iter()
+            .find(|d| d["kind"] == "DaemonSet")
+            .expect("a DaemonSet");
+        let spec = &daemonset["spec"]["template"]["spec"];
+        assert!(
+            spec["initContainers"]
+                .as_array()
+                .is_some_and(|c| !c.is_empty()),
+            "{}",
+            path.display()
+        );
+        let agent = &spec["containers"][0];
+        let command = agent["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| {
+                e["name"]
+                    .as_str()
+                    .is_some_and(|n| n.ends_with("SECRET_BACKEND_COMMAND"))
+            })
+            .and_then(|e| e["value"].as_str())
+            .unwrap();
+        assert!(
+            command.starts_with("/opt/secret-backend/bin/secret-backend"),
+            "{command}"
+        );
+        for doc in docs.iter().filter(|d| d["kind"] == "ConfigMap") {
+            for (name, text) in doc["data"].as_object().unwrap() {
+                if name.starts_with("vault") {
+                    let _: backend_vault::VaultConfig =
+                        from_yaml(text.as_str().unwrap()).unwrap_or_else(|e| panic!("{name}: {e}"));
+                }
+            }
+        }
+        manifests += 1;
+    }
+    assert_eq!(manifests, 2);
+}
