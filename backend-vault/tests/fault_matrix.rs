@@ -22,9 +22,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use backend_tests::fault::{BODY_MARKER, Fault, FaultProxy, isolated};
+use backend_tests::fault::{Fault, FaultProxy, assert_kept, isolated};
 use backend_tests::openbao::OpenBao;
-use backend_tests::{Cmd, Done, assert_no_leak, free_port, go_payload};
+use backend_tests::{Cmd, Done, free_port, go_payload};
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_secret-backend-vault");
@@ -130,28 +130,14 @@ fn launch(dir: &Path, handles: &[&str]) -> Run {
 
 /// The promises every fault case keeps.
 fn check(done: &Done, log: &str, handles: &[&str], credentials: &[&str]) {
-    assert!(
-        done.elapsed < Duration::from_secs(DEADLINE),
-        "answered after the agent's deadline: {done}"
+    assert_kept(
+        done,
+        log,
+        handles,
+        Duration::from_secs(DEADLINE),
+        &[VALUE_A, VALUE_B],
+        credentials,
     );
-    let reply = done.reply();
-    for h in handles {
-        let entry = &reply[*h];
-        assert!(
-            entry["value"].is_string() || entry["error"].as_str().is_some_and(|e| !e.is_empty()),
-            "{h}: neither a value nor an error: {done}"
-        );
-    }
-    assert_eq!(reply.len(), handles.len(), "{done}");
-    let mut planted = vec![VALUE_A, VALUE_B, BODY_MARKER];
-    planted.extend(credentials);
-    assert_no_leak("stderr", &done.stderr, &planted);
-    assert_no_leak("the trace log", log, &planted);
-    let outside = done
-        .stdout_str()
-        .replace(&format!("\"{VALUE_A}\""), "")
-        .replace(&format!("\"{VALUE_B}\""), "");
-    assert_no_leak("stdout outside the values", &outside, &planted);
 }
 
 fn write(path: &Path, text: &str) {

@@ -436,3 +436,65 @@ pub fn isolated(mut cmd: crate::Cmd) -> crate::Cmd {
     }
     cmd
 }
+
+/// The promises a backend keeps under every fault: it answered before the
+/// agent's `deadline`, exited 0 with a reply holding exactly `handles`,
+/// each with a value or a non-empty error, and none of `values` or
+/// `credentials` (nor an injected body) shows on stderr, in `log`, or in
+/// stdout outside the quoted values.
+pub fn assert_kept(
+    done: &crate::Done,
+    log: &str,
+    handles: &[&str],
+    deadline: Duration,
+    values: &[&str],
+    credentials: &[&str],
+) {
+    assert!(
+        done.elapsed < deadline,
+        "answered after the agent's deadline of {deadline:?}: {done}"
+    );
+    let reply = done.reply();
+    for h in handles {
+        let entry = &reply[*h];
+        assert!(
+            entry["value"].is_string() || entry["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{h:?}: neither a value nor an error: {done}"
+        );
+    }
+    assert_eq!(reply.len(), handles.len(), "{done}");
+    let mut planted = vec![BODY_MARKER];
+    planted.extend(values);
+    planted.extend(credentials);
+    crate::assert_no_leak("stderr", &done.stderr, &planted);
+    crate::assert_no_leak("the log file", log, &planted);
+    let mut outside = done.stdout_str().to_owned();
+    for v in values {
+        outside = outside.replace(&format!("\"{v}\""), "");
+    }
+    crate::assert_no_leak("stdout outside the values", &outside, &planted);
+}
+
+/// One call of an AWS JSON-protocol API (`target` such as
+/// `secretsmanager.CreateSecret`) on a moto server, which checks no
+/// signature; fails the test unless moto answers 200. For seeding without
+/// the SDK.
+pub fn moto_call(moto: &crate::moto::Moto, service: &str, target: &str, body: &serde_json::Value) {
+    use crate::moto::{ACCESS_KEY_ID, REGION};
+    let body = body.to_string();
+    let mut s = TcpStream::connect(("127.0.0.1", moto.port())).expect("connect to moto");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("read timeout");
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-amz-json-1.1\r\n\
+         X-Amz-Target: {target}\r\nAuthorization: AWS4-HMAC-SHA256 \
+         Credential={ACCESS_KEY_ID}/20260101/{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send to moto");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read from moto");
+    assert!(out.starts_with("HTTP/1.1 200"), "{target}: {out}");
+}
