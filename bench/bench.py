@@ -620,6 +620,18 @@ class Bench:
                 ["curl", "-sS", "--fail", "-H", "X-Vault-Token: root",
                  f"{self.vault.addr}/v1/secret/data/bench/app0"],
                 env, check_curl))
+            # The same reads as ours in one process: what the server costs.
+            wants = {f"vault-{p}-0" for p in range(paths)}
+
+            def check_all(out):
+                found = {v for v in wants if f'"k0":"{v}"' in out.decode(errors="replace")}
+                return None if found == wants else f"curl: {len(wants - found)} path(s) missing"
+
+            urls = [f"{self.vault.addr}/v1/secret/data/bench/app{p}" for p in range(paths)]
+            case.add(Contender(
+                f"curl of the {paths} paths, one process, --parallel", "floor",
+                ["curl", "-sS", "--fail", "--parallel", "--parallel-immediate",
+                 "-H", "X-Vault-Token: root", *urls], env, check_all))
         self.cases.append(case)
 
     def build_aws_cases(self, small):
