@@ -1,0 +1,188 @@
+//! Process hygiene beyond the dummy (whose suite covers a closed stdout
+//! and SIGTERM while waiting for stdin): SIGTERM while a vault call hangs
+//! ends the process promptly, and no process the backend might start
+//! outlives its reply, for every store type.
+//!
+//! Each run gets its own process group (`process_group(0)`), which its
+//! children inherit; after the backend exits, `/proc` must hold no process
+//! of that group.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use backend_tests::fault::{Fault, FaultProxy, moto_call};
+use backend_tests::go_payload;
+use backend_tests::moto::{self, Moto};
+use backend_tests::openbao::{OpenBao, ROOT_TOKEN};
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_secret-backend");
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// The backend with `config`, in its own process group, the payload sent.
+fn spawn(config: &Path, handles: &[&str], timeout: u64) -> std::process::Child {
+    let mut child = Command::new(BIN)
+        .args(["--config", config.to_str().unwrap()])
+        .env_remove("VAULT_ADDR")
+        .env_remove("VAULT_TOKEN")
+        .env_remove("HTTP_PROXY")
+        .env_remove("HTTPS_PROXY")
+        .env("AWS_ACCESS_KEY_ID", moto::ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", moto::SECRET_ACCESS_KEY)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .process_group(0)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let payload = go_payload(
+        "1.1",
+        handles,
+        &[("secret_backend_timeout", json!(timeout))],
+    );
+    child.stdin.take().unwrap().write_all(&payload).unwrap();
+    child
+}
+
+/// Processes whose process group is `pgid`, from /proc.
+fn group_members(pgid: u32) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid pgrp ...: comm may hold spaces, so split after ')'.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.get(2) == Some(&pgid.to_string().as_str()) {
+            found.push(stat);
+        }
+    }
+    found
+}
+
+/// Waits for `child` (at most 30 s) and returns its stdout.
+fn finish(mut child: std::process::Child) -> (std::process::ExitStatus, String) {
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("still running after 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    (status, out)
+}
+
+#[test]
+fn no_process_outlives_the_reply_for_any_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join("secrets");
+    std::fs::create_dir(&secrets).unwrap();
+    write(&secrets.join("pw"), "file-value");
+    let bao = OpenBao::start();
+    bao.api_ok("POST", "secret/data/h", Some(json!({"data": {"k": "v"}})));
+    let m = Moto::start();
+    moto_call(
+        &m,
+        "secretsmanager",
+        "secretsmanager.CreateSecret",
+        &json!({"Name": "h", "SecretString": "aws-value"}),
+    );
+    let token = dir.path().join("token");
+    write(&token, ROOT_TOKEN);
+    let config = dir.path().join("multi.yaml");
+    write(
+        &config,
+        &format!(
+            "backends:\n  files:\n    type: file\n    dir: {}\n  test:\n    type: dummy\n  \
+             vault:\n    type: vault\n    address: {}\n    auth:\n      token_file: {}\n  \
+             aws:\n    type: aws\n    region: {}\n    endpoint_url: {}\n",
+            secrets.display(),
+            bao.addr,
+            token.display(),
+            moto::REGION,
+            m.endpoint()
+        ),
+    );
+    for (handle, value) in [
+        ("files:pw", "file-value"),
+        ("test:x", "decrypted_x"),
+        ("vault:secret/h;k", "v"),
+        ("aws:h", "aws-value"),
+    ] {
+        let child = spawn(&config, &[handle], 20);
+        let pid = child.id();
+        let (status, out) = finish(child);
+        assert_eq!(status.code(), Some(0), "{handle}");
+        let reply: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(reply[handle]["value"], value, "{handle}: {out}");
+        let left = group_members(pid);
+        assert!(left.is_empty(), "{handle}: left behind: {left:?}");
+    }
+}
+
+#[test]
+fn sigterm_during_a_hanging_vault_call_ends_the_process() {
+    let hang = FaultProxy::always(Fault::Hang);
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    write(&token, ROOT_TOKEN);
+    let config = dir.path().join("multi.yaml");
+    write(
+        &config,
+        &format!(
+            "backends:\n  vault:\n    type: vault\n    address: {}\n    auth:\n      token_file: {}\n",
+            hang.url(),
+            token.display()
+        ),
+    );
+    let child = spawn(&config, &["vault:secret/h;k"], 60);
+    let pid = child.id();
+    let started = Instant::now();
+    while hang.faulted() == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "never reached the server"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let (status, out) = finish(child);
+    // Well before the 60 s deadline: SIGTERM is not waited out.
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(status.code().is_none_or(|c| c != 101), "{status}");
+    assert!(out.is_empty(), "no reply after SIGTERM: {out}");
+    assert!(group_members(pid).is_empty());
+}
