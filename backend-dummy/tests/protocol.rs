@@ -169,12 +169,20 @@ fn unusable_requests_exit_1_with_one_line_and_no_stdout() {
 
 #[test]
 fn deep_nesting_is_refused_not_crashed() {
+    // In a field we read (config), parsing stops at serde_json's depth limit.
     let deep = format!(
-        r#"{{"version":"1.0","secrets":[],"x":{}{}}}"#,
+        r#"{{"version":"1.0","secrets":["a"],"config":{}{}}}"#,
         "[".repeat(100_000),
         "]".repeat(100_000)
     );
     call(deep).expect_code(1);
+    // In a field we do not know, it is skipped without recursion.
+    let deep = format!(
+        r#"{{"version":"1.0","secrets":["a"],"x":{}{}}}"#,
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    assert_eq!(call(deep).value("a"), "decrypted_a");
 }
 
 #[test]
