@@ -21,7 +21,7 @@ export PATH="$venv/bin:$PATH"
 export BAO_BIN="$venv/bin/bao"
 export MOTO_SERVER="$venv/bin/moto_server"
 
-cargo test --workspace --locked "$@"
+cargo test --workspace --locked --no-fail-fast "$@"
 
 # The benchmark harness still runs (tiny cases, the debug binaries the
 # tests above built, no timing claims): it exits non-zero when any
