@@ -55,6 +55,13 @@ pub trait Backend {
     /// The provider built from config and flags.
     type Provider: Provider;
 
+    /// Reads the `--config` file. The default parses YAML into
+    /// [`Backend::Config`]; a backend without configuration may override it
+    /// so that its binary carries no YAML parser.
+    fn load_config(path: &std::path::Path) -> Result<Self::Config, ConfigError> {
+        config::load(path)
+    }
+
     /// Whether `config` holds credentials inline (a token, a password), so
     /// that a config file others can read is worth a warning.
     fn holds_credentials(_config: &Self::Config) -> bool {
@@ -204,7 +211,7 @@ enum Failure {
 fn run<B: Backend>(cli: Cli<B::Args>, start: Instant) -> Result<u8, Failure> {
     let config: B::Config = match &cli.common.config {
         Some(path) => {
-            let config = config::load(path).map_err(Failure::Config)?;
+            let config = B::load_config(path).map_err(Failure::Config)?;
             if B::holds_credentials(&config) {
                 config::warn_if_readable_by_others(path, "config file holding credentials");
             }
