@@ -41,7 +41,7 @@ fn bad(msg: impl Into<String>) -> ConfigError {
 
 /// Builds the client TLS configuration from `tls`.
 pub fn client_config(tls: &TlsSettings) -> Result<ClientConfig, ConfigError> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| bad(format!("TLS setup: {e}")))?;
