@@ -7,7 +7,9 @@ use backend_aws::handle::{Target, parse};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let Ok(h) = parse(text) else { return };
     let name = match &h.target {
         Target::Secret { id, .. } => id,

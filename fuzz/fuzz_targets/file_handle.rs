@@ -7,7 +7,9 @@ use backend_file::handle::parse;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let Ok(t) = parse(text) else { return };
     assert!(!t.path.is_empty() && !t.path.starts_with('/'));
     assert!(!t.path.contains('\0'));

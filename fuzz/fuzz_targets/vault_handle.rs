@@ -8,7 +8,9 @@ use backend_vault::handle::parse;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let Ok(h) = parse(text) else { return };
     assert!(!h.segments.is_empty());
     for s in &h.segments {
