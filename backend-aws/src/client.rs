@@ -165,9 +165,17 @@ async fn load_unbounded(config: &AwsConfig) -> Result<Clients, HandleError> {
         }
     };
     let region_name = region.to_string();
+    // The SDK's standard retry (3 attempts) with short backoffs: its default
+    // jitter (up to 1 s, then 2 s) can outlast a 3-5 s call deadline before
+    // the last attempt says why it failed.
+    let retry = aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(std::time::Duration::from_millis(100))
+        .with_max_backoff(std::time::Duration::from_millis(500));
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(region)
-        .credentials_provider(source);
+        .credentials_provider(source)
+        .retry_config(retry);
     if let Some(profile) = &config.profile {
         loader = loader.profile_name(profile);
     }

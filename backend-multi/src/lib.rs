@@ -38,7 +38,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// The multi binary's config file.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MultiConfig {
     /// Backend name -> `{type: <store>, <that store's config keys>...}`.
@@ -47,6 +47,26 @@ pub struct MultiConfig {
     /// The backend for handles without a known `<name>:` prefix.
     #[serde(default)]
     pub default: Option<String>,
+}
+
+impl std::fmt::Debug for MultiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Backend configs may hold credentials: show names and types only.
+        let backends: BTreeMap<&str, &str> = self
+            .backends
+            .iter()
+            .map(|(name, v)| {
+                (
+                    name.as_str(),
+                    v.get("type").and_then(Value::as_str).unwrap_or("?"),
+                )
+            })
+            .collect();
+        f.debug_struct("MultiConfig")
+            .field("backends", &backends)
+            .field("default", &self.default)
+            .finish()
+    }
 }
 
 /// `secret-backend` has no flags beyond the shared ones.

@@ -142,7 +142,6 @@ fn multi_provider_from_a_config_file_and_from_a_caller() {
 }
 
 #[test]
-#[ignore = "MultiConfig derives Debug and prints its backends' inline credentials; reported to the lead (issue 7)"]
 fn multi_config() {
     let config: MultiConfig = from_yaml(&format!(
         "backends:\n  v:\n    type: vault\n    auth:\n      token: {TOKEN}\n"
