@@ -111,8 +111,9 @@ impl VaultProvider {
                 Err(e) => targets.iter().map(|_| Err(e.clone())).collect(),
             }
         };
+        let mut fetched = fetched;
         let mut index = index.into_iter();
-        parsed
+        let outcomes = parsed
             .into_iter()
             .map(|h| {
                 let h = h?;
@@ -127,7 +128,12 @@ impl VaultProvider {
                     None => sole_value(doc, &location),
                 }
             })
-            .collect()
+            .collect();
+        // The responses held every value read: clear them before they drop.
+        for doc in fetched.iter_mut().flatten() {
+            backend_core::key::wipe(doc);
+        }
+        outcomes
     }
 
     /// Reads one target; errors carry the cause only (the caller adds the
