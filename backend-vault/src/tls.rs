@@ -6,7 +6,10 @@
 //! every case keeps the rules in one place:
 //!
 //! - `ca_cert` / `ca_path` given: only those CAs are trusted (as the vault
-//!   CLI does); otherwise the platform's verifier and roots.
+//!   CLI does); otherwise the platform's verifier and roots, loaded at the
+//!   first TLS handshake: reading the system store (about 150 files, 3-4 ms)
+//!   is wasted on an `http://` address, and a store that cannot be read
+//!   fails the handshake, so the handles say why.
 //! - `tls_server_name`: the certificate must be valid for that name (the
 //!   SNI sent is still the address's host).
 //! - `client_cert` + `client_key`: presented when the server asks (mutual
@@ -17,7 +20,7 @@
 //! the same TLS configuration for the tunnelled connection.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use backend_core::ConfigError;
 use backend_core::config::{read_credential, read_guarded};
@@ -81,9 +84,10 @@ fn verifier(
         return Ok(Arc::new(NoVerification(provider.clone())));
     }
     if tls.ca_cert.is_none() && tls.ca_path.is_none() {
-        let v = rustls_platform_verifier::Verifier::new(provider.clone())
-            .map_err(|e| bad(format!("system TLS roots: {e}")))?;
-        return Ok(Arc::new(v));
+        return Ok(Arc::new(SystemRoots {
+            provider: provider.clone(),
+            verifier: OnceLock::new(),
+        }));
     }
     let mut roots = RootCertStore::empty();
     if let Some(file) = &tls.ca_cert {
@@ -196,6 +200,90 @@ impl ServerCertVerifier for NameOverride {
     }
 }
 
+/// The platform verifier with the system roots, built when the first
+/// certificate arrives.
+#[derive(Debug)]
+struct SystemRoots {
+    provider: Arc<CryptoProvider>,
+    verifier: OnceLock<Result<rustls_platform_verifier::Verifier, String>>,
+}
+
+impl ServerCertVerifier for SystemRoots {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let verifier = self.verifier.get_or_init(|| {
+            rustls_platform_verifier::Verifier::new(self.provider.clone())
+                .map_err(|e| format!("system TLS roots: {e}"))
+        });
+        match verifier {
+            Ok(v) => {
+                v.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            }
+            Err(e) => Err(rustls::Error::General(e.clone())),
+        }
+    }
+
+    // Handshake signatures need no roots: the provider's algorithms, as
+    // the platform verifier itself uses them.
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12(&self.provider, message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13(&self.provider, message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+fn verify_tls12(
+    provider: &CryptoProvider,
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+) -> Result<HandshakeSignatureValid, rustls::Error> {
+    rustls::crypto::verify_tls12_signature(
+        message,
+        cert,
+        dss,
+        &provider.signature_verification_algorithms,
+    )
+}
+
+fn verify_tls13(
+    provider: &CryptoProvider,
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+) -> Result<HandshakeSignatureValid, rustls::Error> {
+    rustls::crypto::verify_tls13_signature(
+        message,
+        cert,
+        dss,
+        &provider.signature_verification_algorithms,
+    )
+}
+
 /// `skip_verify`: accepts any certificate, still checks handshake signatures.
 #[derive(Debug)]
 struct NoVerification(Arc<CryptoProvider>);
@@ -218,12 +306,7 @@ impl ServerCertVerifier for NoVerification {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        verify_tls12(&self.0, message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -232,12 +315,7 @@ impl ServerCertVerifier for NoVerification {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        verify_tls13(&self.0, message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

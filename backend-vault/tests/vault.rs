@@ -987,6 +987,35 @@ fn tls_verification_and_cert_auth() {
 
 /// A local TCP service: `serve` gets each connection and the counter;
 /// returns `http://<addr>` and the counter.
+/// The system roots are read at the first TLS handshake, not before: an
+/// `http://` address works with an unreadable system store, and an
+/// `https://` one answers every handle with the reason.
+#[test]
+fn system_roots_are_loaded_only_for_tls() {
+    let bao = server();
+    kv_put(&bao, "secret/roots", json!({"v": "plain-value"}));
+    let tls = OpenBao::start_tls();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let empty = write(d, "empty.pem", "", 0o644);
+    let no_roots = [
+        ("VAULT_TOKEN", ROOT_TOKEN),
+        ("SSL_CERT_FILE", empty.to_str().unwrap()),
+        ("SSL_CERT_DIR", d.to_str().unwrap()),
+    ];
+    let h = "secret/roots;v";
+    let done = run_with(&bao.addr, d, "", &no_roots, &[h]);
+    done.expect_code(0);
+    assert_eq!(done.value(h), "plain-value", "{done}");
+    let done = run_with(&tls.addr, d, "", &no_roots, &[h]);
+    done.expect_code(0);
+    assert!(
+        done.error(h)
+            .contains("No CA certificates were loaded from the system"),
+        "{done}"
+    );
+}
+
 fn listen(
     serve: impl Fn(std::net::TcpStream, &AtomicUsize) + Send + 'static,
 ) -> (String, Arc<AtomicUsize>) {
