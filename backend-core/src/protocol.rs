@@ -24,6 +24,7 @@ use std::time::Duration;
 use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
+use zeroize::Zeroize;
 
 use crate::error::HandleError;
 use crate::provider::Outcome;
@@ -258,36 +259,82 @@ impl Reply {
     /// is over, the largest values are replaced by a per-handle error, so the
     /// other handles still reach the agent. Returns the bytes and how many
     /// values were dropped.
+    ///
+    /// The common case, a reply under the cap, is serialized once; only an
+    /// oversized one is measured entry by entry and written again. Every
+    /// buffer that held values and is given up (a grown one, an oversized
+    /// first attempt) is zeroized.
     pub fn to_json(&mut self, max_bytes: usize) -> (Vec<u8>, usize) {
+        let mut out = WipingWriter(Vec::with_capacity(self.estimate()));
+        // Serializing strings into memory cannot fail.
+        let _ = serde_json::to_writer(&mut out, self);
+        if out.0.len() <= max_bytes {
+            return (out.0, 0);
+        }
+        out.0.zeroize();
         let sizes: Vec<usize> = self.entries.iter().map(entry_size).collect();
         let mut total = 2 + sizes.iter().sum::<usize>() + self.entries.len().saturating_sub(1);
         let mut dropped = 0;
-        if total > max_bytes {
-            let mut order: Vec<usize> = (0..self.entries.len())
-                .filter(|&i| self.entries[i].outcome.is_ok())
-                .collect();
-            order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
-            for i in order {
-                if total <= max_bytes {
-                    break;
-                }
-                let len = self.entries[i]
-                    .outcome
-                    .as_ref()
-                    .map(|s| s.len())
-                    .unwrap_or(0);
-                self.entries[i].outcome = Err(HandleError::too_large(format!(
-                    "value of {len} bytes left out: the reply would exceed the agent's output limit of {max_bytes} bytes"
-                )));
-                let new = entry_size(&self.entries[i]);
-                total = total - sizes[i] + new;
-                dropped += 1;
+        let mut order: Vec<usize> = (0..self.entries.len())
+            .filter(|&i| self.entries[i].outcome.is_ok())
+            .collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
+        for i in order {
+            if total <= max_bytes {
+                break;
             }
+            let len = self.entries[i]
+                .outcome
+                .as_ref()
+                .map(|s| s.len())
+                .unwrap_or(0);
+            self.entries[i].outcome = Err(HandleError::too_large(format!(
+                "value of {len} bytes left out: the reply would exceed the agent's output limit of {max_bytes} bytes"
+            )));
+            let new = entry_size(&self.entries[i]);
+            total = total - sizes[i] + new;
+            dropped += 1;
         }
-        let mut out = Vec::with_capacity(total);
-        // Serializing strings into a Vec cannot fail.
+        let mut out = WipingWriter(Vec::with_capacity(total));
         let _ = serde_json::to_writer(&mut out, self);
-        (out, dropped)
+        (out.0, dropped)
+    }
+
+    /// Bytes the reply takes when nothing needs escaping: enough that a
+    /// usual reply is written without growing its buffer.
+    fn estimate(&self) -> usize {
+        self.entries
+            .iter()
+            .map(|e| {
+                let body = match &e.outcome {
+                    Ok(v) => v.len(),
+                    Err(err) => err.message().len() + 16,
+                };
+                e.handle.len() + body + 32
+            })
+            .sum::<usize>()
+            + 2
+    }
+}
+
+/// A `Vec` writer that zeroizes its old buffer when it has to grow, so no
+/// copy of a value is left behind in freed memory.
+struct WipingWriter(Vec<u8>);
+
+impl std::io::Write for WipingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let needed = self.0.len() + buf.len();
+        if needed > self.0.capacity() {
+            let mut grown = Vec::with_capacity(needed.max(self.0.capacity() * 2));
+            grown.extend_from_slice(&self.0);
+            self.0.zeroize();
+            self.0 = grown;
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -467,5 +514,25 @@ mod tests {
         let sizes: usize = r.entries.iter().map(entry_size).sum::<usize>() + 2 + 1;
         let (json, _) = r.to_json(usize::MAX);
         assert_eq!(json.len(), sizes);
+    }
+
+    #[test]
+    fn escaped_values_outgrow_the_estimate_and_still_serialize_whole() {
+        // Control characters take six bytes each in JSON: far over the
+        // estimate, so the buffer has to grow (several times).
+        let odd = "\u{1}".repeat(5000);
+        let mut r = Reply::new(vec![entry("a", Ok(&odd)), entry("b", Ok("x"))]);
+        assert!(r.estimate() < 5000 * 6);
+        let expected = serde_json::to_vec(&r).unwrap();
+        let (json, dropped) = r.to_json(usize::MAX);
+        assert_eq!(dropped, 0);
+        assert_eq!(json, expected);
+        // Just under what it takes: the same reply, with its largest value
+        // replaced by an error.
+        let (json, dropped) = r.to_json(expected.len() - 1);
+        assert_eq!(dropped, 1);
+        let v: Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(v["b"]["value"], "x");
+        assert!(v["a"]["value"].is_null());
     }
 }
