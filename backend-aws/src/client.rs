@@ -14,10 +14,13 @@
 //! When it is reached, it is asked with short timeouts and few attempts, and
 //! the whole load is bounded by the deadline anyway.
 //!
-//! Proxies: with `behavior-version-latest`, the SDK's default HTTPS client
-//! reads `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` and `NO_PROXY` itself
-//! (aws-smithy-runtime's `default_https_client` sets `ProxyConfig::from_env`
-//! for behavior versions from 2025-08-07 on), so nothing is needed here.
+//! One HTTP client ([`crate::http::client`]: rustls with ring, proxies from
+//! the environment, the CA store read only for TLS) serves every request of
+//! the call: it is given to the IMDS client, to the credentials chain (STS
+//! for web identity, SSO, container credentials) and to the `SdkConfig` the
+//! service clients and the assumed role are built from. The SDK has no
+//! default client in this build (no `default-https-client`), so a place
+//! that missed it would fail loudly, never fall back to another stack.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -30,6 +33,7 @@ use aws_config::environment::region::EnvironmentVariableRegionProvider;
 use aws_config::imds;
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::profile::region::ProfileFileRegionProvider;
+use aws_config::provider_config::ProviderConfig;
 use aws_config::sts::AssumeRoleProvider;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
@@ -132,7 +136,10 @@ pub async fn load(config: &AwsConfig, ctx: &Context) -> Result<Clients, HandleEr
 }
 
 async fn load_unbounded(config: &AwsConfig) -> Result<Clients, HandleError> {
+    let http = crate::http::client();
+    let providers = ProviderConfig::without_region().with_http_client(http.clone());
     let imds = imds::Client::builder()
+        .configure(&providers)
         .connect_timeout(IMDS_CONNECT_TIMEOUT)
         .read_timeout(IMDS_READ_TIMEOUT)
         .max_attempts(IMDS_ATTEMPTS)
@@ -156,6 +163,7 @@ async fn load_unbounded(config: &AwsConfig) -> Result<Clients, HandleError> {
         )),
         _ => {
             let mut chain = DefaultCredentialsChain::builder()
+                .configure(providers)
                 .region(region.clone())
                 .imds_client(imds);
             if let Some(profile) = &config.profile {
@@ -173,6 +181,7 @@ async fn load_unbounded(config: &AwsConfig) -> Result<Clients, HandleError> {
         .with_initial_backoff(std::time::Duration::from_millis(100))
         .with_max_backoff(std::time::Duration::from_millis(500));
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
         .region(region)
         .credentials_provider(source)
         .retry_config(retry);

@@ -17,6 +17,7 @@ pub mod config;
 pub mod errors;
 pub mod fetch;
 pub mod handle;
+pub mod http;
 
 use backend_core::protocol::Request;
 use backend_core::runner::Backend;

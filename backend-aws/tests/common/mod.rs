@@ -34,12 +34,16 @@ impl Seed {
         );
         let sm = aws_sdk_secretsmanager::Config::builder()
             .behavior_version(BehaviorVersion::latest())
+            // The crate's own client: the SDK has no default one in this build.
+            .http_client(backend_aws::http::client())
             .region(Region::new(region.to_owned()))
             .endpoint_url(moto.endpoint())
             .credentials_provider(creds.clone())
             .build();
         let ssm = aws_sdk_ssm::Config::builder()
             .behavior_version(BehaviorVersion::latest())
+            // The crate's own client: the SDK has no default one in this build.
+            .http_client(backend_aws::http::client())
             .region(aws_sdk_ssm::config::Region::new(region.to_owned()))
             .endpoint_url(moto.endpoint())
             .credentials_provider(creds)
