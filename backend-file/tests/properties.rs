@@ -1,6 +1,7 @@
 //! Properties of the pure parts, over arbitrary input: the handle grammar,
 //! `.env` parsing, document parsing and bounded reads never panic, and what
-//! they accept or refuse follows their rules.
+//! they accept or refuse follows their rules; the YAML reader gives the
+//! values serde-saphyr (the core's parser) gives.
 
 use backend_core::ErrorKind;
 use backend_file::document::{self, Format};
@@ -24,6 +25,79 @@ fn handle_text() -> impl Strategy<Value = String> {
         0..12,
     )
     .prop_map(|parts| parts.concat())
+}
+
+/// Plain and quoted scalars whose meaning YAML readers disagree on.
+fn yaml_scalar() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "yes",
+            "No",
+            "ON",
+            "y",
+            "tRuE",
+            "0x1F",
+            "-0x10",
+            "0o17",
+            "0b101",
+            "017",
+            "-017",
+            "00",
+            "1_000",
+            "1__0",
+            "_1",
+            "-5",
+            "+12",
+            "1.5e3",
+            "1.",
+            ".5",
+            "1_0.5",
+            ".inf",
+            "-.NaN",
+            "1e400",
+            "inf",
+            "~",
+            "null",
+            "NULL",
+            "nUll",
+            "''",
+            "'x y'",
+            "\"\\u00e9\"",
+            "abc",
+            "1:30",
+            "2001-01-01",
+            "!!str 5",
+            "!!str ~",
+            "!!int '7'",
+            "!!float 3",
+            "!!bool off",
+            "!!int x",
+            "!local 5",
+            "&a x",
+            "&a 1",
+            "*a",
+            "99999999999999999999",
+            "18446744073709551616",
+            "-9223372036854775809",
+            "!!binary aGk=",
+        ])
+        .prop_map(str::to_owned),
+        "[a-z0-9._+-]{1,6}",
+    ]
+}
+
+/// Flow-style values nested a few levels, with keys that can repeat.
+fn yaml_flow() -> impl Strategy<Value = String> {
+    let key = prop::sample::select(vec!["a", "b", "'a'", "yes", "1", "0x1", "~", "<<"]);
+    yaml_scalar().prop_recursive(3, 24, 4, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(|v| format!("[{}]", v.join(", "))),
+            prop::collection::vec((key.clone(), inner), 0..4).prop_map(|kv| {
+                let kv: Vec<String> = kv.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+                format!("{{{}}}", kv.join(", "))
+            }),
+        ]
+    })
 }
 
 /// How deep a relative path ends up, or `None` when it climbs above its start.
@@ -102,6 +176,20 @@ proptest! {
             Err(e) => {
                 prop_assert!(std::str::from_utf8(&bytes).is_err(), "{}", e);
             }
+        }
+    }
+
+    #[test]
+    fn yaml_values_match_serde_saphyr(
+        entries in prop::collection::vec(("[a-c]{1,2}", yaml_flow()), 1..5)
+    ) {
+        let text: String = entries.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
+        let ours = backend_file::yaml::parse(&text).map(|p| p.value);
+        let theirs = serde_saphyr::from_str::<Value>(&text);
+        match (ours, theirs) {
+            (Ok(ours), Ok(theirs)) => prop_assert_eq!(ours, theirs, "{}", text),
+            (Err(_), Err(_)) => {}
+            (ours, theirs) => prop_assert!(false, "{}: ours {:?}, serde-saphyr {:?}", text, ours, theirs.map_err(|e| e.to_string())),
         }
     }
 }
