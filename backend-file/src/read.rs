@@ -2,7 +2,7 @@
 //! refused unless it is a regular file under the size limit, read whole or
 //! not at all (never truncated), UTF-8 only, buffers zeroized.
 //!
-//! Opening and reading block; callers run them on tokio's blocking pool.
+//! Opening and reading block; callers run them on threads of their own.
 
 use std::io::{self, Read};
 use std::path::Path;
