@@ -105,11 +105,16 @@ def run_once(argv, stdin, env, timeout=RUN_TIMEOUT):
     ]
     for t in readers:
         t.start()
+    # A floor such as `curl` never reads its stdin and may be gone before
+    # the payload is written (or flushed by close): not an error.
     try:
         proc.stdin.write(stdin)
+        proc.stdin.close()
     except BrokenPipeError:
-        pass
-    proc.stdin.close()
+        try:
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
     timer = threading.Timer(timeout, proc.kill)
     timer.start()
     try:
