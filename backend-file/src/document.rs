@@ -132,11 +132,11 @@ fn yaml(text: &str) -> Result<Value, String> {
     if text.trim().is_empty() {
         return Err("the document is empty".to_owned());
     }
-    // Keys of a document might be anything: a duplicate is named by its
+    // A document's text might be a secret, keys included: errors give the
     // position only.
     crate::yaml::parse(text)
         .map(|parsed| parsed.value)
-        .map_err(|e| e.without_keys())
+        .map_err(|e| e.without_text())
 }
 
 #[cfg(test)]

@@ -17,8 +17,10 @@
 //! - the same budget against hostile input: at most [`MAX_DEPTH`] levels,
 //!   [`MAX_NODES`] nodes counting every alias expansion (an alias bomb stops
 //!   there), [`MAX_ALIASES`] aliases;
-//! - errors give a position and never a piece of the text (values may be
-//!   secrets); only a duplicate key's name is kept, for the config file.
+//! - errors give a position; their Display (for the config file, as the
+//!   core's loader) adds the scanner's message and a duplicate key's name,
+//!   [`Error::without_text`] (for documents, which may be all secrets) gives
+//!   the kind of error and its position only.
 
 use std::fmt;
 
@@ -62,8 +64,8 @@ impl fmt::Display for Pos {
 /// Why a text is not accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cause {
-    /// The scanner's or parser's own message (it names the problem, never
-    /// quotes the text).
+    /// The scanner's or parser's own message (it names the problem; one
+    /// names the unexpected character).
     Syntax(String),
     /// Over [`MAX_DEPTH`], [`MAX_NODES`] or [`MAX_ALIASES`].
     Budget,
@@ -106,11 +108,13 @@ impl Error {
         self.cause == Cause::Budget
     }
 
-    /// The message without the names of duplicate keys, for documents whose
-    /// keys might be anything.
-    pub fn without_keys(&self) -> String {
+    /// The message without anything taken from the text, for documents,
+    /// whose keys might be anything: no duplicate key's name, and no
+    /// scanner message (one names the unexpected character).
+    pub fn without_text(&self) -> String {
         match &self.cause {
             Cause::DuplicateKey(_) => format!("duplicate key at {}", self.at),
+            Cause::Syntax(_) => format!("syntax error at {}", self.at),
             _ => self.to_string(),
         }
     }
@@ -763,7 +767,7 @@ mod tests {
         let e = parse("1: x\n'1': y\n").unwrap_err();
         assert_eq!(e.cause, Cause::DuplicateKey("1".into()));
         assert_eq!(e.at, Pos { line: 2, column: 1 });
-        assert_eq!(e.without_keys(), "duplicate key at line 2, column 1");
+        assert_eq!(e.without_text(), "duplicate key at line 2, column 1");
     }
 
     #[test]
@@ -799,6 +803,11 @@ mod tests {
         let e = parse("a: 1\nb: [SECRETVALUE\n").unwrap_err();
         assert!(matches!(e.cause, Cause::Syntax(_)), "{e}");
         assert_eq!(e.at.line, 2, "{e}");
+        assert!(!e.to_string().contains("SECRETVALUE"), "{e}");
+        // The one scanner message that shows a character of the text.
+        let e = parse("a: `S\n").unwrap_err();
+        assert!(e.to_string().contains("unexpected character"), "{e}");
+        assert_eq!(e.without_text(), "syntax error at line 1, column 4");
         let e = parse("a: 1\nb: .inf\n").unwrap_err();
         assert_eq!(
             (e.cause, e.at),
