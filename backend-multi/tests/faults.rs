@@ -21,7 +21,7 @@ use std::time::Duration;
 use backend_tests::fault::{Fault, FaultProxy, assert_kept, isolated, moto_call};
 use backend_tests::moto::{self, Moto};
 use backend_tests::openbao::OpenBao;
-use backend_tests::{Cmd, Done, free_port, go_payload};
+use backend_tests::{Cmd, Done, Shared, free_port, go_payload};
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_secret-backend");
@@ -36,19 +36,16 @@ const AWS: [&str; 2] = ["aws:mf/a;k", "aws:ssm:/mf/b"];
 const GOOD: [&str; 2] = ["test:x", "files:pw"];
 const DEADLINE: u64 = 3;
 
-static BAO: Mutex<Weak<OpenBao>> = Mutex::new(Weak::new());
-static MOTO: Mutex<Weak<Moto>> = Mutex::new(Weak::new());
+static BAO: Shared<OpenBao> = Shared::new();
+static MOTO: Shared<Moto> = Shared::new();
 
 /// The shared OpenBao, seeded, with [`TOKEN`].
 fn bao() -> Arc<OpenBao> {
-    let mut slot = BAO.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(s) = slot.upgrade() {
-        return s;
-    }
-    let s = Arc::new(OpenBao::start());
-    seed_bao(&s);
-    *slot = Arc::downgrade(&s);
-    s
+    BAO.get(|| {
+        let s = OpenBao::start();
+        seed_bao(&s);
+        s
+    })
 }
 
 fn seed_bao(bao: &OpenBao) {
@@ -71,11 +68,11 @@ fn seed_bao(bao: &OpenBao) {
 
 /// The shared moto, seeded.
 fn moto() -> Arc<Moto> {
-    let mut slot = MOTO.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(s) = slot.upgrade() {
-        return s;
-    }
-    let m = Arc::new(Moto::start());
+    MOTO.get(seed_moto)
+}
+
+fn seed_moto() -> Moto {
+    let m = Moto::start();
     moto_call(
         &m,
         "secretsmanager",
@@ -88,7 +85,6 @@ fn moto() -> Arc<Moto> {
         "AmazonSSM.PutParameter",
         &json!({"Name": "/mf/b", "Value": SSM_VALUE, "Type": "SecureString"}),
     );
-    *slot = Arc::downgrade(&m);
     m
 }
 

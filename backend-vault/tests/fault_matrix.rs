@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use backend_tests::fault::{Fault, FaultProxy, assert_kept, isolated};
 use backend_tests::openbao::OpenBao;
-use backend_tests::{Cmd, Done, free_port, go_payload};
+use backend_tests::{Cmd, Done, Shared, free_port, go_payload};
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_secret-backend-vault");
@@ -37,18 +37,15 @@ const HANDLES: [&str; 2] = ["secret/fm/a;k", "secret/fm/b;k"];
 /// The deadline the agent gives, in seconds.
 const DEADLINE: u64 = 3;
 
-static SHARED: Mutex<Weak<OpenBao>> = Mutex::new(Weak::new());
+static SHARED: Shared<OpenBao> = Shared::new();
 
 /// The shared OpenBao with the two secrets, a reader policy and [`TOKEN`].
 fn server() -> Arc<OpenBao> {
-    let mut slot = SHARED.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(s) = slot.upgrade() {
-        return s;
-    }
-    let s = Arc::new(OpenBao::start());
-    seed(&s);
-    *slot = Arc::downgrade(&s);
-    s
+    SHARED.get(|| {
+        let s = OpenBao::start();
+        seed(&s);
+        s
+    })
 }
 
 fn seed(bao: &OpenBao) {

@@ -15,37 +15,34 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use backend_tests::openbao::{OpenBao, ROOT_TOKEN};
-use backend_tests::{Cmd, Done, assert_no_leak, free_port, payload};
+use backend_tests::{Cmd, Done, Shared, assert_no_leak, free_port, payload};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_secret-backend-vault");
 
-static SHARED: Mutex<Weak<OpenBao>> = Mutex::new(Weak::new());
+static SHARED: Shared<OpenBao> = Shared::new();
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// The shared plain-HTTP server, started (and set up) when no running test
 /// holds it; it stops when the last test holding it ends.
 fn server() -> Arc<OpenBao> {
-    let mut slot = SHARED.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(s) = slot.upgrade() {
-        return s;
-    }
-    let s = Arc::new(OpenBao::start());
-    s.api_ok(
-        "POST",
-        "sys/mounts/kv1",
-        Some(json!({"type": "kv", "options": {"version": "1"}})),
-    );
-    s.api_ok(
-        "PUT",
-        "sys/policies/acl/reader",
-        Some(json!({"policy": r#"
+    SHARED.get(|| {
+        let s = OpenBao::start();
+        s.api_ok(
+            "POST",
+            "sys/mounts/kv1",
+            Some(json!({"type": "kv", "options": {"version": "1"}})),
+        );
+        s.api_ok(
+            "PUT",
+            "sys/policies/acl/reader",
+            Some(json!({"policy": r#"
             path "secret/data/*" { capabilities = ["read"] }
             path "kv1/*" { capabilities = ["read"] }
         "#})),
-    );
-    *slot = Arc::downgrade(&s);
-    s
+        );
+        s
+    })
 }
 
 /// A name no other test uses.

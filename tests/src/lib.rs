@@ -16,6 +16,39 @@ pub mod run;
 
 pub use run::{Cmd, Done, go_payload, payload};
 
+use std::sync::{Arc, Mutex, Weak};
+
+/// A test server shared by the tests of one test binary: started (and
+/// seeded) by the first test that asks while none holds it, stopped when
+/// the last test holding it ends. Use it as a `static`.
+#[derive(Debug)]
+pub struct Shared<T>(Mutex<Weak<T>>);
+
+impl<T> Shared<T> {
+    /// No server yet.
+    pub const fn new() -> Self {
+        Self(Mutex::new(Weak::new()))
+    }
+
+    /// The running server, or a new one from `start`.
+    pub fn get(&self, start: impl FnOnce() -> T) -> Arc<T> {
+        // A test that panicked holding the lock left nothing half-done.
+        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = slot.upgrade() {
+            return s;
+        }
+        let s = Arc::new(start());
+        *slot = Arc::downgrade(&s);
+        s
+    }
+}
+
+impl<T> Default for Shared<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// A port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
