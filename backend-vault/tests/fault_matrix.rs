@@ -19,7 +19,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use backend_tests::fault::{Fault, FaultProxy, assert_kept, isolated};
