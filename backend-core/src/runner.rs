@@ -54,6 +54,10 @@ pub trait Backend {
     type Args: Args + fmt::Debug;
     /// The provider built from config and flags.
     type Provider: Provider;
+    /// Whether the provider does network I/O. Only then does the runtime
+    /// start its I/O driver, and only then is the driver's code linked in:
+    /// a backend that reads files or answers from memory says `false`.
+    const NETWORK: bool = true;
 
     /// Reads the `--config` file. The default parses YAML into
     /// [`Backend::Config`]; a backend without configuration may override it
@@ -241,8 +245,13 @@ fn run<B: Backend>(cli: Cli<B::Args>, start: Instant) -> Result<u8, Failure> {
         return Ok(EXIT_OK);
     }
     let provider = B::build(config, cli.provider, &request).map_err(Failure::Config)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    if B::NETWORK {
+        builder.enable_all();
+    } else {
+        builder.enable_time();
+    }
+    let runtime = builder
         .build()
         .map_err(|e| Failure::Config(ConfigError::new(format!("cannot start the runtime: {e}"))))?;
     let deadlines = Deadlines::new(start, budget);

@@ -41,6 +41,7 @@ impl Provider for Dummy {
 
 impl Backend for Dummy {
     const BINARY: &'static str = "secret-backend-dummy";
+    const NETWORK: bool = false;
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const ABOUT: &'static str =
         "Secret backend for tests: every handle resolves to \"decrypted_\" + handle.";

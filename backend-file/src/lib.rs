@@ -271,6 +271,7 @@ impl Provider for FileProvider {
 
 impl Backend for FileProvider {
     const BINARY: &'static str = "secret-backend-file";
+    const NETWORK: bool = false;
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const ABOUT: &'static str = "Secret backend serving mounted secret files (Docker, Kubernetes) \
                                  and the keys of JSON, YAML or .env documents.";
