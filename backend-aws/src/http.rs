@@ -83,6 +83,8 @@ fn connector_client(roots: TrustStore) -> SharedHttpClient {
     Builder::new().build_with_connector_fn(move |settings, components| {
         let mut builder =
             ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(CryptoMode::Ring));
+        // Building a context cannot fail today; if it ever did, the default
+        // context (the native roots) is the safe side: it still verifies.
         if let Ok(context) = &context {
             builder = builder.tls_context(context.clone());
         }

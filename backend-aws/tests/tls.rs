@@ -108,7 +108,9 @@ fn an_http_endpoint_never_reads_the_ca_store() {
     let seed = Seed::new(&m);
     seed.secret("tls/plain", r#"{"k":"v-plain"}"#);
     seed.parameter("/tls/plain", "p-plain", "SecureString");
-    // Any PEM: it must not be asked for.
+    // Any content: it must not be asked for. (The https test below shows
+    // the same kind of FIFO is read when roots are needed, so 0 here is not
+    // just `SSL_CERT_FILE` being ignored.)
     let roots = CaFifo::new(b"not read".to_vec());
     let home = tempfile::tempdir().unwrap();
     let c = cmd(&m, home.path())
