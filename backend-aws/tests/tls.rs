@@ -12,15 +12,17 @@
 
 mod common;
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::fs::OpenOptions;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use backend_tests::moto::{self, Moto};
 use backend_tests::openbao::OpenBao;
+use backend_tests::{Cmd, Done};
 use common::{Seed, bare, cmd, run};
 
 /// A CA file that counts its readers.
@@ -47,7 +49,7 @@ impl CaFifo {
         let feeder = {
             let (path, reads, done) = (path.clone(), reads.clone(), done.clone());
             std::thread::spawn(move || {
-                loop {
+                while !done.load(Ordering::SeqCst) {
                     // Blocks until a reader opens the other end.
                     let end = OpenOptions::new().write(true).open(&path);
                     if done.load(Ordering::SeqCst) {
@@ -93,13 +95,46 @@ fn wait_for_no_reader(path: &std::path::Path) {
 
 impl Drop for CaFifo {
     fn drop(&mut self) {
+        use std::os::unix::fs::OpenOptionsExt;
         self.done.store(true, Ordering::SeqCst);
-        // Meets the feeder in its blocking open, so that it sees `done`.
-        let _ = File::open(&self.path);
-        if let Some(feeder) = self.feeder.take() {
-            let _ = feeder.join();
+        let Some(feeder) = self.feeder.take() else {
+            return;
+        };
+        // Wherever the feeder is (blocked opening its end, or waiting for a
+        // reader to leave), a reader that comes and goes lets it reach its
+        // check of `done`. Opening without blocking never waits for it.
+        while !feeder.is_finished() {
+            let _ = OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&self.path);
+            std::thread::sleep(std::time::Duration::from_millis(5));
         }
+        let _ = feeder.join();
     }
+}
+
+/// The binary with the TLS server `bao` as its AWS endpoint, the test
+/// credentials, and no roots directory of the environment's.
+fn against(bao: &OpenBao, home: &std::path::Path) -> Cmd {
+    bare(home)
+        .env("AWS_ENDPOINT_URL", &bao.addr)
+        .env("AWS_ACCESS_KEY_ID", moto::ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", moto::SECRET_ACCESS_KEY)
+        .env("AWS_REGION", moto::REGION)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("SSL_CERT_DIR")
+        .args(["--timeout", "10"])
+}
+
+/// The handshake passed: the handle failed on what answered (OpenBao is no
+/// AWS service), not on the certificate.
+fn assert_handshake_passed(done: &Done) {
+    let e = done.error("tls/x");
+    assert!(
+        e.starts_with("tls/x: ") && e.contains("HTTP") && !e.contains("certificate"),
+        "{e}\n{done}"
+    );
 }
 
 #[test]
@@ -128,22 +163,108 @@ fn an_https_endpoint_is_checked_against_the_ca_store() {
     let ca = std::fs::read(bao.ca_cert.as_ref().unwrap()).unwrap();
     let roots = CaFifo::new(ca);
     let home = tempfile::tempdir().unwrap();
-    let c = bare(home.path())
-        .env("AWS_ENDPOINT_URL", &bao.addr)
-        .env("AWS_ACCESS_KEY_ID", moto::ACCESS_KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", moto::SECRET_ACCESS_KEY)
-        .env("AWS_REGION", moto::REGION)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("SSL_CERT_FILE", roots.path.to_str().unwrap())
-        .env_remove("SSL_CERT_DIR")
-        .args(["--timeout", "10"]);
+    let c = against(&bao, home.path()).env("SSL_CERT_FILE", roots.path.to_str().unwrap());
     let done = run(&c, &["tls/x"]);
     // The handshake passed (OpenBao's CA was the root); what answered is
     // no AWS service, so the handle still fails, on the HTTP answer.
-    let e = done.error("tls/x");
-    assert!(
-        e.starts_with("tls/x: ") && e.contains("HTTP") && !e.contains("certificate"),
-        "{e}\n{done}"
-    );
+    assert_handshake_passed(&done);
     assert_eq!(roots.reads(), 1, "the roots are read once, for https://");
+}
+
+/// An HTTP proxy that tunnels `CONNECT` to where it is asked, and records
+/// each `CONNECT` target.
+struct ConnectProxy {
+    port: u16,
+    targets: Arc<Mutex<Vec<String>>>,
+}
+
+impl ConnectProxy {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let targets = Arc::new(Mutex::new(Vec::new()));
+        let seen = targets.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let seen = seen.clone();
+                std::thread::spawn(move || tunnel(client, &seen));
+            }
+        });
+        Self { port, targets }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn targets(&self) -> Vec<String> {
+        self.targets.lock().unwrap().clone()
+    }
+}
+
+/// Reads a `CONNECT host:port` head, connects, answers 200 and copies both
+/// ways until either side closes.
+fn tunnel(mut client: TcpStream, seen: &Mutex<Vec<String>>) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
+        match client.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return,
+        }
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let Some(target) = head
+        .strip_prefix("CONNECT ")
+        .and_then(|rest| rest.split(' ').next())
+    else {
+        return;
+    };
+    seen.lock().unwrap().push(target.to_owned());
+    let Ok(mut server) = TcpStream::connect(target) else {
+        return;
+    };
+    let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+    let (mut up_from, mut up_to) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut up_from, &mut up_to);
+        let _ = up_to.shutdown(std::net::Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut server, &mut client);
+    let _ = client.shutdown(std::net::Shutdown::Write);
+}
+
+#[test]
+fn an_https_endpoint_behind_a_proxy_is_verified_too() {
+    // Through a proxy, the TLS handshake runs inside the CONNECT tunnel
+    // (another code path of the HTTP client than a direct connection).
+    let bao = OpenBao::start_tls();
+    let proxy = ConnectProxy::start();
+    let home = tempfile::tempdir().unwrap();
+    let c = against(&bao, home.path()).env("HTTPS_PROXY", &proxy.url());
+    let port = bao.addr.rsplit(':').next().unwrap().to_owned();
+
+    // The system's roots do not vouch for OpenBao's CA: refused. (An empty
+    // root file would not do: the SDK's client asserts, in debug builds,
+    // that the store it loads is not empty.)
+    let refused = run(&c.clone().env_remove("SSL_CERT_FILE"), &["tls/x"]);
+    let e = refused.error("tls/x");
+    assert!(
+        e.starts_with("tls/x: ") && e.contains("certificate"),
+        "{e}\n{refused}"
+    );
+    let targets = proxy.targets();
+    assert!(
+        !targets.is_empty() && targets.iter().all(|t| t.ends_with(&format!(":{port}"))),
+        "{targets:?}"
+    );
+
+    // With its CA as the root, the handshake passes through the tunnel.
+    let roots = CaFifo::new(std::fs::read(bao.ca_cert.as_ref().unwrap()).unwrap());
+    let done = run(
+        &c.env("SSL_CERT_FILE", roots.path.to_str().unwrap()),
+        &["tls/x"],
+    );
+    assert_handshake_passed(&done);
+    assert_eq!(roots.reads(), 1);
 }
