@@ -199,7 +199,7 @@ mod tests {
     use super::*;
 
     fn yaml(text: &str) -> Result<AwsConfig, String> {
-        backend_core::config::from_yaml(text)
+        backend_core::yaml::from_yaml(text)
     }
 
     #[test]

@@ -26,6 +26,19 @@ pub fn load<T: DeserializeOwned + Default>(path: &Path) -> Result<T, ConfigError
     from_yaml(&text).map_err(|e| ConfigError::new(format!("config file {}: {e}", path.display())))
 }
 
+/// Loads a YAML config file whose fields are all at the top level (nested
+/// values, if any, are untyped `serde_json::Value`s) with the event reader
+/// of [`crate::yaml`] instead of serde-saphyr: the same values, duplicate
+/// keys refused, errors with a position, and about 0.4 MB less in the
+/// binary. A top-level string field takes a plain scalar's text
+/// (`region: 2024` is "2024"); a string field of a nested struct would
+/// not, which is why configs with nested typed sections use [`load`].
+pub fn load_flat<T: DeserializeOwned + Default>(path: &Path) -> Result<T, ConfigError> {
+    let text = read_guarded(path, "config file", MAX_CONFIG_BYTES)?;
+    crate::yaml::from_yaml(&text)
+        .map_err(|e| ConfigError::new(format!("config file {}: {e}", path.display())))
+}
+
 /// Parses YAML text into `T`; empty text is `T::default()`. The error is one
 /// line and quotes no part of the document (which may hold credentials).
 pub fn from_yaml<T: DeserializeOwned + Default>(text: &str) -> Result<T, String> {

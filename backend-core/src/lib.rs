@@ -25,6 +25,7 @@ pub mod runner;
 pub mod secret;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod yaml;
 
 pub use error::{ConfigError, ErrorKind, HandleError};
 pub use provider::{BoxFuture, Context, Outcome, Provider, bounded, group};

@@ -134,7 +134,7 @@ fn yaml(text: &str) -> Result<Value, String> {
     }
     // A document's text might be a secret, keys included: errors give the
     // position only.
-    crate::yaml::parse(text)
+    backend_core::yaml::parse(text)
         .map(|parsed| parsed.value)
         .map_err(|e| e.without_text())
 }

@@ -30,7 +30,6 @@ pub mod document;
 pub mod dotenv;
 pub mod handle;
 pub mod read;
-pub mod yaml;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -279,16 +278,10 @@ impl Backend for FileProvider {
     type Args = FileArgs;
     type Provider = FileProvider;
 
-    /// The core's loader would link serde-saphyr (about 0.5 MB of this
-    /// binary); the documents' YAML reader does the same job here.
+    /// The event reader, as for YAML documents (serde-saphyr would add
+    /// about 0.5 MB to this binary).
     fn load_config(path: &Path) -> Result<FileConfig, ConfigError> {
-        let text = backend_core::config::read_guarded(
-            path,
-            "config file",
-            backend_core::config::MAX_CONFIG_BYTES,
-        )?;
-        yaml::from_yaml(&text)
-            .map_err(|e| ConfigError::new(format!("config file {}: {e}", path.display())))
+        backend_core::config::load_flat(path)
     }
 
     fn build(config: FileConfig, args: FileArgs, _: &Request) -> Result<Self, ConfigError> {

@@ -184,7 +184,7 @@ proptest! {
         entries in prop::collection::vec(("[a-c]{1,2}", yaml_flow()), 1..5)
     ) {
         let text: String = entries.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
-        let ours = backend_file::yaml::parse(&text).map(|p| p.value);
+        let ours = backend_core::yaml::parse(&text).map(|p| p.value);
         let theirs = serde_saphyr::from_str::<Value>(&text);
         match (ours, theirs) {
             (Ok(ours), Ok(theirs)) => prop_assert_eq!(ours, theirs, "{}", text),

@@ -24,7 +24,7 @@
 
 use std::fmt;
 
-use backend_core::config::describe_error;
+use crate::config::describe_error;
 use granit_parser::{Event, Marker, Parser, ScalarStyle, Tag};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Number, Value};
