@@ -14,8 +14,9 @@
 //! When it is reached, it is asked with short timeouts and few attempts, and
 //! the whole load is bounded by the deadline anyway.
 //!
-//! One HTTP client ([`crate::http::client`]: rustls with ring, proxies from
-//! the environment, the CA store read only for TLS) serves every request of
+//! One HTTP client ([`crate::http::client`]: reqwest on rustls with ring,
+//! proxies from the environment, the CA store read only for TLS, the HTTP
+//! stack backend-vault uses too) serves every request of
 //! the call: it is given to the IMDS client, to the credentials chain (STS
 //! for web identity, SSO, container credentials) and to the `SdkConfig` the
 //! service clients and the assumed role are built from. The SDK has no

@@ -1,191 +1,299 @@
-//! The SDK's HTTP client: rustls with ring, and the system's root
-//! certificates read only when a request actually needs TLS.
+//! The SDK's HTTP client: reqwest on rustls with ring, the HTTP stack
+//! backend-vault uses too, so the multi binary links one stack, not two.
 //!
 //! Why not the SDK's `default-https-client`: it links aws-lc, which makes
-//! the binary about 1.5 MB larger than ring does (and the multi binary links
-//! both, since backend-vault uses ring). Why not plain
-//! `Builder::tls_provider(..).build_https()` either: the SDK builds every
-//! connector, and so parses every file of the system CA store (about 150 on
-//! a Debian host, 3-4 ms), when the clients are built, even when every
-//! request goes to an `http://` endpoint (moto in tests, a local proxy).
+//! the binary about 1.5 MB larger than ring does. Why not the SDK's own
+//! hyper client (`aws-smithy-http-client`) on ring: it brings a second
+//! HTTP stack next to reqwest in the multi binary (hyper-util's legacy
+//! client, hyper-rustls, h2, which it turns on, and its connector code),
+//! and it parses the whole system CA store when a connector is built, even
+//! for `http://` endpoints. Here, [`Reqwest`] implements the SDK's
+//! `HttpClient` over a `reqwest::Client`:
 //!
-//! So [`client`] returns a client that picks a connector per request:
-//!
-//! - an `https://` request (and anything that is not `http://`) goes
-//!   through the TLS connector, with the native roots, built on its first
-//!   use. It verifies the server like the SDK's default client: the same
-//!   provider code, cipher suites and roots; there is no way to turn
-//!   verification off.
-//! - an `http://` request goes through a connector with an EMPTY trust
-//!   store. It never needs a root, and because it trusts nothing, a TLS
-//!   handshake through it (none is expected) fails closed: choosing it can
-//!   never send anything unverified.
-//!
-//! The one case where an `http://` request needs TLS is a proxy reached
-//! over `https://` (`HTTP_PROXY=https://..`): when any proxy variable that
-//! can apply to `http://` requests is set to anything but an `http://`
-//! URL, every request takes the TLS connector, so such a proxy keeps
-//! working (with the roots loaded, as before).
-//!
-//! Both connectors read `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY`
-//! (`ProxyConfig::from_env`, what the SDK's default client does for
-//! behavior versions from 2025-08-07 on); the SDK's `Builder` has no proxy
-//! setter, hence `build_with_connector_fn`, as the SDK's own default client
-//! is made.
+//! - TLS: [`backend_tls::system_roots_config`], the verifier backend-vault
+//!   uses: the platform's verifier and the system roots, read at the first
+//!   TLS handshake, so a request to an `http://` endpoint (moto, a local
+//!   proxy) reads no CA file. There is no way to turn verification off.
+//! - Proxies: `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY`, read by
+//!   reqwest (what the SDK's default client does for behavior versions
+//!   from 2025-08-07 on). A proxy reached over `https://` is verified like
+//!   any server.
+//! - Redirects are not followed, as with the SDK's client.
+//! - HTTP/1.1 only: reqwest's `http2` feature stays off (no h2 linked).
+//! - The connect and read timeouts of the SDK's `HttpConnectorSettings`
+//!   (IMDS sets short ones) become the reqwest client's; one client per
+//!   distinct pair, kept, so connections are reused across operations.
+//! - Bodies: requests are the SDK's in-memory JSON bodies (a streaming body
+//!   is refused); responses are read whole, at most [`MAX_BODY`] bytes.
+//! - Errors: a timeout is `ConnectorError::timeout`; a refused TLS
+//!   handshake is `other` (not retried: it would be refused again); any
+//!   other transport failure (refused, reset, DNS) is `io`, which the SDK
+//!   retries.
 
-use aws_smithy_http_client::proxy::ProxyConfig;
-use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
-use aws_smithy_http_client::{Builder, ConnectorBuilder};
-use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
     SharedHttpConnector,
 };
-use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::http::{Headers, StatusCode};
+use aws_smithy_types::body::SdkBody;
+use rustls::ClientConfig;
 
-/// Proxy variables whose value can apply to an `http://` request.
-const HTTP_PROXY_VARS: [&str; 4] = ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"];
+/// Largest response body read (AWS answers here are a few KB).
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// Connect and read timeouts: the settings a client is built for.
+type Timeouts = (Option<Duration>, Option<Duration>);
 
 /// The HTTP client for every AWS request of a call: service clients, STS,
-/// SSO, IMDS and container credentials alike.
+/// SSO, IMDS and container credentials alike. Reads no file and opens no
+/// connection.
 pub fn client() -> SharedHttpClient {
-    let proxies = HTTP_PROXY_VARS.map(|v| std::env::var(v).ok());
-    SharedHttpClient::new(PerScheme {
-        tls: connector_client(TrustStore::default()),
-        plain: plain_is_enough(&proxies).then(|| connector_client(TrustStore::empty())),
+    // Cannot fail with ring's provider (it has suites for both TLS
+    // versions); if it ever did, every request says why.
+    let tls = backend_tls::system_roots_config().map_err(|e| format!("TLS setup: {e}").into());
+    SharedHttpClient::new(Reqwest {
+        tls,
+        clients: Mutex::new(HashMap::new()),
     })
 }
 
-/// Whether `http://` requests can skip the root store: no proxy that
-/// applies to them is reached over anything but plain HTTP. Unparsable or
-/// scheme-less values count as "maybe TLS": the cost of being wrong that
-/// way is only the roots being read.
-fn plain_is_enough(proxies: &[Option<String>]) -> bool {
-    proxies
-        .iter()
-        .flatten()
-        .map(|v| v.trim())
-        .all(|v| v.is_empty() || is_http(v))
-}
-
-/// `http://` in any case, the scheme a plain connection serves.
-fn is_http(uri: &str) -> bool {
-    uri.get(..7)
-        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"))
-}
-
-/// A caching hyper client on rustls with ring, trusting `roots`, honouring
-/// the proxy variables; its connectors are made on first use per timeout
-/// setting (and with them the root store is read).
-fn connector_client(roots: TrustStore) -> SharedHttpClient {
-    let context = TlsContext::builder().with_trust_store(roots).build();
-    Builder::new().build_with_connector_fn(move |settings, components| {
-        let mut builder =
-            ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(CryptoMode::Ring));
-        // Building a context cannot fail today; if it ever did, the default
-        // context (the native roots) is the safe side: it still verifies.
-        if let Ok(context) = &context {
-            builder = builder.tls_context(context.clone());
-        }
-        builder.set_connector_settings(settings.cloned());
-        if let Some(components) = components {
-            builder.set_sleep_impl(components.sleep_impl());
-        }
-        builder.proxy_config(ProxyConfig::from_env()).build()
-    })
-}
-
-/// Picks the connector by the request's scheme (see the module docs).
+/// The SDK's `HttpClient` over reqwest (see the module docs).
 #[derive(Debug)]
-struct PerScheme {
-    tls: SharedHttpClient,
-    /// `None` when a proxy may need TLS for `http://` requests too.
-    plain: Option<SharedHttpClient>,
+struct Reqwest {
+    tls: Result<ClientConfig, Arc<str>>,
+    /// One reqwest client (and connection pool) per timeout setting.
+    clients: Mutex<HashMap<Timeouts, Built>>,
 }
 
-impl HttpClient for PerScheme {
+/// A reqwest client, or why it could not be built.
+type Built = Result<reqwest::Client, Arc<str>>;
+
+impl HttpClient for Reqwest {
     fn http_connector(
         &self,
         settings: &HttpConnectorSettings,
-        components: &RuntimeComponents,
+        _components: &RuntimeComponents,
     ) -> SharedHttpConnector {
-        match &self.plain {
-            None => self.tls.http_connector(settings, components),
-            Some(plain) => SharedHttpConnector::new(PerRequest {
-                plain: plain.http_connector(settings, components),
-                tls: self.tls.clone(),
-                settings: settings.clone(),
-                components: components.clone(),
-            }),
-        }
-    }
-
-    // `validate_base_client_config` keeps its default (nothing): the inner
-    // clients' versions build a connector right away, which is exactly the
-    // eager root loading this type exists to avoid.
-
-    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
-        self.tls.connector_metadata()
+        let timeouts = (settings.connect_timeout(), settings.read_timeout());
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        let client = clients
+            .entry(timeouts)
+            .or_insert_with(|| build(&self.tls, timeouts))
+            .clone();
+        SharedHttpConnector::new(Connector(client))
     }
 }
 
-/// One operation's connector: `http://` to the plain connector, the rest to
-/// the TLS one, asked for (and so built) only then.
+fn build(tls: &Result<ClientConfig, Arc<str>>, (connect, read): Timeouts) -> Built {
+    let mut builder = reqwest::Client::builder()
+        .use_preconfigured_tls(tls.clone()?)
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(t) = connect {
+        builder = builder.connect_timeout(t);
+    }
+    if let Some(t) = read {
+        builder = builder.read_timeout(t);
+    }
+    builder
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}").into())
+}
+
+/// Sends one request with a built client.
 #[derive(Debug)]
-struct PerRequest {
-    plain: SharedHttpConnector,
-    tls: SharedHttpClient,
-    settings: HttpConnectorSettings,
-    components: RuntimeComponents,
+struct Connector(Built);
+
+impl HttpConnector for Connector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let client = match &self.0 {
+            Ok(client) => client.clone(),
+            Err(e) => {
+                let e: Box<dyn std::error::Error + Send + Sync> = e.to_string().into();
+                return HttpConnectorFuture::ready(Err(ConnectorError::other(e, None)));
+            }
+        };
+        let request = match to_reqwest(request) {
+            Ok(request) => request,
+            Err(e) => return HttpConnectorFuture::ready(Err(e)),
+        };
+        HttpConnectorFuture::new(async move {
+            let response = client.execute(request).await.map_err(connector_error)?;
+            to_sdk(response).await
+        })
+    }
 }
 
-impl HttpConnector for PerRequest {
-    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        if is_http(request.uri()) {
-            self.plain.call(request)
-        } else {
-            self.tls
-                .http_connector(&self.settings, &self.components)
-                .call(request)
+fn to_reqwest(request: HttpRequest) -> Result<reqwest::Request, ConnectorError> {
+    let Some(body) = request.body().bytes().map(<[u8]>::to_vec) else {
+        return Err(ConnectorError::other(
+            "the request has a streaming body; this client sends only in-memory bodies".into(),
+            None,
+        ));
+    };
+    let request = request
+        .try_into_http1x()
+        .map_err(|e| ConnectorError::user(e.into()))?;
+    reqwest::Request::try_from(request.map(|_| body)).map_err(|e| ConnectorError::user(e.into()))
+}
+
+/// The response, its body read whole (at most [`MAX_BODY`] bytes).
+async fn to_sdk(mut response: reqwest::Response) -> Result<HttpResponse, ConnectorError> {
+    let status = StatusCode::try_from(response.status().as_u16())
+        .map_err(|e| ConnectorError::other(e.into(), None))?;
+    let headers = Headers::try_from(std::mem::take(response.headers_mut()))
+        .map_err(|e| ConnectorError::other(e.into(), None))?;
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_BODY as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(connector_error)? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(too_large());
         }
+        body.extend_from_slice(&chunk);
+    }
+    let mut sdk = HttpResponse::new(status, SdkBody::from(body));
+    *sdk.headers_mut() = headers;
+    Ok(sdk)
+}
+
+fn too_large() -> ConnectorError {
+    ConnectorError::other(
+        format!("the response body is over {} MiB", MAX_BODY >> 20).into(),
+        None,
+    )
+}
+
+/// Classifies a reqwest error for the SDK's retry logic (see the module
+/// docs). The error itself is kept as the source: its `Display` chain
+/// names the cause (`errors::chain`), never a body.
+fn connector_error(e: reqwest::Error) -> ConnectorError {
+    if e.is_timeout() {
+        return ConnectorError::timeout(e.into());
+    }
+    if e.is_builder() {
+        return ConnectorError::user(e.into());
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(c) = cause {
+        if backend_tls::is_tls_error(c) {
+            return ConnectorError::other(Box::new(TlsRefused(e)), None);
+        }
+        cause = c.source();
+    }
+    ConnectorError::io(e.into())
+}
+
+/// A refused TLS handshake, said so in front of reqwest's chain (which
+/// names the cause, e.g. `invalid peer certificate: UnknownIssuer`).
+#[derive(Debug)]
+struct TlsRefused(reqwest::Error);
+
+impl std::fmt::Display for TlsRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TLS handshake refused")
+    }
+}
+
+impl std::error::Error for TlsRefused {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::io::{Read, Write};
+
     use super::*;
 
-    #[test]
-    fn only_http_uris_are_plain() {
-        assert!(is_http("http://127.0.0.1:5000/"));
-        assert!(is_http("HTTP://moto:5000"));
-        assert!(!is_http("https://secretsmanager.eu-west-1.amazonaws.com/"));
-        assert!(!is_http("http:/x"));
-        assert!(!is_http("httpx://x"));
-        assert!(!is_http(""));
-        assert!(!is_http("hé"));
+    fn connector() -> Connector {
+        let tls = backend_tls::system_roots_config().map_err(|e| e.to_string().into());
+        Connector(build(&tls, (None, None)))
+    }
+
+    /// A server that answers one request with `head`, then closes.
+    fn answering(head: &'static str) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            if let Ok((mut s, _)) = listener.accept() {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(head.as_bytes());
+            }
+        });
+        format!("http://{addr}/")
     }
 
     #[test]
-    fn a_proxy_over_tls_for_http_requests_keeps_the_roots() {
-        let some = |v: &str| Some(v.to_owned());
-        assert!(plain_is_enough(&[None, None, None, None]));
-        assert!(plain_is_enough(&[
-            some("http://proxy:3128"),
-            some(""),
-            None,
-            None
-        ]));
-        assert!(!plain_is_enough(&[
-            some("https://proxy:3128"),
-            None,
-            None,
-            None
-        ]));
-        assert!(!plain_is_enough(&[None, None, some("HTTPS://proxy"), None]));
-        // hyper reads a scheme-less proxy as http, but "maybe TLS" is the
-        // side that cannot break a connection.
-        assert!(!plain_is_enough(&[some("proxy:3128"), None, None, None]));
+    fn a_streaming_body_is_refused() {
+        let mut request = HttpRequest::get("http://127.0.0.1:1/").unwrap();
+        *request.body_mut() = SdkBody::taken();
+        let e = to_reqwest(request).unwrap_err();
+        assert!(crate::errors::chain(&e).contains("streaming body"), "{e}");
+        assert!(e.is_other());
+    }
+
+    #[test]
+    fn headers_and_body_are_sent() {
+        let mut request = HttpRequest::get("http://127.0.0.1:1/x?y=1").unwrap();
+        request
+            .headers_mut()
+            .insert("x-amz-target", "secretsmanager.X");
+        *request.body_mut() = SdkBody::from("{}");
+        let sent = to_reqwest(request).unwrap();
+        assert_eq!(sent.url().as_str(), "http://127.0.0.1:1/x?y=1");
+        assert_eq!(sent.headers()["x-amz-target"], "secretsmanager.X");
+        assert_eq!(sent.body().and_then(|b| b.as_bytes()), Some(&b"{}"[..]));
+    }
+
+    #[tokio::test]
+    async fn an_answer_over_the_bound_is_refused() {
+        let url = answering("HTTP/1.1 200 OK\r\nContent-Length: 20000000\r\n\r\n");
+        let e = connector()
+            .call(HttpRequest::get(url).unwrap())
+            .await
+            .unwrap_err();
+        assert!(crate::errors::chain(&e).contains("over 16 MiB"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_not_followed() {
+        let url = answering(
+            "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:1/\r\n\
+             Content-Length: 0\r\n\r\n",
+        );
+        let response = connector()
+            .call(HttpRequest::get(url).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 307);
+        assert_eq!(
+            response.headers().get("location"),
+            Some("http://127.0.0.1:1/")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_io() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        drop(listener);
+        let e = connector()
+            .call(HttpRequest::get(url).unwrap())
+            .await
+            .unwrap_err();
+        assert!(e.is_io(), "{e}");
     }
 }

@@ -20,10 +20,11 @@
 //! the same TLS configuration for the tunnelled connection.
 
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use backend_core::ConfigError;
 use backend_core::config::{read_credential, read_guarded};
+use backend_tls::{SystemRoots, verify_tls12, verify_tls13};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -84,10 +85,7 @@ fn verifier(
         return Ok(Arc::new(NoVerification(provider.clone())));
     }
     if tls.ca_cert.is_none() && tls.ca_path.is_none() {
-        return Ok(Arc::new(SystemRoots {
-            provider: provider.clone(),
-            verifier: OnceLock::new(),
-        }));
+        return Ok(Arc::new(SystemRoots::new(provider.clone())));
     }
     let mut roots = RootCertStore::empty();
     if let Some(file) = &tls.ca_cert {
@@ -198,90 +196,6 @@ impl ServerCertVerifier for NameOverride {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.inner.supported_verify_schemes()
     }
-}
-
-/// The platform verifier with the system roots, built when the first
-/// certificate arrives.
-#[derive(Debug)]
-struct SystemRoots {
-    provider: Arc<CryptoProvider>,
-    verifier: OnceLock<Result<rustls_platform_verifier::Verifier, String>>,
-}
-
-impl ServerCertVerifier for SystemRoots {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let verifier = self.verifier.get_or_init(|| {
-            rustls_platform_verifier::Verifier::new(self.provider.clone())
-                .map_err(|e| format!("system TLS roots: {e}"))
-        });
-        match verifier {
-            Ok(v) => {
-                v.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-            }
-            Err(e) => Err(rustls::Error::General(e.clone())),
-        }
-    }
-
-    // Handshake signatures need no roots: the provider's algorithms, as
-    // the platform verifier itself uses them.
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12(&self.provider, message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13(&self.provider, message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-fn verify_tls12(
-    provider: &CryptoProvider,
-    message: &[u8],
-    cert: &CertificateDer<'_>,
-    dss: &DigitallySignedStruct,
-) -> Result<HandshakeSignatureValid, rustls::Error> {
-    rustls::crypto::verify_tls12_signature(
-        message,
-        cert,
-        dss,
-        &provider.signature_verification_algorithms,
-    )
-}
-
-fn verify_tls13(
-    provider: &CryptoProvider,
-    message: &[u8],
-    cert: &CertificateDer<'_>,
-    dss: &DigitallySignedStruct,
-) -> Result<HandshakeSignatureValid, rustls::Error> {
-    rustls::crypto::verify_tls13_signature(
-        message,
-        cert,
-        dss,
-        &provider.signature_verification_algorithms,
-    )
 }
 
 /// `skip_verify`: accepts any certificate, still checks handshake signatures.
