@@ -82,6 +82,14 @@ where
     match e {
         SdkError::ServiceError(service) => match code_of(e) {
             Some(code) => from_code(code, service.err().message(), location),
+            // A success status with a body that is not the service's JSON
+            // (a captive portal, a proxy's page): as unreadable as a
+            // response the SDK could not take apart.
+            None if service.raw().status().is_success() => HandleError::unavailable(format!(
+                "{location}: unreadable response from the AWS endpoint (HTTP {}, not the \
+                     service's JSON)",
+                service.raw().status().as_u16()
+            )),
             None => HandleError::other(format!(
                 "{location}: AWS answered HTTP {} without an error code",
                 service.raw().status().as_u16()
