@@ -203,7 +203,7 @@ fn transport_failure(e: &reqwest::Error) -> Failure {
     let mut tls = false;
     while let Some(next) = cause.source() {
         cause = next;
-        tls |= is_tls(cause);
+        tls |= backend_tls::is_tls_error(cause);
     }
     let text = cause.to_string();
     let kind = if e.is_connect() {
@@ -218,20 +218,11 @@ fn transport_failure(e: &reqwest::Error) -> Failure {
     } else {
         format!("{kind}: {text}")
     };
-    if tls || is_tls(e) {
+    if tls || backend_tls::is_tls_error(e) {
         Failure::Permanent(text)
     } else {
         Failure::Unreachable(text)
     }
-}
-
-/// Whether `e` is a rustls error, bare or inside an `io::Error` (whose
-/// `source()` skips the error it wraps).
-fn is_tls(e: &(dyn std::error::Error + 'static)) -> bool {
-    e.is::<rustls::Error>()
-        || e.downcast_ref::<std::io::Error>()
-            .and_then(std::io::Error::get_ref)
-            .is_some_and(|inner| inner.is::<rustls::Error>())
 }
 
 #[cfg(test)]
