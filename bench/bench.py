@@ -724,27 +724,44 @@ class Bench:
 
     # ---- running
 
-    def time_contender(self, case, c):
-        if c.skipped:
-            return
-        runs = 1 if self.smoke else self.runs
-        if c.kind == "baseline" and self.args.slow_runs and not self.smoke:
-            runs = self.args.slow_runs if self.slow(c) else runs
-        rounds = runs if self.smoke else runs + 1  # the first is the warm-up
-        for i in range(rounds):
-            elapsed, rc, out, err, _ = run_once(c.argv, case.stdin, c.env)
-            why = c.check(out) if rc == 0 else f"exit {rc}: {err.decode(errors='replace')[-300:]}"
-            if why:
-                c.failure = why
-                self.failures.append(f"{case.title} / {c.label}: {why}")
-                return
-            if self.smoke or i > 0:
-                c.times.append(elapsed)
-        if c.count:
-            try:
-                c.requests = c.count(case)
-            except Exception as e:  # the count is extra information: report, go on
-                c.requests = {"count failed": str(e)[:80]}
+    def runs_of(self, c):
+        """Timed runs of `c` (after its warm-up)."""
+        if self.smoke:
+            return 1
+        if c.kind == "baseline" and self.args.slow_runs and self.slow(c):
+            return self.args.slow_runs
+        return self.runs
+
+    def run_one(self, case, c, timed):
+        """One run of `c`; False (and the failure noted) when its reply is wrong."""
+        elapsed, rc, out, err, _ = run_once(c.argv, case.stdin, c.env)
+        why = c.check(out) if rc == 0 else f"exit {rc}: {err.decode(errors='replace')[-300:]}"
+        if why:
+            c.failure = why
+            self.failures.append(f"{case.title} / {c.label}: {why}")
+            return False
+        if timed:
+            c.times.append(elapsed)
+        return True
+
+    def time_case(self, case):
+        """Every contender of `case`, the runs interleaved (ours, baseline,
+        floor, ours, ...) so that a server warming up or load from outside
+        weighs on all of them alike, not on whichever runs first."""
+        live = [c for c in case.contenders if not c.skipped]
+        for c in live:
+            print(f"bench: {case.title} / {c.label} ...", file=sys.stderr, flush=True)
+        if not self.smoke:  # one warm-up run each, not timed
+            live = [c for c in live if self.run_one(case, c, timed=False)]
+        for i in range(max((self.runs_of(c) for c in live), default=0)):
+            live = [c for c in live
+                    if i >= self.runs_of(c) or self.run_one(case, c, timed=True)]
+        for c in case.contenders:
+            if c.count and not c.skipped and not c.failure:
+                try:
+                    c.requests = c.count(case)
+                except Exception as e:  # the count is extra information: report, go on
+                    c.requests = {"count failed": str(e)[:80]}
 
     def slow(self, c):
         return "shell" in c.label
@@ -755,10 +772,7 @@ class Bench:
             self.cases = [c for c in self.cases if c.key.split("-")[0] in wanted
                           or c.key in wanted]
         for case in self.cases:
-            for c in case.contenders:
-                label = f"{case.title} / {c.label}"
-                print(f"bench: {label} ...", file=sys.stderr, flush=True)
-                self.time_contender(case, c)
+            self.time_case(case)
 
     def measure_rss(self):
         """Peak RSS of each binary answering 1,000 handles."""
@@ -992,7 +1006,8 @@ class Bench:
         lines += self.environment() + [""]
         lines += ["Wall time per call, spawn to exit, stdin = the payload; "
                   + ("one run each, no warm-up (smoke: the times mean nothing)"
-                     if self.smoke else "median of the runs after one warm-up run")
+                     if self.smoke else "median of the runs after one warm-up run; the runs of a "
+                     "case's commands interleaved")
                   + "; every reply checked.", ""]
         lines += self.timing_table() + [""]
         if self.smoke:
