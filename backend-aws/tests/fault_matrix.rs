@@ -19,13 +19,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use backend_tests::fault::{Fault, FaultProxy, assert_kept, isolated, moto_call};
 use backend_tests::moto::{self, Moto};
 use backend_tests::openbao::OpenBao;
-use backend_tests::{Cmd, Done, free_port, go_payload};
+use backend_tests::{Cmd, Done, Shared, free_port, go_payload};
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_secret-backend-aws");
@@ -36,18 +36,15 @@ const HANDLES: [&str; 2] = ["fm/a;k", "ssm:/fm/b"];
 /// The deadline the agent gives, in seconds.
 const DEADLINE: u64 = 3;
 
-static SHARED: Mutex<Weak<Moto>> = Mutex::new(Weak::new());
+static SHARED: Shared<Moto> = Shared::new();
 
 /// The shared moto with the secret and the parameter.
 fn server() -> Arc<Moto> {
-    let mut slot = SHARED.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(s) = slot.upgrade() {
-        return s;
-    }
-    let m = Arc::new(Moto::start());
-    seed(&m);
-    *slot = Arc::downgrade(&m);
-    m
+    SHARED.get(|| {
+        let m = Moto::start();
+        seed(&m);
+        m
+    })
 }
 
 fn seed(m: &Moto) {
