@@ -22,10 +22,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use backend_tests::fault::{Fault, FaultProxy, assert_kept, isolated, moto_call};
+use backend_tests::fault::{Fault, FaultProxy, assert_kept, isolated, moto_call, run_traced};
 use backend_tests::moto::{self, Moto};
 use backend_tests::openbao::OpenBao;
-use backend_tests::{Cmd, Done, Shared, free_port, go_payload};
+use backend_tests::{Cmd, Done, Shared, free_port};
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_secret-backend-aws");
@@ -67,22 +67,14 @@ fn seed(m: &Moto) {
 /// the common promises.
 fn run(endpoint: &str, access_key: &str) -> Done {
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("trace.log");
-    let done = isolated(Cmd::new(BIN))
+    let cmd = isolated(Cmd::new(BIN))
         .env("HOME", dir.path().to_str().unwrap())
         .env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_ACCESS_KEY_ID", access_key)
         .env("AWS_SECRET_ACCESS_KEY", moto::SECRET_ACCESS_KEY)
         .env("AWS_REGION", moto::REGION)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .args(["--log-level", "trace", "--log-file", log.to_str().unwrap()])
-        .stdin(go_payload(
-            "1.1",
-            &HANDLES,
-            &[("secret_backend_timeout", json!(DEADLINE))],
-        ))
-        .run();
-    let log = std::fs::read_to_string(&log).unwrap_or_default();
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    let (done, log) = run_traced(cmd, dir.path(), &HANDLES, DEADLINE);
     assert_kept(
         &done,
         &log,

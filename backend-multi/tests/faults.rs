@@ -18,10 +18,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use backend_tests::fault::{Fault, FaultProxy, assert_kept, isolated, moto_call};
+use backend_tests::fault::{Fault, FaultProxy, assert_kept, isolated, moto_call, run_traced};
 use backend_tests::moto::{self, Moto};
 use backend_tests::openbao::OpenBao;
-use backend_tests::{Cmd, Done, Shared, free_port, go_payload};
+use backend_tests::{Cmd, Done, Shared, free_port};
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_secret-backend");
@@ -115,22 +115,14 @@ fn run(vault: &str, aws: &str, token: &str) -> Done {
             secrets.display()
         ),
     );
-    let log = dir.path().join("trace.log");
     let handles = [VAULT, AWS[0], AWS[1], GOOD[0], GOOD[1]];
-    let done = isolated(Cmd::new(BIN))
+    let cmd = isolated(Cmd::new(BIN))
         .env("HOME", dir.path().to_str().unwrap())
         .env("AWS_ACCESS_KEY_ID", moto::ACCESS_KEY_ID)
         .env("AWS_SECRET_ACCESS_KEY", moto::SECRET_ACCESS_KEY)
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .args(["--config", config.to_str().unwrap()])
-        .args(["--log-level", "trace", "--log-file", log.to_str().unwrap()])
-        .stdin(go_payload(
-            "1.1",
-            &handles,
-            &[("secret_backend_timeout", json!(DEADLINE))],
-        ))
-        .run();
-    let log = std::fs::read_to_string(&log).unwrap_or_default();
+        .args(["--config", config.to_str().unwrap()]);
+    let (done, log) = run_traced(cmd, dir.path(), &handles, DEADLINE);
     assert_kept(
         &done,
         &log,

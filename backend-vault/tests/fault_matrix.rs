@@ -22,9 +22,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use backend_tests::fault::{Fault, FaultProxy, assert_kept, isolated};
+use backend_tests::fault::{Fault, FaultProxy, assert_kept, isolated, run_traced};
 use backend_tests::openbao::OpenBao;
-use backend_tests::{Cmd, Done, Shared, free_port, go_payload};
+use backend_tests::{Cmd, Done, Shared, free_port};
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_secret-backend-vault");
@@ -110,18 +110,10 @@ fn run(addr: &str, token: &str, extra_config: &str, handles: &[&str]) -> Run {
 /// Runs the binary with `dir/vault.yaml`, the request's 3 s deadline, and
 /// trace logging to stderr and `dir/trace.log`.
 fn launch(dir: &Path, handles: &[&str]) -> Run {
-    let log = dir.join("trace.log");
-    let done = isolated(Cmd::new(BIN))
+    let cmd = isolated(Cmd::new(BIN))
         .env("HOME", dir.to_str().unwrap())
-        .args(["--config", dir.join("vault.yaml").to_str().unwrap()])
-        .args(["--log-level", "trace", "--log-file", log.to_str().unwrap()])
-        .stdin(go_payload(
-            "1.1",
-            handles,
-            &[("secret_backend_timeout", json!(DEADLINE))],
-        ))
-        .run();
-    let log = std::fs::read_to_string(&log).unwrap_or_default();
+        .args(["--config", dir.join("vault.yaml").to_str().unwrap()]);
+    let (done, log) = run_traced(cmd, dir, handles, DEADLINE);
     Run { done, log }
 }
 

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use backend_tests::fault::isolated;
 use backend_tests::openbao::{OpenBao, ROOT_TOKEN};
 use backend_tests::{Cmd, Done, Shared, assert_no_leak, free_port, payload};
 use serde_json::{Value, json};
@@ -60,29 +61,7 @@ fn write(dir: &Path, name: &str, text: &str, mode: u32) -> PathBuf {
 /// The binary with a clean environment: no VAULT_* from the developer's
 /// shell, HOME in a temp dir (no ~/.vault-token).
 fn cmd(home: &Path) -> Cmd {
-    let mut c = Cmd::new(BIN).env("HOME", home.to_str().unwrap());
-    for v in [
-        "VAULT_ADDR",
-        "VAULT_TOKEN",
-        "VAULT_NAMESPACE",
-        "VAULT_CACERT",
-        "VAULT_CAPATH",
-        "VAULT_CLIENT_CERT",
-        "VAULT_CLIENT_KEY",
-        "VAULT_TLS_SERVER_NAME",
-        "VAULT_SKIP_VERIFY",
-        "HTTPS_PROXY",
-        "https_proxy",
-        "HTTP_PROXY",
-        "http_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-        "NO_PROXY",
-        "no_proxy",
-    ] {
-        c = c.env_remove(v);
-    }
-    c
+    isolated(Cmd::new(BIN)).env("HOME", home.to_str().unwrap())
 }
 
 /// Runs the binary with `config` (YAML) against `addr` with `handles`.

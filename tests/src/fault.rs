@@ -417,6 +417,8 @@ pub fn isolated(mut cmd: crate::Cmd) -> crate::Cmd {
         "VAULT_NAMESPACE",
         "VAULT_CACERT",
         "VAULT_CAPATH",
+        "VAULT_CLIENT_CERT",
+        "VAULT_CLIENT_KEY",
         "VAULT_SKIP_VERIFY",
         "VAULT_TLS_SERVER_NAME",
         "AWS_PROFILE",
@@ -435,6 +437,29 @@ pub fn isolated(mut cmd: crate::Cmd) -> crate::Cmd {
         cmd = cmd.env_remove(v);
     }
     cmd
+}
+
+/// Runs `cmd` the way the fault cases do: the agent's request (protocol
+/// 1.1) for `handles` with a `deadline_secs` timeout, trace logging to
+/// stderr and to `dir/trace.log`. Returns the run and the log file's text,
+/// for [`assert_kept`].
+pub fn run_traced(
+    cmd: crate::Cmd,
+    dir: &std::path::Path,
+    handles: &[&str],
+    deadline_secs: u64,
+) -> (crate::Done, String) {
+    let log = dir.join("trace.log");
+    let done = cmd
+        .args(["--log-level", "trace", "--log-file", log.to_str().unwrap()])
+        .stdin(crate::go_payload(
+            "1.1",
+            handles,
+            &[("secret_backend_timeout", serde_json::json!(deadline_secs))],
+        ))
+        .run();
+    let log = std::fs::read_to_string(&log).unwrap_or_default();
+    (done, log)
 }
 
 /// The promises a backend keeps under every fault: it answered before the
