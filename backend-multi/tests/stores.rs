@@ -5,13 +5,13 @@
 // Test helpers fail the test by panicking.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use backend_tests::moto::{ACCESS_KEY_ID, Moto, REGION};
+use backend_tests::fault::moto_call;
+use backend_tests::moto::{Moto, REGION};
 use backend_tests::openbao::{OpenBao, ROOT_TOKEN};
 use backend_tests::{Cmd, assert_no_leak, go_payload};
 use serde_json::json;
@@ -29,27 +29,8 @@ fn create_secret(moto: &Moto, name: &str, value: &str) {
         moto,
         "secretsmanager",
         "secretsmanager.CreateSecret",
-        json!({"Name": name, "SecretString": value}),
+        &json!({"Name": name, "SecretString": value}),
     );
-}
-
-/// One call of an AWS JSON-protocol API on moto (which checks no signature).
-fn moto_call(moto: &Moto, service: &str, target: &str, body: serde_json::Value) {
-    let body = body.to_string();
-    let mut s = TcpStream::connect(("127.0.0.1", moto.port())).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-amz-json-1.1\r\n\
-         X-Amz-Target: {target}\r\nAuthorization: AWS4-HMAC-SHA256 \
-         Credential={ACCESS_KEY_ID}/20260101/{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    assert!(out.starts_with("HTTP/1.1 200"), "{target}: {out}");
 }
 
 struct Stores {
@@ -249,7 +230,7 @@ fn the_caller_can_choose_vault_and_aws_stores() {
         &s.moto,
         "ssm",
         "AmazonSSM.PutParameter",
-        json!({"Name": "/app/token", "Value": "ssm-token-5b", "Type": "SecureString"}),
+        &json!({"Name": "/app/token", "Value": "ssm-token-5b", "Type": "SecureString"}),
     );
     let ssm = cmd(&s)
         .stdin(go_payload(
