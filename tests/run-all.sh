@@ -42,6 +42,12 @@ cargo test --workspace --locked --no-fail-fast "$@"
 # backend's answer is wrong.
 bash bench/run.sh --smoke --bin-dir "${CARGO_TARGET_DIR:-target}/debug"
 
-# The Debian package: release build, cargo-deb, the packaged binaries run
-# and the post-install script satisfies the agent's rules.
-bash tests/package.sh
+# The release: the executables built against glibc 2.17 (cargo-zigbuild),
+# the tarball, the deb, the rpm and SHA256SUMS in target/dist/, then the
+# checks of dist/check.sh (glibc floor, libraries, the same files and modes
+# in all three, the rpm installed into a scratch root, the binaries run, the
+# post-install scripts satisfy the agent's rules).
+bash dist/build.sh
+bash dist/check.sh
+# The released binaries against real servers too (the smoke cases above).
+bash bench/run.sh --smoke --bin-dir "$(echo "${CARGO_TARGET_DIR:-target}"/dist/secret-backend-*-linux-gnu/bin)"
