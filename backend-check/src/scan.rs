@@ -30,7 +30,6 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -288,7 +287,9 @@ fn scan_dir(dir: &Path, out: &mut Scan) -> Result<(), ScanError> {
     if confd.is_dir() {
         for name in MAIN_CONFIGS {
             let p = dir.join(name);
-            if p.is_file() {
+            // A FIFO or device under that name is reported, not skipped:
+            // the agent would try to read it.
+            if p.exists() && !p.is_dir() {
                 push_file(&p, Role::Main, out)?;
             }
         }
@@ -415,45 +416,76 @@ fn file_name(p: &Path) -> String {
 
 /// Reads and scans one file.
 pub fn scan_file(path: &Path, role: Role) -> FileScan {
-    let mut empty = false;
-    let (found, not_loaded) = match read_bounded(path) {
-        Err(e) => (Err(e), None),
-        Ok(text) if text.is_empty() => {
-            empty = true;
-            (Ok(Vec::new()), None)
-        }
-        Ok(text) => match parse(&text) {
+    match read_text(path) {
+        Ok(text) => scan_text(path, role, &text).0,
+        Err(e) => FileScan {
+            path: path.to_path_buf(),
+            role,
+            found: Err(e),
+            not_loaded: None,
+            empty: false,
+        },
+    }
+}
+
+/// Scans the text of one file; also hands back the parsed document, for a
+/// caller that reads settings from it.
+pub fn scan_text(path: &Path, role: Role, text: &str) -> (FileScan, Option<Spanned<Node>>) {
+    let mut root = None;
+    let (found, not_loaded) = if text.is_empty() {
+        (Ok(Vec::new()), None)
+    } else {
+        match parse(text) {
             Err(e) => (Err(format!("cannot parse it: {e}")), None),
-            Ok(root) => {
+            Ok(parsed) => {
                 let not_loaded = match role {
-                    Role::Check => check_config_problem(&root.value),
+                    Role::Check => check_config_problem(&parsed.value),
                     Role::Main => None,
                 };
-                (Ok(handles(&root, role)), not_loaded)
+                let found = handles(&parsed, role);
+                root = Some(parsed);
+                (Ok(found), not_loaded)
             }
-        },
+        }
     };
-    FileScan {
+    let scanned = FileScan {
         path: path.to_path_buf(),
         role,
         found,
         not_loaded,
-        empty,
+        empty: text.is_empty(),
+    };
+    (scanned, root)
+}
+
+/// Reads a file the way nothing can stall: opened non-blocking and read
+/// only when it is a regular file, whole, up to [`MAX_FILE_BYTES`]. A FIFO
+/// opened the agent's way (a plain `open`) waits for a writer forever; a
+/// device may never end.
+pub fn read_text(path: &Path) -> Result<String, String> {
+    use backend_core::fs::{ReadError, Rules};
+    let rules = Rules {
+        max: MAX_FILE_BYTES,
+        refuse_writable: false,
+    };
+    let shown = path.display();
+    // Opening a socket fails (ENXIO) before its type is seen: ask stat.
+    let special = || std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
+    match backend_core::fs::read_regular_text(path, rules) {
+        Ok(text) => Ok(text.as_str().to_owned()),
+        Err(ReadError::NotRegular) => Err(not_regular(path)),
+        Err(ReadError::Io(_)) if special() => Err(not_regular(path)),
+        Err(ReadError::Io(e)) => Err(format!("{shown}: {}", crate::rights::errno_text(&e))),
+        // The other variants read "is a directory", "is larger than ...".
+        Err(e) => Err(format!("{shown} {e}")),
     }
 }
 
-fn read_bounded(path: &Path) -> Result<String, String> {
-    let shown = path.display();
-    let file = std::fs::File::open(path)
-        .map_err(|e| format!("{shown}: {}", crate::rights::errno_text(&e)))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("{shown}: {}", crate::rights::errno_text(&e)))?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(format!("{shown}: larger than {MAX_FILE_BYTES} bytes"));
-    }
-    String::from_utf8(bytes).map_err(|_| format!("{shown}: not UTF-8"))
+fn not_regular(path: &Path) -> String {
+    format!(
+        "{}: not a regular file (a FIFO, socket or device): not read (the agent's own reader would wait forever on a FIFO)",
+        path.display()
+    )
 }
 
 /// Parses YAML; the error is one line that quotes nothing of the document.

@@ -6,7 +6,8 @@
 
 mod common;
 
-use common::{check, has_line, out, write};
+use backend_tests::Cmd;
+use common::{BIN, NO_HANG, check, fifo, has_line, out, write};
 
 #[test]
 fn the_handle_rule_and_locations() {
@@ -273,4 +274,50 @@ fn unreadable_paths_are_usage_errors() {
     let big = write(d.path(), "big.yaml", &"# x\n".repeat(1_100_000), 0o600);
     let o = out(&check(["scan", big.to_str().unwrap()]), 1);
     assert!(o.contains("larger than 4194304 bytes"), "{o}");
+}
+
+/// A FIFO, a socket or a device where a config file would be is reported,
+/// never waited on: a plain open of a FIFO blocks until a writer comes.
+#[test]
+fn special_files_are_reported_not_waited_on() {
+    let d = tempfile::tempdir().unwrap();
+    let confd = d.path().join("conf.d");
+    write(
+        &confd,
+        "good.yaml",
+        "instances:\n  - password: ENC[ok]\n",
+        0o600,
+    );
+    let specials = [
+        fifo(d.path(), "datadog.yaml"),
+        fifo(&confd, "pipe.yaml"),
+        fifo(&confd, "pg.d/conf.yaml"),
+    ];
+    let sock = confd.join("sock.yaml");
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let scan = |path: &std::path::Path| {
+        Cmd::new(BIN)
+            .args(["scan", path.to_str().unwrap()])
+            .kill_after(NO_HANG)
+            .run()
+    };
+    let o = out(&scan(d.path()), 1);
+    for p in specials.iter().chain([&sock]) {
+        has_line(
+            &o,
+            &format!(
+                "NOT LOADED by the agent: {}: not a regular file (a FIFO, socket or device): not read (the agent's own reader would wait forever on a FIFO)",
+                p.display()
+            ),
+        );
+    }
+    has_line(&o, "instances[0].password (line 2): ENC[ok]");
+    // Named on the command line, it is refused the same way.
+    let o = out(&scan(&specials[1]), 1);
+    assert!(
+        o.contains("not a regular file (a FIFO, socket or device)"),
+        "{o}"
+    );
+    let o = out(&scan(std::path::Path::new("/dev/zero")), 1);
+    assert!(o.contains("/dev/zero: not a regular file"), "{o}");
 }

@@ -93,3 +93,19 @@ pub fn has_line(haystack: &str, line: &str) {
         "no line {line:?} in:\n{haystack}"
     );
 }
+
+/// Makes a FIFO at `dir/name` (parents created). Opened for reading the
+/// plain way, it waits for a writer forever: a reader that does so hangs.
+pub fn fifo(dir: &Path, name: &str) -> PathBuf {
+    let p = dir.join(name);
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    let status = Command::new("mkfifo").arg(&p).status().unwrap();
+    assert!(status.success(), "mkfifo {}", p.display());
+    p
+}
+
+/// A bound that only proves "does not hang": a read that waited on a FIFO
+/// would run into it (and the run is killed there, failing the test).
+pub const NO_HANG: std::time::Duration = std::time::Duration::from_secs(30);
