@@ -6,12 +6,25 @@
 //! every few minutes do not pile up live tokens, unless `token_cache_file`
 //! is set, in which case it is kept in that file (mode 0600) and reused by
 //! later calls while `auth/token/lookup-self` says it has time left.
+//!
+//! Calls that share a cache file share one login: the login happens under
+//! an exclusive lock on a sibling file (`<cache>.lock`, `flock`), waited for
+//! at most half of the call's remaining time; whoever gets the lock first
+//! reads the cache again (another call may just have filled it), and logs
+//! in only if it is still empty or stale. A call that cannot get the lock
+//! in time logs in on its own and revokes its token after the call, as
+//! without a cache, so no token is ever left alive outside the cache file.
+//!
+//! Every token and login credential is [`backend_core::secret::hold`]: the
+//! runner refuses to hand out any value that is or contains one.
 
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use backend_core::config::read_credential;
+use backend_core::secret::hold;
 use backend_core::{Context, HandleError, Secret};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -53,20 +66,114 @@ pub async fn session(
         }
         Credentials::Login(login) => login,
     };
-    if let Some(file) = cache
-        && let Some(token) = cached(api, file, ctx).await
-    {
+    let Some(file) = cache else {
+        let token = log_in(api, login, ctx).await?;
         return Ok(Session {
             token,
-            revoke: false,
+            revoke: true,
         });
+    };
+    let reuse = |token| Session {
+        token,
+        revoke: false,
+    };
+    if let Some(token) = cached(api, file, ctx).await {
+        return Ok(reuse(token));
+    }
+    let lock = CacheLock::acquire(file, ctx).await;
+    if lock.is_some()
+        && let Some(token) = cached(api, file, ctx).await
+    {
+        return Ok(reuse(token));
     }
     let token = log_in(api, login, ctx).await?;
-    let kept = cache.is_some_and(|file| store(file, &token));
+    // Only the lock holder writes the cache: a token stored by a call that
+    // did not hold it could replace (and orphan) the holder's.
+    let kept = lock.is_some() && store(file, &token);
+    drop(lock);
     Ok(Session {
         token,
         revoke: !kept,
     })
+}
+
+/// An exclusive `flock` on `<cache>.lock`, released when dropped (or when
+/// the process ends, however it ends).
+#[derive(Debug)]
+struct CacheLock {
+    _held: File,
+}
+
+/// Pause between two attempts to take the cache lock.
+const LOCK_POLL: Duration = Duration::from_millis(20);
+
+impl CacheLock {
+    /// Takes the lock, waiting at most half of the call's remaining time;
+    /// `None` when it could not be had (the reason is logged).
+    async fn acquire(cache: &Path, ctx: &Context) -> Option<Self> {
+        let path = sibling(cache, "lock")?;
+        let file = match open_lock_file(&path) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(
+                    "cannot open the token cache lock {}: {e}; this call's token will be revoked",
+                    path.display()
+                );
+                return None;
+            }
+        };
+        let give_up = tokio::time::Instant::now() + ctx.remaining() / 2;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Some(Self { _held: file }),
+                Err(std::fs::TryLockError::WouldBlock) => {}
+                Err(std::fs::TryLockError::Error(e)) => {
+                    tracing::warn!(
+                        "cannot lock {}: {e}; this call's token will be revoked",
+                        path.display()
+                    );
+                    return None;
+                }
+            }
+            let pause = LOCK_POLL + LOCK_POLL.mul_f64(fastrand::f64());
+            if tokio::time::Instant::now() + pause >= give_up {
+                tracing::info!(
+                    "another call holds the token cache lock {}; logging in without the cache",
+                    path.display()
+                );
+                return None;
+            }
+            tokio::time::sleep(pause).await;
+        }
+    }
+}
+
+/// Opens (creating it 0600) the lock file: never through a symlink, never
+/// waiting on a FIFO, and only if it is a regular file.
+fn open_lock_file(path: &Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY);
+    }
+    let file = options.open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    Ok(file)
+}
+
+/// `<dir>/<name>.<suffix>` next to `file`.
+fn sibling(file: &Path, suffix: &str) -> Option<PathBuf> {
+    let name = file.file_name()?;
+    let mut sibling = name.to_os_string();
+    sibling.push(".");
+    sibling.push(suffix);
+    Some(file.with_file_name(sibling))
 }
 
 async fn log_in(api: &Api, login: &Login, ctx: &Context) -> Result<Secret, HandleError> {
@@ -124,7 +231,7 @@ async fn log_in(api: &Api, login: &Login, ctx: &Context) -> Result<Secret, Handl
         .and_then(|b| b.pointer("/auth/client_token"))
         .and_then(Value::as_str)
         .filter(|t| !t.is_empty())
-        .map(Secret::from)
+        .map(|t| Secret::credential(t.to_owned()))
         .ok_or_else(|| HandleError::other(failed("the server sent no token".into())))
 }
 
@@ -154,7 +261,7 @@ pub async fn revoke(api: &Api, session: &Session, ctx: &Context) {
 /// The cached token, if the file holds one the server still honours with
 /// enough time left.
 async fn cached(api: &Api, file: &Path, ctx: &Context) -> Option<Secret> {
-    if !file.exists() {
+    if file.symlink_metadata().is_err() {
         return None;
     }
     let token = match read_credential(file, "token_cache_file") {
@@ -164,6 +271,7 @@ async fn cached(api: &Api, file: &Path, ctx: &Context) -> Option<Secret> {
             return None;
         }
     };
+    hold(&token);
     let url = api.url(&["auth", "token", "lookup-self"], None);
     let resp = api
         .send(Method::GET, url, Some(&token), None, ctx)
@@ -186,6 +294,18 @@ async fn cached(api: &Api, file: &Path, ctx: &Context) -> Option<Secret> {
 /// Writes the token to the cache file atomically, mode 0600. Returns whether
 /// it was kept (if not, the caller revokes it as usual).
 fn store(file: &Path, token: &Secret) -> bool {
+    // Never replace what is not a cache file: a FIFO, a device or a
+    // directory someone put there stays, and the token is revoked instead.
+    if let Ok(meta) = file.symlink_metadata()
+        && !meta.is_file()
+        && !meta.file_type().is_symlink()
+    {
+        tracing::warn!(
+            "token_cache_file {} is not a regular file; not replacing it, the token will be revoked",
+            file.display()
+        );
+        return false;
+    }
     match write_private(file, token.expose().as_bytes()) {
         Ok(()) => true,
         Err(e) => {

@@ -12,8 +12,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use backend_core::config::read_credential;
-use backend_core::{ConfigError, Secret};
+use backend_core::secret::hold;
+use backend_core::{ConfigError, Secret, redact};
 use serde::Deserialize;
+
+use crate::policy::{Policy, refused_root};
 
 /// The address when neither the config nor `VAULT_ADDR` sets one (the CLI's default).
 pub const DEFAULT_ADDRESS: &str = "https://127.0.0.1:8200";
@@ -51,6 +54,9 @@ pub struct VaultConfig {
     /// Keep a token obtained by login in this file (mode 0600) and reuse it
     /// while it is valid, instead of revoking it after each call.
     pub token_cache_file: Option<PathBuf>,
+    /// Path prefixes (whole segments, as handles write them) that handles
+    /// may read; default: every path that is not refused ([`crate::policy`]).
+    pub allowed_paths: Option<Vec<String>>,
 }
 
 /// The auth methods.
@@ -142,6 +148,7 @@ impl fmt::Debug for VaultConfig {
             .field("concurrency", &self.concurrency)
             .field("auth", &self.auth)
             .field("token_cache_file", &self.token_cache_file)
+            .field("allowed_paths", &self.allowed_paths)
             .finish()
     }
 }
@@ -241,6 +248,8 @@ pub struct Settings {
     pub credentials: Credentials,
     /// Token cache file for tokens obtained by login.
     pub token_cache_file: Option<PathBuf>,
+    /// Which paths handles may read.
+    pub policy: Policy,
 }
 
 fn bad(msg: impl Into<String>) -> ConfigError {
@@ -313,6 +322,7 @@ impl VaultConfig {
                 "auth method cert needs client_cert and client_key (or VAULT_CLIENT_CERT and VAULT_CLIENT_KEY)",
             ));
         }
+        let policy = Policy::new(self.allowed_paths.map(allowed_paths).transpose()?);
         let credentials = credentials(self.auth, env)?;
         if matches!(credentials, Credentials::Token(_)) && self.token_cache_file.is_some() {
             return Err(bad(
@@ -332,13 +342,28 @@ impl VaultConfig {
             concurrency,
             credentials,
             token_cache_file: self.token_cache_file,
+            policy,
         })
     }
 }
 
+/// The address as a message may show it: without userinfo, escaped.
+fn shown_address(raw: &str) -> String {
+    redact::url(raw).escape_debug().to_string()
+}
+
 fn address(raw: &str) -> Result<String, ConfigError> {
+    // A Vault address never holds '@': it can only be userinfo, whatever
+    // the URL parser makes of it (`http://u:p/w@host` parses as host `u`
+    // with a path holding the rest).
+    if raw.contains('@') {
+        return Err(bad(format!(
+            "address '{}' must not carry credentials (user:password@)",
+            shown_address(raw)
+        )));
+    }
     let url = reqwest::Url::parse(raw.trim())
-        .map_err(|e| bad(format!("address '{}': {e}", raw.escape_debug())))?;
+        .map_err(|e| bad(format!("address '{}': {e}", shown_address(raw))))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(bad("address must start with http:// or https://"));
     }
@@ -352,6 +377,39 @@ fn address(raw: &str) -> Result<String, ConfigError> {
         return Err(bad("address must not carry credentials"));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// `allowed_paths` entries as segments: paths as handles write them, none
+/// of them refused anyway (an entry that can never match is a mistake).
+fn allowed_paths(entries: Vec<String>) -> Result<Vec<Vec<String>>, ConfigError> {
+    if entries.is_empty() {
+        return Err(bad(
+            "allowed_paths is empty: list the path prefixes handles may read, or remove it",
+        ));
+    }
+    entries
+        .iter()
+        .map(|entry| {
+            let shown = entry.escape_debug();
+            let trimmed = entry.trim().trim_end_matches('/');
+            let segments = crate::handle::segments(trimmed).map_err(|_| {
+                bad(format!(
+                    "allowed_paths: '{shown}' is not a path like 'secret/app' (no '//', '.', '..', '%', '#', '\\', '?')"
+                ))
+            })?;
+            if trimmed.contains(['?', ';']) {
+                return Err(bad(format!(
+                    "allowed_paths: '{shown}' is a path prefix, without '?' or ';'"
+                )));
+            }
+            if refused_root(&segments) {
+                return Err(bad(format!(
+                    "allowed_paths: '{shown}' can never be read (auth/, sys/, identity/ and cubbyhole/response are refused)"
+                )));
+            }
+            Ok(segments)
+        })
+        .collect()
 }
 
 fn namespace(ns: &str) -> Result<String, ConfigError> {
@@ -388,7 +446,14 @@ fn mount(method: Method, mount: Option<&str>) -> Result<Vec<String>, ConfigError
     }
 }
 
-/// A value given inline or in a file; exactly one of them.
+/// A credential read from a file, [`hold`]: no reply may carry it.
+fn held(secret: Secret) -> Secret {
+    hold(&secret);
+    secret
+}
+
+/// A value given inline or in a file; exactly one of them. Either way it is
+/// a credential the process holds ([`hold`]).
 fn inline_or_file(
     inline: Option<String>,
     file: Option<&Path>,
@@ -399,8 +464,8 @@ fn inline_or_file(
             "auth.{name} and auth.{name}_file exclude each other"
         ))),
         (Some(v), None) if v.trim().is_empty() => Err(bad(format!("auth.{name} is empty"))),
-        (Some(v), None) => Ok(Some(Secret::new(v.trim().to_owned()))),
-        (None, Some(p)) => read_credential(p, &format!("auth.{name}_file")).map(Some),
+        (Some(v), None) => Ok(Some(Secret::credential(v.trim().to_owned()))),
+        (None, Some(p)) => read_credential(p, &format!("auth.{name}_file")).map(|s| Some(held(s))),
         (None, None) => Ok(None),
     }
 }
@@ -480,9 +545,10 @@ fn credentials(auth: AuthConfig, env: &dyn Env) -> Result<Credentials, ConfigErr
         Method::Kubernetes | Method::Jwt => {
             let jwt = match inline_or_file(auth.jwt, auth.jwt_file.as_deref(), "jwt")? {
                 Some(jwt) => jwt,
-                None if method == Method::Kubernetes => {
-                    read_credential(Path::new(KUBERNETES_TOKEN_FILE), "service account token")?
-                }
+                None if method == Method::Kubernetes => held(read_credential(
+                    Path::new(KUBERNETES_TOKEN_FILE),
+                    "service account token",
+                )?),
                 None => return Err(bad("auth method jwt needs auth.jwt_file or auth.jwt")),
             };
             let mut body = vec![("jwt", jwt)];
@@ -529,12 +595,14 @@ fn credentials(auth: AuthConfig, env: &dyn Env) -> Result<Credentials, ConfigErr
 /// else `~/.vault-token` (the CLI's token helper file).
 fn token(env: &dyn Env) -> Result<Secret, ConfigError> {
     if let Some(t) = env.var("VAULT_TOKEN") {
-        return Ok(Secret::new(t.trim().to_owned()));
+        return Ok(Secret::credential(t.trim().to_owned()));
     }
     if let Some(home) = env.var("HOME") {
         let f = Path::new(&home).join(".vault-token");
-        if f.exists() {
-            return read_credential(&f, "token file");
+        // symlink_metadata: a dangling link or a FIFO there is reported
+        // (by the read), not skipped.
+        if f.symlink_metadata().is_ok() {
+            return read_credential(&f, "token file").map(held);
         }
     }
     Err(bad(

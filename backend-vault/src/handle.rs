@@ -102,7 +102,8 @@ fn invalid(why: &str) -> HandleError {
     ))
 }
 
-fn segments(path: &str) -> Result<Vec<String>, HandleError> {
+/// A path's segments, by the rules above (also used for `allowed_paths`).
+pub fn segments(path: &str) -> Result<Vec<String>, HandleError> {
     if path.is_empty() {
         return Err(invalid("empty path"));
     }

@@ -75,6 +75,7 @@ impl Api {
             .map_err(|e| ConfigError::new(format!("HTTP client: {e}")))?;
         let base = Url::parse(&format!("{}/v1/", settings.address))
             .map_err(|e| ConfigError::new(format!("address: {e}")))?;
+        warn_of_cleartext_proxy(&base);
         let namespace = settings
             .namespace
             .as_deref()
@@ -161,6 +162,49 @@ impl Api {
             h.insert("X-Vault-Token", v);
         }
         Ok(h)
+    }
+}
+
+/// The proxy variables a plain-http request may go through, as reqwest
+/// (hyper-util's matcher) reads them: of each pair the first one set.
+const HTTP_PROXY_VARS: [[&str; 2]; 2] = [["HTTP_PROXY", "http_proxy"], ["ALL_PROXY", "all_proxy"]];
+
+/// The environment variable and proxy (userinfo hidden) that a plain-http
+/// `base` goes through, by reqwest's own rules (`NO_PROXY` included).
+pub fn cleartext_proxy(base: &Url) -> Option<(&'static str, String)> {
+    use hyper_util::client::proxy::matcher::Matcher;
+    if base.scheme() != "http" {
+        return None;
+    }
+    let uri: http::Uri = base.as_str().parse().ok()?;
+    let proxy = Matcher::from_env().intercept(&uri)?;
+    // Which variable supplied it: the first set one of a pair that alone
+    // would proxy us.
+    let var = HTTP_PROXY_VARS
+        .into_iter()
+        .filter_map(|pair| {
+            pair.into_iter()
+                .find_map(|v| std::env::var(v).ok().map(|value| (v, value)))
+        })
+        .find(|(_, value)| {
+            Matcher::builder()
+                .all(value.as_str())
+                .build()
+                .intercept(&uri)
+                .is_some()
+        })
+        .map_or("HTTP_PROXY", |(v, _)| v);
+    let shown = backend_core::redact::url(&proxy.uri().to_string()).into_owned();
+    Some((var, shown))
+}
+
+/// Warns when the address is plain http and a proxy from the environment
+/// applies to it: the proxy then sees the token and every value in clear.
+fn warn_of_cleartext_proxy(base: &Url) {
+    if let Some((var, proxy)) = cleartext_proxy(base) {
+        tracing::warn!(
+            "the Vault address is plain http and {var} sends its requests through the proxy {proxy}:              the proxy sees the Vault token and every secret in clear; use an https address,              or name the Vault host in NO_PROXY"
+        );
     }
 }
 

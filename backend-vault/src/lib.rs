@@ -3,19 +3,28 @@
 //! A handle is `<path>[?version=N][;<key>]` ([`handle`]), the logical path
 //! as `vault kv get` / `vault read` take it. One call goes:
 //!
-//! 1. parse every handle; group them by (path, version), so every key of
-//!    `secret/db` comes from one response (the user and password of a
-//!    dynamic database credential belong together);
+//! 1. parse every handle and refuse the paths that are the server's own
+//!    APIs or outside `allowed_paths` ([`policy`]); group the rest by
+//!    (path, version), so every key of `secret/db` comes from one response
+//!    (the user and password of a dynamic database credential belong
+//!    together);
 //! 2. get a token ([`auth`]): the configured one, or a login, once per
-//!    call, lazily and inside the deadline;
+//!    call, lazily and inside the deadline. The login runs as a task of its
+//!    own, so a token the server issues is known to [`Provider::close`]
+//!    even when the call gave up waiting for it;
 //! 3. read the distinct paths concurrently (at most `concurrency` at once,
 //!    each bounded by the deadline). Before the read, the path's mount is
 //!    looked up through `sys/internal/ui/mounts/<path>` as the vault CLI
 //!    does, once per mount per call: a KV v2 mount is read at
 //!    `<mount>/data/<rest>` (a path already holding `data/` after the
-//!    mount is read as it is), every other engine with a plain read;
+//!    mount is read as it is), every other engine with a plain read. The
+//!    mount is also what tells a secret from the token's own API inside a
+//!    namespace ([`policy`]);
 //! 4. pick each handle's key from its path's document (core key rules);
-//! 5. after the reply, revoke a token obtained by login ([`Provider::close`]).
+//! 5. after the reply, or on any other way out the runner takes (a failed
+//!    write, SIGTERM), revoke a token obtained by login ([`Provider::close`]),
+//!    waiting (within what is left of the deadline) for a login still in
+//!    flight.
 //!
 //! HTTP goes through reqwest directly, not vaultrs ([`http`] says why).
 
@@ -23,6 +32,7 @@ pub mod auth;
 pub mod config;
 pub mod handle;
 pub mod http;
+pub mod policy;
 pub mod tls;
 
 use std::collections::HashMap;
@@ -43,16 +53,28 @@ use crate::auth::Session;
 use crate::config::{Credentials, ProcessEnv};
 use crate::handle::{Handle, Target};
 use crate::http::{Api, Failure, Response};
+use crate::policy::{MountKind, Policy};
 
 /// The Vault / OpenBao provider.
 #[derive(Debug)]
 pub struct VaultProvider {
+    inner: Arc<Inner>,
+    concurrency: usize,
+    policy: Policy,
+    /// The session task's answer, once it was started.
+    session: Mutex<Option<SessionWatch>>,
+}
+
+/// What the session task needs; shared with it.
+#[derive(Debug)]
+struct Inner {
     api: Api,
     credentials: Credentials,
     token_cache_file: Option<std::path::PathBuf>,
-    concurrency: usize,
-    session: tokio::sync::Mutex<Option<Arc<Session>>>,
 }
+
+/// The session task's result: `None` until it is over.
+type SessionWatch = tokio::sync::watch::Receiver<Option<Result<Arc<Session>, HandleError>>>;
 
 /// The provider's own flags: none; everything is in the config file and
 /// the vault CLI's environment variables.
@@ -66,35 +88,69 @@ impl VaultProvider {
         let settings = config.with_env(&ProcessEnv)?.validate(&ProcessEnv)?;
         let api = Api::new(&settings)?;
         Ok(Self {
-            api,
-            credentials: settings.credentials,
-            token_cache_file: settings.token_cache_file,
+            inner: Arc::new(Inner {
+                api,
+                credentials: settings.credentials,
+                token_cache_file: settings.token_cache_file,
+            }),
             concurrency: settings.concurrency,
-            session: tokio::sync::Mutex::new(None),
+            policy: settings.policy,
+            session: Mutex::new(None),
         })
     }
 
+    /// The call's session: the first caller starts the task that gets it
+    /// (a login, maybe), every caller waits for its answer. The task is
+    /// spawned rather than awaited in place so that a caller giving up at
+    /// the deadline does not drop a login the server may already have
+    /// answered with a token: [`Provider::close`] waits for it and revokes.
     async fn session(&self, ctx: &Context) -> Result<Arc<Session>, HandleError> {
-        let mut slot = self.session.lock().await;
-        if let Some(s) = slot.as_ref() {
-            return Ok(s.clone());
+        let mut watch = {
+            let mut slot = self
+                .session
+                .lock()
+                .map_err(|_| HandleError::other("internal error: session lock poisoned"))?;
+            match slot.as_ref() {
+                Some(w) => w.clone(),
+                None => {
+                    let (tx, rx) = tokio::sync::watch::channel(None);
+                    let inner = Arc::clone(&self.inner);
+                    let ctx = ctx.clone();
+                    tokio::spawn(async move {
+                        let got = auth::session(
+                            &inner.api,
+                            &inner.credentials,
+                            inner.token_cache_file.as_deref(),
+                            &ctx,
+                        )
+                        .await
+                        .map(Arc::new);
+                        let _ = tx.send(Some(got));
+                    });
+                    *slot = Some(rx.clone());
+                    rx
+                }
+            }
+        };
+        let answer = watch.wait_for(Option::is_some).await;
+        match answer.as_deref() {
+            Ok(Some(got)) => got.clone(),
+            _ => Err(HandleError::other("internal error: the login task ended")),
         }
-        let s = Arc::new(
-            auth::session(
-                &self.api,
-                &self.credentials,
-                self.token_cache_file.as_deref(),
-                ctx,
-            )
-            .await?,
-        );
-        *slot = Some(s.clone());
-        Ok(s)
     }
 
     async fn resolve_all(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
-        let parsed: Vec<Result<Handle, HandleError>> =
-            handles.iter().map(|h| handle::parse(h)).collect();
+        // Refused paths are answered before anything is sent (no login either).
+        let parsed: Vec<Result<Handle, HandleError>> = handles
+            .iter()
+            .map(|h| {
+                let h = handle::parse(h)?;
+                self.policy
+                    .precheck(&h.segments)
+                    .map_err(|e| e.context(h.path()))?;
+                Ok(h)
+            })
+            .collect();
         let (targets, index) = group(parsed.iter().flatten().map(Handle::target));
         let fetched: Vec<Result<Value, HandleError>> = if targets.is_empty() {
             Vec::new()
@@ -145,11 +201,16 @@ impl VaultProvider {
         mounts: &Mounts,
         ctx: &Context,
     ) -> Result<Value, HandleError> {
-        let mount = mounts
-            .lookup(&self.api, &target.segments, session, ctx)
-            .await?;
-        let kv2 = mount.as_ref().filter(|m| m.kv2);
-        let segments: Vec<&str> = match kv2 {
+        let api = &self.inner.api;
+        let lookup = mounts.lookup(api, &target.segments, session, ctx).await?;
+        let (kind, located) = match &lookup {
+            Lookup::Unknown => (None, None),
+            Lookup::Unlocated(kind) => (Some(kind), None),
+            Lookup::Located(m) => (Some(&m.kind), Some(m)),
+        };
+        let kv2 = located.filter(|m| m.kv2);
+        // `read`: the path sent; `logical`: without a KV v2 `data/`.
+        let (read, logical): (Vec<String>, Vec<String>) = match kv2 {
             Some(m) => {
                 // The mount is a prefix of the path (checked when it was found).
                 let rest = target.segments.get(m.segments.len()..).unwrap_or(&[]);
@@ -158,26 +219,27 @@ impl VaultProvider {
                         "names a KV v2 mount, not a secret in it",
                     ));
                 }
-                let mut s: Vec<&str> = m.segments.iter().map(String::as_str).collect();
-                if rest.first().map(String::as_str) != Some("data") {
-                    s.push("data");
-                }
-                s.extend(rest.iter().map(String::as_str));
-                s
+                let rest = match rest.split_first() {
+                    Some((first, after)) if first == "data" => after,
+                    _ => rest,
+                };
+                let logical = [m.segments.as_slice(), rest].concat();
+                let read = [m.segments.as_slice(), &["data".to_owned()], rest].concat();
+                (read, logical)
             }
             None if target.version.is_some() => {
                 return Err(HandleError::invalid_handle(
                     "'?version=' applies to KV v2 secrets only",
                 ));
             }
-            None => target.segments.iter().map(String::as_str).collect(),
+            None => (target.segments.clone(), target.segments.clone()),
         };
+        let mount = kind.map(|k| (k, located.map(|m| m.segments.len())));
+        self.policy
+            .check(&target.segments, mount, &logical, &read)?;
         let version = target.version.map(|v| v.to_string());
-        let url = self
-            .api
-            .url(&segments, version.as_deref().map(|v| ("version", v)));
-        let resp = self
-            .api
+        let url = api.url(&read, version.as_deref().map(|v| ("version", v)));
+        let resp = api
             .send(Method::GET, url, Some(&session.token), None, ctx)
             .await
             .map_err(failure)?;
@@ -267,8 +329,22 @@ fn document(resp: Response, kv2: bool, version: Option<u64>) -> Result<Value, Ha
 /// A mount a path lives in.
 #[derive(Debug, Clone)]
 struct Mount {
+    /// Where it sits in the handle's path (namespace segments included).
     segments: Vec<String>,
     kv2: bool,
+    kind: MountKind,
+}
+
+/// What the mount lookup says about a path.
+#[derive(Debug)]
+enum Lookup {
+    /// Nothing usable (a server without the endpoint): the path is read as
+    /// it is, and [`policy`] refuses whatever could be the server's API.
+    Unknown,
+    /// The mount's kind, but not where it sits in the path.
+    Unlocated(MountKind),
+    /// The mount, located.
+    Located(Mount),
 }
 
 /// Mounts looked up during one call. Lookups of paths that share a first
@@ -290,17 +366,16 @@ impl Mounts {
             .cloned()
     }
 
-    /// The mount of `segments`; `None` when the server cannot say (old
-    /// servers without the endpoint), in which case the path is read as is.
+    /// What the server says about the mount of `segments`.
     async fn lookup(
         &self,
         api: &Api,
         segments: &[String],
         session: &Session,
         ctx: &Context,
-    ) -> Result<Option<Mount>, HandleError> {
+    ) -> Result<Lookup, HandleError> {
         if let Some(m) = self.known(segments) {
-            return Ok(Some(m));
+            return Ok(Lookup::Located(m));
         }
         let first = segments.first().cloned().unwrap_or_default();
         let lock = match self.locks.lock() {
@@ -309,7 +384,7 @@ impl Mounts {
         };
         let _serialized = lock.lock().await;
         if let Some(m) = self.known(segments) {
-            return Ok(Some(m));
+            return Ok(Lookup::Located(m));
         }
         let mut path = vec!["sys", "internal", "ui", "mounts"];
         path.extend(segments.iter().map(String::as_str));
@@ -325,7 +400,7 @@ impl Mounts {
             .map_err(failure)?;
         match resp.status {
             StatusCode::OK => {}
-            StatusCode::NOT_FOUND => return Ok(None),
+            StatusCode::NOT_FOUND => return Ok(Lookup::Unknown),
             // The server answers 403 both when the token may not use the
             // path and when no engine is mounted there.
             StatusCode::FORBIDDEN => {
@@ -336,6 +411,16 @@ impl Mounts {
             s => return Err(status_error(s, "no secrets engine mounted there")),
         }
         let data = resp.body.as_ref().and_then(|b| b.get("data"));
+        let field = |name: &str| data.and_then(|d| d.get(name)).and_then(Value::as_str);
+        let Some(kind) = field("type") else {
+            tracing::debug!("mount lookup gave no mount type; reading the path as is");
+            return Ok(Lookup::Unknown);
+        };
+        let kind = MountKind {
+            kind: kind.to_owned(),
+            // Auth method mounts' accessors are `auth_<type>_<id>`.
+            auth: field("accessor").is_some_and(|a| a.starts_with("auth_")),
+        };
         let mount_path = data
             .and_then(|d| d.get("path"))
             .and_then(Value::as_str)
@@ -360,10 +445,10 @@ impl Mounts {
                 .to_vec(),
             _ => {
                 tracing::debug!("mount lookup gave no usable mount path; reading the path as is");
-                return Ok(None);
+                return Ok(Lookup::Unlocated(kind));
             }
         };
-        let kv2 = data.and_then(|d| d.get("type")).and_then(Value::as_str) == Some("kv")
+        let kv2 = kind.kind == "kv"
             && data
                 .and_then(|d| d.pointer("/options/version"))
                 .and_then(Value::as_str)
@@ -371,11 +456,12 @@ impl Mounts {
         let mount = Mount {
             segments: mount_segments,
             kv2,
+            kind,
         };
         if let Ok(mut known) = self.known.lock() {
             known.push(mount.clone());
         }
-        Ok(Some(mount))
+        Ok(Lookup::Located(mount))
     }
 }
 
@@ -388,11 +474,28 @@ impl Provider for VaultProvider {
         Box::pin(self.resolve_all(handles, ctx))
     }
 
+    /// Revokes the login token, if there is one: waits (within `ctx`) for a
+    /// session task still running, so a login the server answered after
+    /// the call stopped waiting is revoked too.
     fn close<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            let session = self.session.lock().await.take();
+            let watch = self.session.lock().ok().and_then(|mut s| s.take());
+            let Some(mut watch) = watch else {
+                return; // never started: nothing was asked of the server
+            };
+            let session = match ctx.within(watch.wait_for(Option::is_some)).await {
+                Ok(Ok(answer)) => answer.as_ref().and_then(|got| got.as_ref().ok()).cloned(),
+                Ok(Err(_)) => None,
+                Err(_) => {
+                    tracing::warn!(
+                        "the login was still under way at exit; a token the server issues \
+                         for it lives until its TTL ends"
+                    );
+                    None
+                }
+            };
             if let Some(s) = session {
-                auth::revoke(&self.api, &s, ctx).await;
+                auth::revoke(&self.inner.api, &s, ctx).await;
             }
         })
     }
@@ -409,7 +512,7 @@ impl Backend for VaultProvider {
 
     fn holds_credentials(config: &VaultConfig) -> bool {
         let a = &config.auth;
-        [&a.token, &a.secret_id, &a.jwt, &a.password]
+        [&a.token, &a.role_id, &a.secret_id, &a.jwt, &a.password]
             .iter()
             .any(|c| c.is_some())
     }

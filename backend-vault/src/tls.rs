@@ -38,6 +38,8 @@ use crate::config::TlsSettings;
 const MAX_PEM: u64 = 1024 * 1024;
 /// Most files read from a CA directory.
 const MAX_CA_FILES: usize = 1000;
+/// Most directory entries looked at in a CA directory.
+const MAX_CA_ENTRIES: usize = 10 * MAX_CA_FILES;
 
 fn bad(msg: impl Into<String>) -> ConfigError {
     ConfigError::new(msg)
@@ -124,7 +126,10 @@ fn add_roots(
 fn ca_dir(dir: &Path) -> Result<Vec<std::path::PathBuf>, ConfigError> {
     let entries =
         std::fs::read_dir(dir).map_err(|e| bad(format!("ca_path {}: {e}", dir.display())))?;
+    // Only regular files (a FIFO or device there is skipped, and each file
+    // is opened without blocking anyway), bounded however big the directory.
     let mut files: Vec<_> = entries
+        .take(MAX_CA_ENTRIES)
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| p.is_file())
@@ -150,6 +155,7 @@ fn certs(file: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, Config
 
 fn private_key(file: &Path) -> Result<PrivateKeyDer<'static>, ConfigError> {
     let pem = read_credential(file, "client_key")?;
+    backend_core::secret::hold(&pem);
     // The parser's error names the PEM problem, never the key bytes.
     PrivateKeyDer::from_pem_slice(pem.expose().as_bytes())
         .map_err(|e| bad(format!("client_key {}: {e}", file.display())))
