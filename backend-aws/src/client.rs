@@ -8,51 +8,49 @@
 //! resolved credentials are then handed to both clients as static ones, so
 //! the chain (and any instance-metadata probing) runs once per call.
 //!
+//! The SDK's own loader builds the region and credentials chains, with two
+//! changes: it reads no file (every file it could read is read first by
+//! [`crate::files`], regular files only and bounded, and handed over as
+//! contents), and every identity the chain hands out is held
+//! ([`Holding`]), so no reply can carry the backend's own keys.
+//!
 //! The instance metadata service (IMDS) is asked only by the links of the
 //! chains that come after the configured ones: with a region and
 //! credentials set (config, environment or profile), it is never reached.
-//! When it is reached, it is asked with short timeouts and few attempts, and
-//! the whole load is bounded by the deadline anyway.
+//! When it is reached, it gets the SDK's 1 s connect and read timeouts (a
+//! timeout is not retried), and the whole load is bounded by the deadline.
 //!
 //! One HTTP client ([`crate::http::client`]: reqwest on rustls with ring,
 //! proxies from the environment, the CA store read only for TLS, the HTTP
 //! stack backend-vault uses too) serves every request of
-//! the call: it is given to the IMDS client, to the credentials chain (STS
-//! for web identity, SSO, container credentials) and to the `SdkConfig` the
+//! the call: it is given to the loader, hence to the IMDS client and the
+//! credentials chain (STS for web identity, container credentials) and to the `SdkConfig` the
 //! service clients and the assumed role are built from. The SDK has no
 //! default client in this build (no `default-https-client`), so a place
 //! that missed it would fail loudly, never fall back to another stack.
 
 use std::collections::HashMap;
+use std::error::Error;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::SdkConfig;
-use aws_config::default_provider::credentials::DefaultCredentialsChain;
-use aws_config::environment::region::EnvironmentVariableRegionProvider;
-use aws_config::imds;
-use aws_config::meta::region::RegionProviderChain;
-use aws_config::profile::region::ProfileFileRegionProvider;
-use aws_config::provider_config::ProviderConfig;
+#[allow(deprecated)] // aws-config's aliases of aws-runtime's types
+use aws_config::profile::profile_file::{ProfileFileKind, ProfileFiles};
 use aws_config::sts::AssumeRoleProvider;
 use aws_credential_types::provider::error::CredentialsError;
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
 use aws_sdk_secretsmanager::Client as SecretsClient;
 use aws_sdk_secretsmanager::config::{Credentials, Region};
 use aws_sdk_ssm::Client as SsmClient;
-use backend_core::{Context, ErrorKind, HandleError};
+use backend_core::{Context, ErrorKind, HandleError, Secret};
 
 use crate::config::AwsConfig;
+use crate::files::SdkFiles;
 
 /// The session name of an assumed role when the config names none.
 pub const DEFAULT_SESSION_NAME: &str = "secret-backend-aws";
-/// IMDS connect timeout: the service answers in milliseconds on an instance,
-/// and off an instance the address usually blackholes.
-const IMDS_CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
-const IMDS_READ_TIMEOUT: Duration = Duration::from_millis(1000);
-const IMDS_ATTEMPTS: u32 = 1;
-
 /// The service clients of one call: those of the configured region, and
 /// more made on demand for ARNs that name another region (a secret
 /// replicated elsewhere, a parameter shared from another region).
@@ -137,55 +135,38 @@ pub async fn load(config: &AwsConfig, ctx: &Context) -> Result<Clients, HandleEr
 }
 
 async fn load_unbounded(config: &AwsConfig) -> Result<Clients, HandleError> {
-    let http = crate::http::client();
-    let providers = ProviderConfig::without_region().with_http_client(http.clone());
-    let imds = imds::Client::builder()
-        .configure(&providers)
-        .connect_timeout(IMDS_CONNECT_TIMEOUT)
-        .read_timeout(IMDS_READ_TIMEOUT)
-        .max_attempts(IMDS_ATTEMPTS)
+    // Every file the SDK could read, read by us first (see `files`): a
+    // FIFO, a device or a group-writable file fails here, by name.
+    let files = SdkFiles::read()?;
+    #[allow(deprecated)] // aws-config's alias of aws-runtime's EnvConfigFiles
+    let profile_files = ProfileFiles::builder()
+        .with_contents(ProfileFileKind::Config, files.config.clone())
+        .with_contents(ProfileFileKind::Credentials, files.credentials.clone())
         .build();
-    let region = region_chain(config, imds.clone())
-        .region()
-        .await
-        .ok_or_else(|| {
-            HandleError::other(
-                "no AWS region configured (set 'region' in the config, --region, AWS_REGION, \
-                 or a region in the profile)",
-            )
-        })?;
-    let source = match (&config.access_key_id, &config.secret_access_key) {
-        (Some(id), Some(secret)) => SharedCredentialsProvider::new(Credentials::new(
-            id,
-            secret,
-            config.session_token.clone(),
-            None,
-            "config",
-        )),
-        _ => {
-            let mut chain = DefaultCredentialsChain::builder()
-                .configure(providers)
-                .region(region.clone())
-                .imds_client(imds);
-            if let Some(profile) = &config.profile {
-                chain = chain.profile_name(profile);
-            }
-            SharedCredentialsProvider::new(chain.build().await)
-        }
-    };
-    let region_name = region.to_string();
     // The SDK's standard retry (3 attempts) with short backoffs: its default
     // jitter (up to 1 s, then 2 s) can outlast a 3-5 s call deadline before
     // the last attempt says why it failed.
     let retry = aws_config::retry::RetryConfig::standard()
         .with_max_attempts(3)
-        .with_initial_backoff(std::time::Duration::from_millis(100))
-        .with_max_backoff(std::time::Duration::from_millis(500));
+        .with_initial_backoff(Duration::from_millis(100))
+        .with_max_backoff(Duration::from_millis(500));
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http)
-        .region(region)
-        .credentials_provider(source)
+        .http_client(crate::http::client())
+        .fs(files.fs())
+        .profile_files(profile_files)
         .retry_config(retry);
+    if let Some(region) = &config.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let (Some(id), Some(secret)) = (&config.access_key_id, &config.secret_access_key) {
+        loader = loader.credentials_provider(Credentials::new(
+            id,
+            secret,
+            config.session_token.clone(),
+            None,
+            "config",
+        ));
+    }
     if let Some(profile) = &config.profile {
         loader = loader.profile_name(profile);
     }
@@ -193,6 +174,20 @@ async fn load_unbounded(config: &AwsConfig) -> Result<Clients, HandleError> {
         loader = loader.endpoint_url(url);
     }
     let base = loader.load().await;
+    let region = base.region().map(ToString::to_string).ok_or_else(|| {
+        HandleError::other(
+            "no AWS region configured (set 'region' in the config, --region, AWS_REGION, \
+             or a region in the profile)",
+        )
+    })?;
+    let source = Holding::shared(
+        base.credentials_provider()
+            .ok_or_else(|| HandleError::other("internal error: no credentials provider"))?,
+    );
+    let base = base
+        .into_builder()
+        .credentials_provider(source.clone())
+        .build();
     let provider = match &config.role_arn {
         Some(arn) => {
             let mut role = AssumeRoleProvider::builder(arn).session_name(
@@ -204,11 +199,11 @@ async fn load_unbounded(config: &AwsConfig) -> Result<Clients, HandleError> {
             if let Some(id) = &config.external_id {
                 role = role.external_id(id);
             }
-            SharedCredentialsProvider::new(role.configure(&base).build().await)
+            Holding::shared(SharedCredentialsProvider::new(
+                role.configure(&base).build().await,
+            ))
         }
-        None => base
-            .credentials_provider()
-            .ok_or_else(|| HandleError::other("internal error: no credentials provider"))?,
+        None => source,
     };
     let credentials = provider
         .provide_credentials()
@@ -218,24 +213,48 @@ async fn load_unbounded(config: &AwsConfig) -> Result<Clients, HandleError> {
         .into_builder()
         .credentials_provider(SharedCredentialsProvider::new(credentials))
         .build();
-    Ok(Clients::new(sdk, region_name))
+    Ok(Clients::new(sdk, region))
 }
 
-/// Config, then environment, then profile, then IMDS (with our client).
-fn region_chain(config: &AwsConfig, imds: imds::Client) -> RegionProviderChain {
-    let mut profile = ProfileFileRegionProvider::builder();
-    if let Some(name) = &config.profile {
-        profile = profile.profile_name(name);
+/// A credentials provider that [holds](backend_core::secret::hold) every
+/// identity it hands out (the secret key and the session token), so that
+/// no reply can carry the credentials the backend runs with, wherever the
+/// chain found them (environment, profile, web identity, container,
+/// instance metadata, an assumed role).
+#[derive(Debug)]
+struct Holding(SharedCredentialsProvider);
+
+impl Holding {
+    fn shared(inner: SharedCredentialsProvider) -> SharedCredentialsProvider {
+        SharedCredentialsProvider::new(Self(inner))
     }
-    let chain = match &config.region {
-        Some(r) => RegionProviderChain::first_try(Region::new(r.clone())),
-        None => RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new()),
-    };
-    chain.or_else(profile.build()).or_else(
-        aws_config::imds::region::ImdsRegionProvider::builder()
-            .imds_client(imds)
-            .build(),
-    )
+}
+
+impl ProvideCredentials for Holding {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(async move {
+            let credentials = self.0.provide_credentials().await?;
+            hold(&credentials);
+            Ok(credentials)
+        })
+    }
+
+    fn fallback_on_interrupt(&self) -> Option<Credentials> {
+        let credentials = self.0.fallback_on_interrupt()?;
+        hold(&credentials);
+        Some(credentials)
+    }
+}
+
+/// Holds the secret parts of `credentials` (the key id is not secret).
+pub fn hold(credentials: &Credentials) {
+    backend_core::secret::hold(&Secret::from(credentials.secret_access_key()));
+    if let Some(token) = credentials.session_token() {
+        backend_core::secret::hold(&Secret::from(token));
+    }
 }
 
 fn credentials_error(e: &CredentialsError, config: &AwsConfig) -> HandleError {
@@ -244,6 +263,10 @@ fn credentials_error(e: &CredentialsError, config: &AwsConfig) -> HandleError {
         .as_deref()
         .map(|arn| format!(" to assume {arn}"))
         .unwrap_or_default();
+    let cause = || {
+        e.source()
+            .map_or_else(|| "no details".into(), crate::errors::chain)
+    };
     match e {
         CredentialsError::CredentialsNotLoaded(_) => HandleError::permission_denied(format!(
             "no AWS credentials found{role} (tried: {})",
@@ -255,14 +278,14 @@ fn credentials_error(e: &CredentialsError, config: &AwsConfig) -> HandleError {
         )),
         CredentialsError::InvalidConfiguration(_) => HandleError::other(format!(
             "invalid AWS credentials configuration{role}: {}",
-            crate::errors::chain(e)
+            cause()
         )),
         // A source that was tried and failed (an instance metadata service
         // refusing, an STS error): still no credentials, and why.
         _ => HandleError::permission_denied(format!(
             "no AWS credentials found{role} (tried: {}); the last source failed: {}",
             tried(config),
-            crate::errors::chain(e)
+            cause()
         )),
     }
 }

@@ -59,7 +59,10 @@ impl fmt::Debug for AwsConfig {
             .field("role_arn", &self.role_arn)
             .field("external_id", &redacted(&self.external_id))
             .field("session_name", &self.session_name)
-            .field("endpoint_url", &self.endpoint_url)
+            .field(
+                "endpoint_url",
+                &self.endpoint_url.as_deref().map(backend_core::redact::url),
+            )
             .field("concurrency", &self.concurrency)
             .field("batch_get", &self.batch_get)
             .field("access_key_id", &self.access_key_id)
@@ -108,6 +111,18 @@ impl AwsConfig {
         self
     }
 
+    /// The credentials the config carries: the secret access key, the
+    /// session token and the external id (the key id is not secret).
+    pub fn credentials(&self) -> impl Iterator<Item = &str> {
+        [
+            &self.secret_access_key,
+            &self.session_token,
+            &self.external_id,
+        ]
+        .into_iter()
+        .filter_map(|c| c.as_deref())
+    }
+
     /// Requests in flight at once.
     pub fn concurrency(&self) -> usize {
         self.concurrency.unwrap_or(DEFAULT_CONCURRENCY)
@@ -153,7 +168,8 @@ impl AwsConfig {
             check_token("endpoint_url", url, 2048)?;
             if !(url.starts_with("https://") || url.starts_with("http://")) {
                 return Err(ConfigError::new(format!(
-                    "endpoint_url '{url}' must start with https:// (or http://)"
+                    "endpoint_url '{}' must start with https:// (or http://)",
+                    backend_core::redact::url(url)
                 )));
             }
         }

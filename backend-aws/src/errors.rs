@@ -1,26 +1,123 @@
 //! AWS errors as per-handle errors, in one place.
 //!
-//! An SDK error's `Debug` holds the raw HTTP response, body included, so it
-//! is never printed: messages are built from the error code, the service's
-//! short message (bounded, and only for codes we do not know), or the
-//! `Display` of the error's source chain ([`chain`]) for transport failures.
+//! A message says what went wrong in our own words, with the HTTP status
+//! and the error code; never a response body, never a service's `message`
+//! (a hostile endpoint, or a proxy's page, writes whatever it likes there),
+//! never an endpoint's URL. So:
 //!
-//! Not `DisplayErrorContext` either, although the SDK recommends it: it
-//! appends the error's `Debug` to the chain (`"... ({:?})"`), raw response
-//! and body included (seen with an IMDS 403: its body showed up whole).
+//! - an error code is named only when it is one of [`KNOWN_CODES`] (the
+//!   code comes from the body too: an unknown one is "an error code this
+//!   backend does not know", with the HTTP status);
+//! - the service's message is only matched, never shown (a secret marked
+//!   for deletion is recognised by it);
+//! - transport and credential failures are described by [`chain`], which
+//!   takes text only from error types whose text we vouch for (the OS's
+//!   I/O errors, rustls, the SDK's profile errors, our own), describes
+//!   the others in our words (reqwest's errors carry the URL, IMDS errors
+//!   the raw response, STS errors the service's message), and skips the
+//!   text of any type it does not know while still looking at its source.
+//!
+//! Not `Debug` (it holds the raw HTTP response, body included) and not
+//! `DisplayErrorContext` either, although the SDK recommends it: it
+//! appends the error's `Debug` to the chain (`"... ({:?})"`).
 
 use std::error::Error;
 
+use aws_config::imds::client::error::ImdsError;
+use aws_config::profile::credentials::ProfileFileError;
+use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_secretsmanager::config::http::HttpResponse;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sts::operation::assume_role::AssumeRoleError;
+use aws_sdk_sts::operation::assume_role_with_web_identity::AssumeRoleWithWebIdentityError;
 use backend_core::HandleError;
 
-/// Longest service message or error chain quoted in an error.
-const MAX_SERVICE_MESSAGE: usize = 300;
+/// Longest error chain quoted in a message.
+const MAX_CHAIN: usize = 300;
 
-/// Maps an error `code` (with the service's `message`) to a handle error
-/// naming `location`.
-pub fn from_code(code: &str, message: Option<&str>, location: &str) -> HandleError {
+/// The error codes a message may name: those of Secrets Manager, SSM
+/// Parameter Store and STS for the calls made here, and the errors common
+/// to every AWS service. Any other code is not repeated.
+pub const KNOWN_CODES: &[&str] = &[
+    // Common to every service.
+    "AccessDenied",
+    "AccessDeniedException",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "IncompleteSignature",
+    "InternalFailure",
+    "InvalidAction",
+    "InvalidClientTokenId",
+    "InvalidParameterCombination",
+    "InvalidParameterValue",
+    "InvalidQueryParameter",
+    "InvalidSignatureException",
+    "MalformedQueryString",
+    "MissingAction",
+    "MissingAuthenticationToken",
+    "MissingParameter",
+    "NotAuthorized",
+    "OptInRequired",
+    "RequestExpired",
+    "RequestTimeTooSkewed",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "SignatureDoesNotMatch",
+    "Throttling",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "UnauthorizedOperation",
+    "UnknownOperationException",
+    "UnrecognizedClientException",
+    "ValidationError",
+    "ValidationException",
+    // Secrets Manager.
+    "DecryptionFailure",
+    "EncryptionFailure",
+    "InternalServiceError",
+    "InvalidNextTokenException",
+    "InvalidParameterException",
+    "InvalidRequestException",
+    "LimitExceededException",
+    "ResourceNotFoundException",
+    // SSM Parameter Store and KMS behind it.
+    "InternalServerError",
+    "InvalidKeyId",
+    "KMSAccessDeniedException",
+    "KMSDisabledException",
+    "KMSInvalidStateException",
+    "KMSNotFoundException",
+    "ParameterNotFound",
+    "ParameterVersionNotFound",
+    "RequestLimitExceeded",
+    "ThrottledException",
+    // STS.
+    "IDPCommunicationError",
+    "IDPRejectedClaim",
+    "InvalidIdentityToken",
+    "MalformedPolicyDocument",
+    "PackedPolicyTooLarge",
+    "RegionDisabledException",
+];
+
+/// `code` when it is one of [`KNOWN_CODES`], else words saying it is not.
+pub fn shown_code(code: &str) -> &str {
+    KNOWN_CODES
+        .iter()
+        .find(|k| **k == code)
+        .copied()
+        .unwrap_or("an error code this backend does not know")
+}
+
+/// Maps an error `code` (with the service's `message`, only matched, and
+/// the HTTP `status` when there was one) to a handle error naming
+/// `location`.
+pub fn from_code(
+    code: &str,
+    message: Option<&str>,
+    status: Option<u16>,
+    location: &str,
+) -> HandleError {
     let message = message.unwrap_or_default();
     match code {
         "ResourceNotFoundException" | "ParameterNotFound" | "ParameterVersionNotFound" => {
@@ -38,7 +135,9 @@ pub fn from_code(code: &str, message: Option<&str>, location: &str) -> HandleErr
         | "InvalidSignatureException"
         | "SignatureDoesNotMatch"
         | "ExpiredTokenException"
-        | "ExpiredToken" => HandleError::permission_denied(format!(
+        | "ExpiredToken"
+        | "InvalidIdentityToken"
+        | "IDPRejectedClaim" => HandleError::permission_denied(format!(
             "{location}: AWS refused the credentials ({code})"
         )),
         "DecryptionFailure"
@@ -61,10 +160,19 @@ pub fn from_code(code: &str, message: Option<&str>, location: &str) -> HandleErr
         "InternalServiceError"
         | "InternalServerError"
         | "InternalFailure"
-        | "ServiceUnavailable" => {
+        | "ServiceUnavailable"
+        | "ServiceUnavailableException" => {
             HandleError::unavailable(format!("{location}: AWS service error ({code})"))
         }
-        _ => HandleError::other(format!("{location}: {code}: {}", bounded_message(message))),
+        _ => {
+            let code = shown_code(code);
+            HandleError::other(match status {
+                Some(status) => {
+                    format!("{location}: AWS refused the request ({code}, HTTP {status})")
+                }
+                None => format!("{location}: AWS refused the request ({code})"),
+            })
+        }
     }
 }
 
@@ -80,21 +188,22 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     match e {
-        SdkError::ServiceError(service) => match code_of(e) {
-            Some(code) => from_code(code, service.err().message(), location),
-            // A success status with a body that is not the service's JSON
-            // (a captive portal, a proxy's page): as unreadable as a
-            // response the SDK could not take apart.
-            None if service.raw().status().is_success() => HandleError::unavailable(format!(
-                "{location}: unreadable response from the AWS endpoint (HTTP {}, not the \
-                     service's JSON)",
-                service.raw().status().as_u16()
-            )),
-            None => HandleError::other(format!(
-                "{location}: AWS answered HTTP {} without an error code",
-                service.raw().status().as_u16()
-            )),
-        },
+        SdkError::ServiceError(service) => {
+            let status = service.raw().status().as_u16();
+            match code_of(e) {
+                Some(code) => from_code(code, service.err().message(), Some(status), location),
+                // A success status with a body that is not the service's JSON
+                // (a captive portal, a proxy's page): as unreadable as a
+                // response the SDK could not take apart.
+                None if service.raw().status().is_success() => HandleError::unavailable(format!(
+                    "{location}: unreadable response from the AWS endpoint (HTTP {status}, not \
+                     the service's JSON)"
+                )),
+                None => HandleError::other(format!(
+                    "{location}: AWS answered HTTP {status} without an error code"
+                )),
+            }
+        }
         SdkError::DispatchFailure(failure) => {
             let why = if failure.is_timeout() {
                 "timed out connecting"
@@ -114,7 +223,10 @@ where
         SdkError::ResponseError(_) => HandleError::unavailable(format!(
             "{location}: unreadable response from the AWS endpoint"
         )),
-        _ => HandleError::other(format!("{location}: {}", chain(e))),
+        _ => HandleError::other(format!(
+            "{location}: the AWS request could not be made: {}",
+            chain(e)
+        )),
     }
 }
 
@@ -137,31 +249,162 @@ where
     })
 }
 
-/// The `Display` of an error and of each of its sources, joined with `: `
-/// (never `Debug`, which would show raw responses), bounded in length.
+/// What an error and its sources may say, joined with `: `, bounded in
+/// length (see the module docs for whose text is taken). `no details` when
+/// none of them may say anything.
 pub fn chain(e: &(dyn Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut next: Option<&(dyn Error + 'static)> = Some(e);
-    while let Some(err) = next {
-        let text = err.to_string();
+    // Chains are short; the bound only guards against a cycle.
+    for _ in 0..32 {
+        let Some(err) = next else { break };
+        let (text, source) = describe(err);
         // Wrappers often repeat their source's message; keep it once.
-        if !parts.last().is_some_and(|p| p.contains(&text)) {
+        if let Some(text) = text
+            && !parts.last().is_some_and(|p| p.contains(&text))
+        {
             parts.push(text);
         }
-        next = err.source();
+        next = source;
+    }
+    if parts.is_empty() {
+        return "no details".into();
     }
     bounded_message(&parts.join(": "))
 }
 
-/// One line, at most [`MAX_SERVICE_MESSAGE`] characters.
+type Source<'a> = Option<&'a (dyn Error + 'static)>;
+
+/// What one error may say of itself, and the error to look at next.
+fn describe<'a>(e: &'a (dyn Error + 'static)) -> (Option<String>, Source<'a>) {
+    if let Some(io) = e.downcast_ref::<std::io::Error>() {
+        // An `io::Error` wrapping another error shows (and sources) that
+        // one's text: look at the wrapped error itself instead.
+        return match io.get_ref() {
+            Some(inner) => (None, Some(inner)),
+            None => (Some(io.to_string()), None),
+        };
+    }
+    if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+        return (Some(tls_words(tls)), None);
+    }
+    if let Some(r) = e.downcast_ref::<reqwest::Error>() {
+        return (Some(reqwest_words(r).into()), r.source());
+    }
+    if let Some(ours) = e.downcast_ref::<crate::http::Said>() {
+        return (Some(ours.to_string()), None);
+    }
+    if let Some(tls) = e.downcast_ref::<crate::http::TlsRefused>() {
+        return (Some(tls.to_string()), tls.source());
+    }
+    if let Some(c) = e.downcast_ref::<CredentialsError>() {
+        return (Some(credentials_words(c).into()), c.source());
+    }
+    if let Some(p) = e.downcast_ref::<ProfileFileError>() {
+        // Built from the operator's own profile files: names and reasons.
+        return (Some(p.to_string()), None);
+    }
+    if let Some(i) = e.downcast_ref::<ImdsError>() {
+        return match i {
+            ImdsError::ErrorResponse(r) => (
+                Some(format!(
+                    "the instance metadata service (IMDS) answered HTTP {}",
+                    r.response().status().as_u16()
+                )),
+                None,
+            ),
+            ImdsError::FailedToLoadToken(_) => {
+                (Some("cannot get an IMDS session token".into()), i.source())
+            }
+            _ => (
+                Some("cannot reach the instance metadata service (IMDS)".into()),
+                i.source(),
+            ),
+        };
+    }
+    if let Some(s) = e.downcast_ref::<SdkError<AssumeRoleError, HttpResponse>>() {
+        return (
+            Some(from_sdk(s, "STS AssumeRole").message().to_owned()),
+            None,
+        );
+    }
+    if let Some(s) = e.downcast_ref::<SdkError<AssumeRoleWithWebIdentityError, HttpResponse>>() {
+        return (
+            Some(
+                from_sdk(s, "STS AssumeRoleWithWebIdentity")
+                    .message()
+                    .to_owned(),
+            ),
+            None,
+        );
+    }
+    // Unknown type: its text might quote what the far end sent; its
+    // source may still be one we know.
+    (None, e.source())
+}
+
+/// A refused handshake in a few words: the kind of refusal, never the
+/// names a server's certificate presents.
+fn tls_words(e: &rustls::Error) -> String {
+    use rustls::CertificateError as C;
+    let why = match e {
+        rustls::Error::InvalidCertificate(c) => match c {
+            C::UnknownIssuer => "UnknownIssuer",
+            C::Expired | C::ExpiredContext { .. } => "Expired",
+            C::NotValidYet | C::NotValidYetContext { .. } => "NotValidYet",
+            C::Revoked => "Revoked",
+            C::NotValidForName | C::NotValidForNameContext { .. } => {
+                "not valid for the endpoint's name"
+            }
+            C::BadSignature => "BadSignature",
+            C::BadEncoding => "BadEncoding",
+            _ => "refused by the verifier",
+        },
+        rustls::Error::AlertReceived(_) => return "the server sent a TLS alert".into(),
+        rustls::Error::NoCertificatesPresented => return "no certificate presented".into(),
+        _ => return "TLS error".into(),
+    };
+    format!("invalid peer certificate: {why}")
+}
+
+/// A reqwest error in our words: its own text carries the request's URL.
+fn reqwest_words(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else if e.is_body() || e.is_decode() {
+        "reading the response failed"
+    } else if e.is_builder() {
+        "the request could not be built"
+    } else if e.is_request() {
+        "sending the request failed"
+    } else {
+        "the request failed"
+    }
+}
+
+/// A credentials error in our words (its text is the SDK's, its source
+/// says more and is described on its own).
+pub fn credentials_words(e: &CredentialsError) -> &'static str {
+    match e {
+        CredentialsError::CredentialsNotLoaded(_) => "no credentials from this source",
+        CredentialsError::ProviderTimedOut(_) => "the credentials source timed out",
+        CredentialsError::InvalidConfiguration(_) => "invalid credentials configuration",
+        CredentialsError::ProviderError(_) => "the credentials source failed",
+        _ => "the credentials source failed unexpectedly",
+    }
+}
+
+/// One line, at most [`MAX_CHAIN`] characters.
 fn bounded_message(m: &str) -> String {
     let words: Vec<&str> = m
         .split(|c: char| c.is_whitespace() || c.is_control())
         .filter(|w| !w.is_empty())
         .collect();
     let m = words.join(" ");
-    let line: String = m.chars().take(MAX_SERVICE_MESSAGE).collect();
-    if m.chars().count() > MAX_SERVICE_MESSAGE {
+    let line: String = m.chars().take(MAX_CHAIN).collect();
+    if m.chars().count() > MAX_CHAIN {
         format!("{line}...")
     } else {
         line
@@ -174,35 +417,39 @@ mod tests {
 
     use super::*;
 
+    /// An error of a type `chain` does not know, quoting "the far end".
     #[derive(Debug)]
-    struct Outer(Inner);
-    #[derive(Debug)]
-    struct Inner;
-    impl std::fmt::Display for Outer {
+    struct Remote(Option<std::io::Error>);
+    impl std::fmt::Display for Remote {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("dispatch failure")
+            f.write_str("REMOTE-TEXT-MARKER")
         }
     }
-    impl std::fmt::Display for Inner {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("connection refused")
-        }
-    }
-    impl Error for Outer {
+    impl Error for Remote {
         fn source(&self) -> Option<&(dyn Error + 'static)> {
-            Some(&self.0)
+            self.0.as_ref().map(|e| e as &(dyn Error + 'static))
         }
     }
-    impl Error for Inner {}
 
     #[test]
-    fn chain_shows_sources_never_debug() {
-        assert_eq!(chain(&Outer(Inner)), "dispatch failure: connection refused");
+    fn chain_shows_only_text_it_vouches_for() {
+        let refused = std::io::Error::from_raw_os_error(111);
+        let shown = chain(&Remote(Some(refused)));
+        assert!(shown.contains("os error 111"), "{shown}");
+        assert!(!shown.contains("MARKER"), "{shown}");
+        assert_eq!(chain(&Remote(None)), "no details");
+        // An io::Error wrapping a foreign error shows neither.
+        let wrapped = std::io::Error::other(Remote(None));
+        assert_eq!(chain(&wrapped), "no details");
+        let tls = std::io::Error::other(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer,
+        ));
+        assert_eq!(chain(&tls), "invalid peer certificate: UnknownIssuer");
     }
 
     #[test]
     fn codes() {
-        let k = |code, msg| from_code(code, msg, "prod/db").kind();
+        let k = |code, msg| from_code(code, msg, Some(400), "prod/db").kind();
         assert_eq!(k("ResourceNotFoundException", None), ErrorKind::NotFound);
         assert_eq!(k("ParameterNotFound", None), ErrorKind::NotFound);
         assert_eq!(
@@ -217,19 +464,36 @@ mod tests {
             Some(
                 "You can't perform this operation on the secret because it was marked for deletion.",
             ),
+            Some(400),
             "prod/db",
         );
         assert!(e.message().contains("marked for deletion"), "{e}");
         assert!(e.message().starts_with("prod/db: "), "{e}");
-        let e = from_code("Weird", Some(&"x\n".repeat(500)), "p");
         assert!(
-            e.message().len() < 400 && !e.message().contains('\n'),
-            "{e}"
-        );
-        assert!(
-            from_code("DecryptionFailure", None, "p")
+            from_code("DecryptionFailure", None, None, "p")
                 .message()
                 .contains("KMS")
         );
+    }
+
+    #[test]
+    fn service_messages_and_unknown_codes_are_never_repeated() {
+        let e = from_code(
+            "ValidationException",
+            Some("MSG-MARKER: value at 'secretId' failed"),
+            Some(400),
+            "p",
+        );
+        assert_eq!(
+            e.message(),
+            "p: AWS refused the request (ValidationException, HTTP 400)"
+        );
+        let e = from_code("CODE-MARKER", Some("MSG-MARKER"), Some(418), "p");
+        assert_eq!(
+            e.message(),
+            "p: AWS refused the request (an error code this backend does not know, HTTP 418)"
+        );
+        let e = from_code("CODE-MARKER", Some("MSG-MARKER"), None, "p");
+        assert!(!e.message().contains("MARKER"), "{e}");
     }
 }

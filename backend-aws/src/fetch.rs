@@ -192,9 +192,12 @@ async fn batch_get(clients: &Clients, chunk: &[(usize, &str)]) -> Result<BatchRe
             let Some(sid) = err.secret_id() else { continue };
             for (slot, (_, id)) in answers.iter_mut().zip(chunk) {
                 if slot.is_none() && *id == sid {
+                    // The batch call itself succeeded: no HTTP status
+                    // belongs to this id's error.
                     *slot = Some(Err(errors::from_code(
                         err.error_code().unwrap_or("UnknownError"),
                         err.message(),
+                        None,
                         id,
                     )));
                 }

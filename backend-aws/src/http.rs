@@ -101,9 +101,16 @@ fn build(tls: &Result<ClientConfig, Arc<str>>, (connect, read): Timeouts) -> Bui
     if let Some(t) = read {
         builder = builder.read_timeout(t);
     }
-    builder
-        .build()
-        .map_err(|e| format!("cannot build the HTTP client: {e}").into())
+    // reqwest's own text could quote a proxy URL from the environment,
+    // userinfo included: its kind only.
+    builder.build().map_err(|e| {
+        let why = if e.is_builder() {
+            "a proxy setting (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY) is invalid or TLS setup failed"
+        } else {
+            "unexpected error"
+        };
+        format!("cannot build the HTTP client: {why}").into()
+    })
 }
 
 /// Sends one request with a built client.
@@ -115,8 +122,8 @@ impl HttpConnector for Connector {
         let client = match &self.0 {
             Ok(client) => client.clone(),
             Err(e) => {
-                let e: Box<dyn std::error::Error + Send + Sync> = e.to_string().into();
-                return HttpConnectorFuture::ready(Err(ConnectorError::other(e, None)));
+                let e = Said(e.to_string());
+                return HttpConnectorFuture::ready(Err(ConnectorError::other(e.into(), None)));
             }
         };
         let request = match to_reqwest(request) {
@@ -133,7 +140,10 @@ impl HttpConnector for Connector {
 fn to_reqwest(request: HttpRequest) -> Result<reqwest::Request, ConnectorError> {
     let Some(body) = request.body().bytes().map(<[u8]>::to_vec) else {
         return Err(ConnectorError::other(
-            "the request has a streaming body; this client sends only in-memory bodies".into(),
+            Said(
+                "the request has a streaming body; this client sends only in-memory bodies".into(),
+            )
+            .into(),
             None,
         ));
     };
@@ -169,15 +179,30 @@ async fn to_sdk(mut response: reqwest::Response) -> Result<HttpResponse, Connect
 
 fn too_large() -> ConnectorError {
     ConnectorError::other(
-        format!("the response body is over {} MiB", MAX_BODY >> 20).into(),
+        Said(format!("the response body is over {} MiB", MAX_BODY >> 20)).into(),
         None,
     )
 }
 
+/// An error in our own words, which messages may show as it is
+/// ([`crate::errors::chain`] shows only text it vouches for).
+#[derive(Debug)]
+pub struct Said(pub String);
+
+impl std::fmt::Display for Said {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Said {}
+
 /// Classifies a reqwest error for the SDK's retry logic (see the module
-/// docs). The error itself is kept as the source: its `Display` chain
-/// names the cause (`errors::chain`), never a body.
+/// docs). The error itself is kept as the source, without the request's
+/// URL (which may hold userinfo); `errors::chain` describes it in its own
+/// words.
 fn connector_error(e: reqwest::Error) -> ConnectorError {
+    let e = e.without_url();
     if e.is_timeout() {
         return ConnectorError::timeout(e.into());
     }
@@ -197,7 +222,7 @@ fn connector_error(e: reqwest::Error) -> ConnectorError {
 /// A refused TLS handshake, said so in front of reqwest's chain (which
 /// names the cause, e.g. `invalid peer certificate: UnknownIssuer`).
 #[derive(Debug)]
-struct TlsRefused(reqwest::Error);
+pub struct TlsRefused(reqwest::Error);
 
 impl std::fmt::Display for TlsRefused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

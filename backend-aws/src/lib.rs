@@ -16,6 +16,7 @@ pub mod client;
 pub mod config;
 pub mod errors;
 pub mod fetch;
+pub mod files;
 pub mod handle;
 pub mod http;
 
@@ -37,9 +38,13 @@ pub struct AwsProvider {
 }
 
 impl AwsProvider {
-    /// Validates `config`; no network, no async.
+    /// Validates `config` and [holds](backend_core::secret::hold) the
+    /// credentials it carries; no network, no async.
     pub fn new(config: AwsConfig) -> Result<Self, ConfigError> {
         config.validate()?;
+        for credential in config.credentials() {
+            backend_core::secret::hold(&Secret::from(credential));
+        }
         Ok(Self {
             config,
             clients: OnceCell::new(),
@@ -159,6 +164,12 @@ impl Backend for AwsProvider {
     /// serde-saphyr in this binary).
     fn load_config(path: &std::path::Path) -> Result<AwsConfig, ConfigError> {
         backend_core::config::load_flat(path)
+    }
+
+    /// Static keys, a session token or an external id in the config: a
+    /// config file others can read is then warned about.
+    fn holds_credentials(config: &AwsConfig) -> bool {
+        config.credentials().next().is_some()
     }
 
     fn build(config: AwsConfig, args: AwsArgs, _: &Request) -> Result<AwsProvider, ConfigError> {
