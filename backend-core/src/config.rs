@@ -6,8 +6,6 @@
 //! refused when group or others can write them: whoever can write them can
 //! point us at their own server or swap our credentials.
 
-use std::fs::File;
-use std::io::Read;
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
@@ -117,49 +115,17 @@ pub fn warn_if_readable_by_others(path: &Path, what: &str) {
     }
 }
 
-/// Opens `path`, refuses it when group or others can write it, and reads at
-/// most `max` bytes of UTF-8.
+/// Opens `path` without blocking (a FIFO or device is refused at once, see
+/// [`crate::fs`]), refuses it when group or others can write it, and reads
+/// at most `max` bytes of UTF-8.
 pub fn read_guarded(path: &Path, what: &str, max: u64) -> Result<String, ConfigError> {
-    let shown = path.display();
-    let file = File::open(path).map_err(|e| ConfigError::new(format!("{what} {shown}: {e}")))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| ConfigError::new(format!("{what} {shown}: {e}")))?;
-    if !meta.is_file() {
-        return Err(ConfigError::new(format!(
-            "{what} {shown}: not a regular file"
-        )));
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode();
-        if mode & 0o022 != 0 {
-            return Err(ConfigError::new(format!(
-                "{what} {shown} is writable by group or others (mode {:04o}): refusing it; chmod go-w it",
-                mode & 0o7777
-            )));
-        }
-    }
-    if meta.len() > max {
-        return Err(ConfigError::new(format!(
-            "{what} {shown} is larger than {max} bytes"
-        )));
-    }
-    let mut bytes = Vec::new();
-    file.take(max + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| ConfigError::new(format!("{what} {shown}: {e}")))?;
-    if bytes.len() as u64 > max {
-        return Err(ConfigError::new(format!(
-            "{what} {shown} is larger than {max} bytes"
-        )));
-    }
-    String::from_utf8(bytes).map_err(|e| {
-        let mut bytes = e.into_bytes();
-        zeroize::Zeroize::zeroize(&mut bytes);
-        ConfigError::new(format!("{what} {shown} is not UTF-8"))
-    })
+    let rules = crate::fs::Rules {
+        max,
+        refuse_writable: true,
+    };
+    crate::fs::read_regular_text(path, rules)
+        .map(|mut text| std::mem::take(&mut *text))
+        .map_err(|e| e.config(what, path))
 }
 
 #[cfg(test)]

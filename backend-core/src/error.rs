@@ -29,6 +29,22 @@ pub enum ErrorKind {
     Other,
 }
 
+impl ErrorKind {
+    /// The kind in a few words: the error a handle keeps when the reply
+    /// must shrink to fit the output cap.
+    pub fn short(self) -> &'static str {
+        match self {
+            Self::NotFound => "not found",
+            Self::PermissionDenied => "permission denied",
+            Self::InvalidHandle => "invalid handle",
+            Self::TimedOut => "timed out",
+            Self::Unavailable => "store unavailable",
+            Self::TooLarge => "too large",
+            Self::Other => "failed",
+        }
+    }
+}
+
 /// Why one handle has no value. `Display` is the message the agent logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HandleError {
@@ -42,7 +58,7 @@ impl HandleError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
             kind,
-            message: message.into(),
+            message: shown(message.into()),
         }
     }
 
@@ -100,7 +116,7 @@ impl HandleError {
     pub fn context(self, context: impl fmt::Display) -> Self {
         Self {
             kind: self.kind,
-            message: format!("{context}: {}", self.message),
+            message: shown(format!("{context}: {}", self.message)),
         }
     }
 }
@@ -120,7 +136,7 @@ pub struct ConfigError(String);
 impl ConfigError {
     /// A configuration error with a message naming the setting and the cause.
     pub fn new(message: impl Into<String>) -> Self {
-        Self(message.into())
+        Self(shown(message.into()))
     }
 }
 
@@ -131,6 +147,15 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// A message as it may be shown: URL userinfo hidden, control characters
+/// escaped ([`crate::redact::text`]).
+fn shown(message: String) -> String {
+    match crate::redact::text(&message) {
+        std::borrow::Cow::Borrowed(_) => message,
+        std::borrow::Cow::Owned(safe) => safe,
+    }
+}
 
 /// `5s`, `2.5s`, `250ms`: how a duration reads in a message.
 pub fn human_duration(d: Duration) -> String {
@@ -161,6 +186,14 @@ mod tests {
             HandleError::timed_out(Duration::from_millis(300)).message(),
             "timed out after 300ms"
         );
+    }
+
+    #[test]
+    fn messages_never_show_userinfo_or_controls() {
+        let e = HandleError::unavailable("cannot reach http://u:PW@h:1").context("a\nb");
+        assert_eq!(e.to_string(), "a\\nb: cannot reach http://***@h:1");
+        let e = ConfigError::new("bad address 'http://u:PW@[::1'");
+        assert_eq!(e.to_string(), "bad address 'http://***@[::1'");
     }
 
     #[test]

@@ -17,14 +17,17 @@
 
 pub mod config;
 pub mod error;
+pub mod fs;
 pub mod key;
 pub mod logging;
 pub mod protocol;
 pub mod provider;
+pub mod redact;
 pub mod runner;
 pub mod secret;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod watchdog;
 pub mod yaml;
 
 pub use error::{ConfigError, ErrorKind, HandleError};

@@ -1,12 +1,20 @@
 //! Logging: `tracing` to stderr and, optionally, appended to a file.
 //!
+//! Every line, on stderr and in the file, goes through [`Safe`], which
+//! hides URL userinfo and escapes control characters
+//! ([`crate::redact::text`]): a handle or a server-provided name holding a
+//! newline cannot forge a log line, whichever code path logged it. The log
+//! file is opened without following a symlink planted at its path, and
+//! refused unless it is a regular file nobody else can write.
+//!
 //! The default level is `warn`, so a successful call prints nothing on
 //! stderr (Vector logs every stderr line of its backend as a warning).
 //! Crates that log requests or responses (HTTP stacks, TLS, vaultrs, the AWS
 //! SDK) stay off unless the filter names them: vaultrs alone logs an ERROR
 //! for every 404, and the HTTP layers can log bodies at trace level.
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -66,7 +74,7 @@ pub fn filter(spec: &str) -> Result<Targets, ConfigError> {
 pub fn init(spec: Option<&str>, file: Option<&Path>) -> Result<(), ConfigError> {
     let targets = filter(spec.unwrap_or("warn"))?;
     let stderr = fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(|| Safe(std::io::stderr()))
         .with_ansi(false)
         .without_time()
         .with_target(false)
@@ -74,16 +82,10 @@ pub fn init(spec: Option<&str>, file: Option<&Path>) -> Result<(), ConfigError> 
     let file_layer = match file {
         None => None,
         Some(path) => {
-            let mut options = OpenOptions::new();
-            options.create(true).append(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let f = options
-                .open(path)
-                .map_err(|e| ConfigError::new(format!("log file {}: {e}", path.display())))?;
+            let f = open_log(path)?;
             Some(
                 fmt::layer()
-                    .with_writer(Mutex::new(f))
+                    .with_writer(Mutex::new(Safe(f)))
                     .with_ansi(false)
                     .with_filter(targets),
             )
@@ -95,6 +97,67 @@ pub fn init(spec: Option<&str>, file: Option<&Path>) -> Result<(), ConfigError> 
         .with(file_layer)
         .try_init();
     Ok(())
+}
+
+/// Opens the log file for appending: created with mode 0600; never through
+/// a symlink (`O_NOFOLLOW`: a link planted at the path would make us append
+/// to its target); refused when it is not a regular file (a FIFO would block
+/// every log line) or when group or others can write it.
+fn open_log(path: &Path) -> Result<File, ConfigError> {
+    let shown = path.display();
+    let refuse = |why: &dyn std::fmt::Display| ConfigError::new(format!("log file {shown}: {why}"));
+    let mut options = OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY);
+    }
+    let f = options.open(path).map_err(|e| {
+        #[cfg(unix)]
+        match e.raw_os_error() {
+            Some(libc::ELOOP) => {
+                return refuse(&"is a symbolic link: refusing it (name the real file)");
+            }
+            // A FIFO without a reader, or a device without its driver.
+            Some(libc::ENXIO) => return refuse(&"not a regular file"),
+            _ => {}
+        }
+        refuse(&e)
+    })?;
+    let meta = f.metadata().map_err(|e| refuse(&e))?;
+    if !meta.is_file() {
+        return Err(refuse(&"not a regular file"));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o022 != 0 {
+            return Err(refuse(&format_args!(
+                "is writable by group or others (mode {mode:04o}): refusing it; chmod go-w it"
+            )));
+        }
+    }
+    Ok(f)
+}
+
+/// A writer that makes each log line safe to show before it is written
+/// (the fmt layer writes one event per `write` call).
+#[derive(Debug)]
+struct Safe<W>(W);
+
+impl<W: Write> Write for Safe<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        self.0.write_all(crate::redact::text(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 #[cfg(test)]
@@ -116,5 +179,55 @@ mod tests {
         let t = filter("").unwrap();
         assert!(t.would_enable("backend_core", &Level::WARN));
         assert!(filter("loud").is_err());
+    }
+
+    #[test]
+    fn lines_are_made_safe() {
+        let mut out = Safe(Vec::new());
+        out.write_all(b"WARN forged\nline at http://u:PW@h:1\n")
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out.0).unwrap(),
+            "WARN forged\\nline at http://***@h:1\n"
+        );
+    }
+
+    #[test]
+    fn the_log_file_is_never_a_link_a_fifo_or_loose() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let target = d.path().join("target");
+        std::fs::write(&target, "").unwrap();
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let e = open_log(&link).unwrap_err().to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        let fifo = d.path().join("fifo");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(
+            open_log(&fifo)
+                .unwrap_err()
+                .to_string()
+                .contains("not a regular file")
+        );
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(
+            open_log(&target)
+                .unwrap_err()
+                .to_string()
+                .contains("writable by group")
+        );
+        let new = d.path().join("new.log");
+        open_log(&new).unwrap();
+        assert_eq!(
+            std::fs::metadata(&new).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 }

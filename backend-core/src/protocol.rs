@@ -235,13 +235,22 @@ pub struct Reply {
 
 impl Reply {
     /// A reply from entries. Empty values become the `secret is empty` error,
-    /// since the agent refuses them.
+    /// since the agent refuses them. A value that is, or contains, a
+    /// credential the backend itself holds ([`crate::secret::hold`]) is
+    /// refused, whatever path led to it: the last line of defence.
     pub fn new(entries: Vec<Entry>) -> Self {
         let entries = entries
             .into_iter()
             .map(|Entry { handle, outcome }| {
                 let outcome = match outcome {
                     Ok(v) if v.is_empty() => Err(HandleError::not_found("secret is empty")),
+                    Ok(v) if crate::secret::reveals_credential(v.expose()) => {
+                        tracing::error!(
+                            handle = %crate::runner::shorten(&handle),
+                            "refused a value that is a credential of this backend"
+                        );
+                        Err(HandleError::permission_denied(CREDENTIAL_REFUSED))
+                    }
                     other => other,
                 };
                 Entry { handle, outcome }
@@ -256,9 +265,12 @@ impl Reply {
     }
 
     /// Serializes the reply to at most `max_bytes` where possible: while it
-    /// is over, the largest values are replaced by a per-handle error, so the
-    /// other handles still reach the agent. Returns the bytes and how many
-    /// values were dropped.
+    /// is over, the largest values are replaced by a short per-handle error
+    /// ([`DROPPED`]), so the other handles still reach the agent, and then
+    /// long error messages by their kind's short name. Returns the bytes and
+    /// how many values were dropped; the bytes are still over `max_bytes`
+    /// only when even the handles with the shortest answers do not fit (the
+    /// runner then writes nothing: the agent would refuse it anyway).
     ///
     /// The common case, a reply under the cap, is serialized once; only an
     /// oversized one is measured entry by entry and written again. Every
@@ -272,8 +284,11 @@ impl Reply {
             return (out.0, 0);
         }
         out.0.zeroize();
-        let sizes: Vec<usize> = self.entries.iter().map(entry_size).collect();
+        let mut sizes: Vec<usize> = self.entries.iter().map(entry_size).collect();
         let mut total = 2 + sizes.iter().sum::<usize>() + self.entries.len().saturating_sub(1);
+        // First the largest values give way, each to an error shorter than
+        // itself (so every drop shrinks the reply); a value shorter than the
+        // error stays.
         let mut dropped = 0;
         let mut order: Vec<usize> = (0..self.entries.len())
             .filter(|&i| self.entries[i].outcome.is_ok())
@@ -283,17 +298,40 @@ impl Reply {
             if total <= max_bytes {
                 break;
             }
-            let len = self.entries[i]
-                .outcome
-                .as_ref()
-                .map(|s| s.len())
-                .unwrap_or(0);
-            self.entries[i].outcome = Err(HandleError::too_large(format!(
-                "value of {len} bytes left out: the reply would exceed the agent's output limit of {max_bytes} bytes"
-            )));
+            let replaced = Entry {
+                handle: String::new(),
+                outcome: Err(HandleError::too_large(DROPPED)),
+            };
+            // `replaced` has an empty handle: two quotes where the real one goes.
+            let new = self.entries[i].handle_size() + entry_size(&replaced) - 2;
+            if new >= sizes[i] {
+                continue;
+            }
+            self.entries[i].outcome = replaced.outcome;
+            total = total - sizes[i] + new;
+            sizes[i] = new;
+            dropped += 1;
+        }
+        // Then long error messages give way to their kind's short name.
+        let mut order: Vec<usize> = (0..self.entries.len())
+            .filter(|&i| self.entries[i].outcome.is_err())
+            .collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
+        for i in order {
+            if total <= max_bytes {
+                break;
+            }
+            let Err(e) = &self.entries[i].outcome else {
+                continue;
+            };
+            let short = HandleError::new(e.kind(), e.kind().short());
+            if short.message().len() >= e.message().len() {
+                continue;
+            }
+            self.entries[i].outcome = Err(short);
             let new = entry_size(&self.entries[i]);
             total = total - sizes[i] + new;
-            dropped += 1;
+            sizes[i] = new;
         }
         let mut out = WipingWriter(Vec::with_capacity(total));
         let _ = serde_json::to_writer(&mut out, self);
@@ -348,6 +386,24 @@ impl Serialize for Reply {
     }
 }
 
+/// The error of a value that is (or contains) one of the backend's own
+/// credentials.
+pub const CREDENTIAL_REFUSED: &str =
+    "refused: the value is or contains a credential this backend itself uses";
+
+/// The error of a value left out to keep the reply under the output cap:
+/// short, so that leaving a value out always makes the reply smaller.
+pub const DROPPED: &str = "value left out: reply over the output limit";
+
+impl Entry {
+    /// Bytes the handle takes in the reply, quotes included.
+    fn handle_size(&self) -> usize {
+        let mut counter = Counter(0);
+        let _ = serde_json::to_writer(&mut counter, &self.handle);
+        counter.0
+    }
+}
+
 /// Bytes `"handle":{"value":...,"error":...}` takes in the reply.
 fn entry_size(e: &Entry) -> usize {
     let mut counter = Counter(0);
@@ -371,7 +427,7 @@ impl std::io::Write for Counter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Secret;
+    use crate::{ErrorKind, Secret};
 
     fn parse(s: &str) -> Result<Request, RequestError> {
         Request::parse(s.as_bytes())
@@ -497,12 +553,45 @@ mod tests {
         let v: Value = serde_json::from_slice(&json).unwrap();
         assert_eq!(v["s"]["value"], "small");
         assert_eq!(v["mid"]["value"], mid.as_str());
-        assert!(
-            v["big"]["error"]
-                .as_str()
-                .unwrap()
-                .contains("output limit of 900 bytes")
-        );
+        assert_eq!(v["big"]["error"], DROPPED);
+    }
+
+    #[test]
+    fn dropping_always_shrinks_and_errors_shorten_last() {
+        // 30,000 small values: dropping one would grow the reply, so none
+        // is dropped and the reply never grows; it stays over the cap and
+        // the runner writes nothing.
+        let many = |n: usize, len: usize| {
+            Reply::new(
+                (0..n)
+                    .map(|i| Entry {
+                        handle: format!("handle-{i:05}"),
+                        outcome: Ok(Secret::from("v".repeat(len))),
+                    })
+                    .collect(),
+            )
+        };
+        let mut r = many(30_000, 40);
+        let (full, _) = r.to_json(usize::MAX);
+        let (json, dropped) = r.to_json(1 << 20);
+        assert_eq!((json.len(), dropped), (full.len(), 0));
+        // Larger values: each drop shrinks the reply until it fits.
+        let mut r = many(1_000, 2_000);
+        let (json, dropped) = r.to_json(1 << 20);
+        assert!(json.len() <= 1 << 20, "{}", json.len());
+        assert!(dropped > 400 && dropped < 1_000, "{dropped}");
+        // Errors long enough to matter shrink to their kind; values stay.
+        let long = "x".repeat(300);
+        let mut r = Reply::new(vec![entry("a", Err(&long)), entry("b", Ok("kept-value"))]);
+        let (json, dropped) = r.to_json(120);
+        assert!(json.len() <= 120, "{}", json.len());
+        assert_eq!(dropped, 0);
+        let v: Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(v["b"]["value"], "kept-value");
+        assert_eq!(v["a"]["error"], ErrorKind::NotFound.short());
+        // Even the handles alone are over: the bytes say so by their length.
+        let (json, _) = r.to_json(10);
+        assert!(json.len() > 10);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use futures_util::stream;
+use futures_util::stream::FuturesUnordered;
 use tokio::time::Instant;
 
 use crate::error::HandleError;
@@ -117,19 +117,24 @@ where
     Fut: Future<Output = Result<R, HandleError>>,
 {
     let mut results: Vec<Option<Result<R, HandleError>>> = (0..items.len()).map(|_| None).collect();
-    // Collected first: a lazy `map` inside the stream trips the compiler's
-    // `Send` inference for callers that box the future.
-    let fetches: Vec<_> = items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| {
-            let fut = fetch(item);
-            async move { (i, ctx.within(fut).await.and_then(|r| r)) }
-        })
-        .collect();
-    let mut done = stream::iter(fetches).buffer_unordered(limit.max(1));
-    while let Some((i, result)) = done.next().await {
-        results[i] = Some(result);
+    // Futures are made as slots free up, never all at once: a request of
+    // 200,000 handles holds `limit` fetches in memory, not 200,000.
+    let run = |i: usize, item: &'a I| {
+        let fut = fetch(item);
+        async move { (i, ctx.within(fut).await.and_then(|r| r)) }
+    };
+    let mut pending = items.iter().enumerate();
+    let mut running = FuturesUnordered::new();
+    for (i, item) in pending.by_ref().take(limit.max(1)) {
+        running.push(run(i, item));
+    }
+    while let Some((i, result)) = running.next().await {
+        if let Some(slot) = results.get_mut(i) {
+            *slot = Some(result);
+        }
+        if let Some((i, item)) = pending.next() {
+            running.push(run(i, item));
+        }
     }
     results
         .into_iter()

@@ -20,6 +20,7 @@ use crate::error::{ConfigError, HandleError};
 use crate::logging;
 use crate::protocol::{Entry, Reply, Request, RequestError};
 use crate::provider::{Context, Provider};
+use crate::watchdog;
 
 /// The timeout when neither `--timeout` nor the request sets one: the
 /// shortest default among our callers (Datadog before 7.30, Vector).
@@ -38,6 +39,8 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_BAD_REQUEST: u8 = 1;
 /// Exit code: bad configuration or usage.
 pub const EXIT_CONFIG: u8 = 2;
+/// Exit code: stopped by SIGTERM before the reply (128 + 15, as a shell says).
+pub const EXIT_TERMINATED: u8 = 143;
 
 /// What a provider crate hands to [`main`]: its names, its config and
 /// flags, and how to build the provider from them.
@@ -164,6 +167,12 @@ pub fn main<B: Backend>() -> ExitCode {
         report(B::BINARY, &e);
         return ExitCode::from(EXIT_CONFIG);
     }
+    // Until the request says otherwise, the deadline is --timeout's or the
+    // default: a caller that never finishes its request is not waited for.
+    watchdog::start(
+        start.into_std(),
+        cli.common.timeout.unwrap_or(DEFAULT_TIMEOUT),
+    );
     match run::<B>(cli, start) {
         Ok(code) => ExitCode::from(code),
         Err(Failure::Request(e)) => {
@@ -177,6 +186,16 @@ pub fn main<B: Backend>() -> ExitCode {
         Err(Failure::Write(e)) => {
             tracing::error!("could not write the reply: {e}");
             ExitCode::from(EXIT_BAD_REQUEST)
+        }
+        Err(Failure::Oversized { min, max }) => {
+            tracing::error!(
+                "the reply is {min} bytes even with every value left out and every error shortened, over the output limit of {max} bytes (--max-output-bytes): nothing written, the agent would refuse it"
+            );
+            ExitCode::from(EXIT_BAD_REQUEST)
+        }
+        Err(Failure::Terminated) => {
+            tracing::warn!("terminated (SIGTERM) before the reply was written");
+            ExitCode::from(EXIT_TERMINATED)
         }
     }
 }
@@ -210,6 +229,8 @@ enum Failure {
     Request(RequestError),
     Config(ConfigError),
     Write(io::Error),
+    Oversized { min: usize, max: usize },
+    Terminated,
 }
 
 fn run<B: Backend>(cli: Cli<B::Args>, start: Instant) -> Result<u8, Failure> {
@@ -224,6 +245,7 @@ fn run<B: Backend>(cli: Cli<B::Args>, start: Instant) -> Result<u8, Failure> {
         None => B::Config::default(),
     };
     let terminal = cli.command.is_some();
+    let max_output = cli.common.max_output_bytes;
     let request = match cli.command {
         Some(Command::Get { handles }) => Request {
             version: "1.0".into(),
@@ -232,16 +254,21 @@ fn run<B: Backend>(cli: Cli<B::Args>, start: Instant) -> Result<u8, Failure> {
             backend_type: None,
             backend_config: None,
         },
-        None => read_request(io::stdin().lock(), cli.common.max_input_bytes)
-            .map_err(Failure::Request)?,
+        None => {
+            watchdog::reading();
+            read_request(io::stdin().lock(), cli.common.max_input_bytes)
+                .map_err(Failure::Request)?
+        }
     };
     let budget = cli
         .common
         .timeout
         .or(request.timeout)
         .unwrap_or(DEFAULT_TIMEOUT);
+    watchdog::set_budget(start.into_std(), budget);
     if request.secrets.is_empty() {
-        write_reply(Reply::default(), cli.common.max_output_bytes, terminal)?;
+        watchdog::replying();
+        write_reply(Reply::default(), max_output, terminal)?;
         return Ok(EXIT_OK);
     }
     let provider = B::build(config, cli.provider, &request).map_err(Failure::Config)?;
@@ -254,14 +281,31 @@ fn run<B: Backend>(cli: Cli<B::Args>, start: Instant) -> Result<u8, Failure> {
     let runtime = builder
         .build()
         .map_err(|e| Failure::Config(ConfigError::new(format!("cannot start the runtime: {e}"))))?;
-    let deadlines = Deadlines::new(start, budget);
-    let reply = runtime.block_on(respond(&provider, &request, &deadlines));
-    write_reply(reply, cli.common.max_output_bytes, terminal)?;
+    let handles = request.distinct_secrets();
+    let deadlines = Deadlines::for_handles(start, budget, handles.len());
+    watchdog::resolving(&handles, budget, max_output);
+    drop(handles);
+    let answered = runtime.block_on(async {
+        tokio::select! {
+            reply = respond(&provider, &request, &deadlines) => Some(reply),
+            () = signals::terminated() => None,
+        }
+    });
+    let written = match answered {
+        Some(reply) if watchdog::replying() => write_reply(reply, max_output, terminal),
+        // The watchdog answered already and ends the process.
+        Some(_) => loop {
+            std::thread::park();
+        },
+        None => Err(Failure::Terminated),
+    };
+    // Cleanup (revoking a login token) runs on every path with time left:
+    // after the reply, after a failed write, after SIGTERM.
     let ctx = Context::new(deadlines.exit, budget);
     runtime.block_on(async { ctx.within(provider.close(&ctx)).await.ok() });
     // Nothing may outlive the reply: pending tasks are dropped, not awaited.
     runtime.shutdown_timeout(Duration::ZERO);
-    Ok(EXIT_OK)
+    written.map(|()| EXIT_OK)
 }
 
 fn write_reply(mut reply: Reply, max_output: usize, terminal: bool) -> Result<(), Failure> {
@@ -270,10 +314,12 @@ fn write_reply(mut reply: Reply, max_output: usize, terminal: bool) -> Result<()
         tracing::warn!("{dropped} value(s) left out to keep the reply under {max_output} bytes");
     }
     if bytes.len() > max_output {
-        tracing::warn!(
-            "the reply is {} bytes, over the limit of {max_output}, even without values",
-            bytes.len()
-        );
+        let min = bytes.len();
+        zeroize::Zeroize::zeroize(&mut bytes);
+        return Err(Failure::Oversized {
+            min,
+            max: max_output,
+        });
     }
     if terminal {
         bytes.push(b'\n');
@@ -284,17 +330,108 @@ fn write_reply(mut reply: Reply, max_output: usize, terminal: bool) -> Result<()
     written.map_err(Failure::Write)
 }
 
-/// Reads one request of at most `max` bytes; stops reading at the limit.
-pub fn read_request(input: impl Read, max: usize) -> Result<Request, RequestError> {
+/// Reads one request of at most `max` bytes: stops reading at the limit,
+/// and as soon as a complete JSON object has arrived (a caller that leaves
+/// stdin open after its request is still answered). How long the read may
+/// take is the watchdog's to bound.
+pub fn read_request(mut input: impl Read, max: usize) -> Result<Request, RequestError> {
     let mut bytes = Vec::new();
-    input
-        .take(max as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| RequestError::NotJson(format!("cannot read stdin: {e}")))?;
-    if bytes.len() > max {
-        return Err(RequestError::TooLarge(max));
+    let mut scan = ObjectEnd::default();
+    let mut chunk = [0u8; 64 * 1024];
+    loop {
+        let n = match input.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(RequestError::NotJson(format!("cannot read stdin: {e}"))),
+        };
+        let read = chunk.get(..n).unwrap_or(&[]);
+        if bytes.len() + read.len() > max {
+            return Err(RequestError::TooLarge(max));
+        }
+        let done = scan.feed(read);
+        bytes.extend_from_slice(read);
+        if let Some(end) = done {
+            // Whatever else arrived with the object must be blank, as it
+            // must be before EOF; otherwise read on and let the parser judge.
+            let rest = read.get(end..).unwrap_or(&[]);
+            if rest.iter().all(u8::is_ascii_whitespace) {
+                break;
+            }
+        }
     }
     Request::parse(&bytes)
+}
+
+/// Finds where the first top-level JSON object of a stream ends, fed chunk
+/// by chunk, in one pass: bracket depth outside strings, with escapes. It
+/// only decides when to stop reading; the parser judges the bytes.
+#[derive(Debug, Default)]
+struct ObjectEnd {
+    depth: usize,
+    started: bool,
+    in_string: bool,
+    escaped: bool,
+    done: bool,
+}
+
+impl ObjectEnd {
+    /// Feeds a chunk; returns the offset just past the object's closing
+    /// brace when it is in this chunk.
+    fn feed(&mut self, chunk: &[u8]) -> Option<usize> {
+        if self.done {
+            return None;
+        }
+        for (i, &b) in chunk.iter().enumerate() {
+            if self.in_string {
+                match (self.escaped, b) {
+                    (true, _) => self.escaped = false,
+                    (false, b'\\') => self.escaped = true,
+                    (false, b'"') => self.in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => {
+                    self.depth += 1;
+                    self.started = true;
+                }
+                b'}' | b']' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    if self.started && self.depth == 0 {
+                        self.done = true;
+                        return Some(i + 1);
+                    }
+                }
+                _ if !self.started && !b.is_ascii_whitespace() => {
+                    // Not an object: read to EOF and let the parser say so.
+                    self.done = true;
+                    return None;
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+}
+
+/// SIGTERM while the provider works: the runner stops waiting, cleans up
+/// (revokes a login token) and exits 143.
+mod signals {
+    /// Resolves when the process receives SIGTERM; never, where the signal
+    /// cannot be watched.
+    pub async fn terminated() {
+        #[cfg(unix)]
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            term.recv().await;
+            return;
+        }
+        std::future::pending::<()>().await;
+    }
 }
 
 /// The instants that bound one call.
@@ -328,6 +465,23 @@ impl Deadlines {
             exit: start + budget.saturating_sub(margin / 2),
             budget,
         }
+    }
+
+    /// [`Deadlines::new`] for a call of `handles` distinct handles: the
+    /// provider stops earlier by the time building and writing the reply
+    /// takes for that many (about 2 µs a handle in release builds, doubled
+    /// here, at most a quarter of the budget), so that a reply of 200,000
+    /// handles is out as surely as one of ten.
+    pub fn for_handles(start: Instant, budget: Duration, handles: usize) -> Self {
+        let mut d = Self::new(start, budget);
+        let extra =
+            (Duration::from_micros(4) * u32::try_from(handles).unwrap_or(u32::MAX)).min(budget / 4);
+        d.provider = d
+            .provider
+            .checked_sub(extra)
+            .unwrap_or(d.provider)
+            .max(start);
+        d
     }
 }
 
@@ -513,6 +667,41 @@ mod tests {
             RequestError::TooLarge(1000)
         );
         assert!(src.0 < 100_000);
+    }
+
+    /// Hands out its chunks, then fails the test if read again (a caller
+    /// that leaves stdin open would block us there).
+    struct OpenEnded(Vec<&'static [u8]>);
+
+    impl Read for OpenEnded {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            assert!(!self.0.is_empty(), "read past a complete request");
+            let chunk = self.0.remove(0);
+            buf[..chunk.len()].copy_from_slice(chunk);
+            Ok(chunk.len())
+        }
+    }
+
+    #[test]
+    fn a_complete_request_is_read_without_waiting_for_eof() {
+        for chunks in [
+            vec![&br#"{"version":"1.0","secrets":["a}"]}"#[..]],
+            vec![b"{\"version\":\"1.0\",", b"\"secrets\":[\"\\\"}\"", b"]}\n"],
+            vec![
+                b" ",
+                b"{",
+                b"\"version\":\"1.0\",\"secrets\":[],\"x\":{\"y\":[1]}",
+                b"}",
+            ],
+        ] {
+            let r = read_request(OpenEnded(chunks), 1000).unwrap();
+            assert_eq!(r.version, "1.0");
+        }
+        // Text after the object is read on and refused by the parser.
+        let r = read_request(&br#"{"version":"1.0","secrets":[]} x"#[..], 1000);
+        assert!(r.is_err());
+        let r = read_request(&b"[1,2]"[..], 1000);
+        assert_eq!(r.unwrap_err(), RequestError::NotObject);
     }
 
     #[test]

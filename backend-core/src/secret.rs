@@ -4,8 +4,18 @@
 //! `Debug` prints a fixed redaction, and its memory is zeroized on drop. The
 //! only way to the text is [`Secret::expose`], which the reply serializer
 //! calls where the value is written to stdout.
+//!
+//! A credential the backend itself uses (a Vault token, a login's token, a
+//! password, an AWS key) is a [`Secret`] too, made with
+//! [`Secret::credential`] or passed to [`hold`]: that records it for the
+//! process, and the runner refuses to hand out any value that equals or
+//! contains one ([`reveals_credential`]). That is the last line of
+//! defence behind each store's own refusals (Vault's `auth/` paths, say):
+//! whatever path a hostile handle finds to the backend's own identity, the
+//! identity never leaves in a reply.
 
 use std::fmt;
+use std::sync::Mutex;
 
 use zeroize::Zeroizing;
 
@@ -34,6 +44,47 @@ impl Secret {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
+
+impl Secret {
+    /// Wraps a credential the backend uses, and [`hold`]s it.
+    pub fn credential(value: String) -> Self {
+        let secret = Self::new(value);
+        hold(&secret);
+        secret
+    }
+}
+
+/// The credentials this process holds, zeroized when they are replaced.
+static HELD: Mutex<Vec<Secret>> = Mutex::new(Vec::new());
+
+/// A credential shorter than this is matched only as a whole value, not
+/// inside a longer one (a short password may well occur in other text).
+pub const MIN_CONTAINED: usize = 12;
+
+/// Records `credential` as one the backend holds: no reply may carry it.
+/// Empty ones are ignored.
+pub fn hold(credential: &Secret) {
+    if credential.is_empty() {
+        return;
+    }
+    let mut held = HELD
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !held.contains(credential) {
+        held.push(credential.clone());
+    }
+}
+
+/// Whether `value` is, or contains, a credential this process [`hold`]s.
+pub fn reveals_credential(value: &str) -> bool {
+    let held = HELD
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    held.iter().any(|c| {
+        let c = c.expose();
+        value == c || (c.len() >= MIN_CONTAINED && value.contains(c))
+    })
 }
 
 impl From<String> for Secret {
@@ -65,5 +116,21 @@ mod tests {
         assert_eq!(format!("{:?}", Some(&s)), "Some(Secret(<redacted>))");
         assert_eq!(s.expose(), "hunter2");
         assert_eq!(s.len(), 7);
+    }
+
+    #[test]
+    fn held_credentials_are_recognised() {
+        assert!(!reveals_credential("hvs.held-in-this-test-0123"));
+        let token = Secret::credential("hvs.held-in-this-test-0123".into());
+        hold(&Secret::from("pw-short"));
+        assert!(reveals_credential(token.expose()));
+        assert!(reveals_credential(
+            "{\"id\":\"hvs.held-in-this-test-0123\",\"ttl\":3600}"
+        ));
+        assert!(reveals_credential("pw-short"));
+        assert!(!reveals_credential("my pw-short and more"));
+        assert!(!reveals_credential("hvs.held-in-this-test"));
+        hold(&Secret::from(""));
+        assert!(!reveals_credential(""));
     }
 }

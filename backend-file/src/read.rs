@@ -1,4 +1,6 @@
-//! Reading one secret file: opened without blocking on special files,
+//! Reading one secret file: opened without blocking on special files (the
+//! core's [`backend_core::fs`] flags and bounded read, shared with every
+//! config and credential file),
 //! refused unless it is a regular file under the size limit, read whole or
 //! not at all (never truncated), UTF-8 only, buffers zeroized.
 //!
@@ -18,24 +20,13 @@ pub fn open_in(root: &Dir, path: &str) -> io::Result<cap_std::fs::File> {
     let mut options = cap_std::fs::OpenOptions::new();
     options.read(true);
     #[cfg(unix)]
-    cap_std::fs::OpenOptionsExt::custom_flags(&mut options, special_file_flags());
+    cap_std::fs::OpenOptionsExt::custom_flags(&mut options, backend_core::fs::OPEN_FLAGS);
     root.open_with(path, &options)
 }
 
 /// Opens an operator-configured path (the document of document mode).
 pub fn open_ambient(path: &Path) -> io::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, special_file_flags());
-    options.open(path)
-}
-
-/// A FIFO opened for reading would wait for a writer, a terminal could
-/// become ours: open without either, then refuse anything not a regular file.
-#[cfg(unix)]
-fn special_file_flags() -> i32 {
-    libc::O_NONBLOCK | libc::O_NOCTTY
+    backend_core::fs::open_nonblocking(path)
 }
 
 /// What the metadata says about an opened file.
@@ -77,7 +68,8 @@ pub fn read_text(
     }
     // The metadata may lie (a file growing, a procfs-like size of 0): the
     // read itself stops one byte past the limit and refuses, never truncates.
-    let mut bytes = read_bounded(file, shape.len, limit).map_err(|e| io_error(location, &e))?;
+    let mut bytes = backend_core::fs::read_bounded(file, shape.len, limit)
+        .map_err(|e| io_error(location, &e))?;
     if bytes.len() as u64 > limit {
         return Err(too_large());
     }
@@ -90,40 +82,6 @@ pub fn read_text(
             )))
         }
     }
-}
-
-/// Reads at most `limit + 1` bytes into a buffer that is zeroized, and
-/// whose every earlier, smaller copy was zeroized when it grew.
-fn read_bounded(mut file: impl Read, hint: u64, limit: u64) -> io::Result<Zeroizing<Vec<u8>>> {
-    let cap = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
-    let first = usize::try_from(hint.saturating_add(1))
-        .unwrap_or(usize::MAX)
-        .clamp(1, cap);
-    let mut buf = Zeroizing::new(vec![0u8; first]);
-    let mut filled = 0;
-    loop {
-        if filled == buf.len() {
-            if buf.len() >= cap {
-                break;
-            }
-            let mut bigger = Zeroizing::new(vec![0u8; buf.len().saturating_mul(2).min(cap)]);
-            if let (Some(to), Some(from)) = (bigger.get_mut(..filled), buf.get(..filled)) {
-                to.copy_from_slice(from);
-            }
-            buf = bigger;
-        }
-        let Some(free) = buf.get_mut(filled..) else {
-            break;
-        };
-        match file.read(free) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    buf.truncate(filled);
-    Ok(buf)
 }
 
 /// Removes one trailing `\n` or `\r\n`.

@@ -1,0 +1,208 @@
+//! The promise "always answer before the deadline", kept whatever blocks.
+//!
+//! The runner bounds everything it awaits by the call's deadline, but a
+//! process can still block where no timer reaches: a read of stdin the
+//! caller never closes, a config or credential file on a hung network
+//! filesystem, a synchronous call deep inside a dependency. The watchdog is
+//! a plain thread started first thing in `main`; it sleeps until the
+//! deadline and then acts on what the main thread has got to:
+//!
+//! - still loading the configuration or reading the request: one line on
+//!   stderr, exit 2 or 1 (the request was not complete in time);
+//! - resolving handles: it writes the reply itself, every handle `timed
+//!   out`, and exits 0, so the agent still gets an answer it can log per
+//!   handle;
+//! - writing the reply or cleaning up after it: it lets that run until the
+//!   exit deadline, then exits.
+//!
+//! Its deadline sits between the runner's own reply deadline and the exit
+//! deadline, so on the ordinary path (everything awaited under timers) the
+//! main thread always answers first and the watchdog never fires.
+
+use std::io::Write;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::error::HandleError;
+use crate::protocol::{Entry, Reply};
+
+/// Where the main thread is.
+#[derive(Debug)]
+enum Phase {
+    /// Parsing flags, loading the config.
+    Starting,
+    /// Reading stdin.
+    Reading,
+    /// Waiting for the provider; the distinct handles and the budget, for
+    /// the all-timed-out reply.
+    Resolving {
+        handles: Vec<String>,
+        budget: Duration,
+        max_output: usize,
+    },
+    /// The main thread is writing the reply, or has written it.
+    Replied,
+}
+
+#[derive(Debug)]
+struct State {
+    phase: Phase,
+    /// When the watchdog acts on a phase before `Replied`.
+    fire: Instant,
+    /// When the process ends whatever it is doing.
+    exit: Instant,
+}
+
+static STATE: Mutex<Option<State>> = Mutex::new(None);
+static WAKE: Condvar = Condvar::new();
+
+fn state() -> MutexGuard<'static, Option<State>> {
+    STATE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Starts the watchdog for a call that started at `start` and must be over
+/// within `budget` (the budget is refined by [`set_budget`] once the request
+/// is read). A second call only updates the deadlines.
+pub fn start(start: Instant, budget: Duration) {
+    let mut guard = state();
+    let first = guard.is_none();
+    let (fire, exit) = deadlines(start, budget);
+    *guard = Some(State {
+        phase: Phase::Starting,
+        fire,
+        exit,
+    });
+    drop(guard);
+    if first {
+        // A watchdog that cannot start leaves the runner's own timers in
+        // charge; nothing else to do about it.
+        let _ = std::thread::Builder::new()
+            .name("watchdog".into())
+            .stack_size(64 * 1024)
+            .spawn(watch);
+    }
+}
+
+/// The call's budget, known once the request is read.
+pub fn set_budget(start: Instant, budget: Duration) {
+    if let Some(s) = state().as_mut() {
+        (s.fire, s.exit) = deadlines(start, budget);
+    }
+    WAKE.notify_all();
+}
+
+/// The main thread reads the request now.
+pub fn reading() {
+    set_phase(Phase::Reading);
+}
+
+/// The main thread waits for the provider to resolve `handles`.
+pub fn resolving(handles: &[String], budget: Duration, max_output: usize) {
+    set_phase(Phase::Resolving {
+        handles: handles.to_vec(),
+        budget,
+        max_output,
+    });
+}
+
+/// The main thread takes the reply over. Returns `false` when the watchdog
+/// has already answered (the main thread then writes nothing).
+pub fn replying() -> bool {
+    let mut guard = state();
+    match guard.as_mut() {
+        Some(s) if matches!(s.phase, Phase::Replied) => false,
+        Some(s) => {
+            s.phase = Phase::Replied;
+            true
+        }
+        None => true,
+    }
+}
+
+fn set_phase(phase: Phase) {
+    if let Some(s) = state().as_mut()
+        && !matches!(s.phase, Phase::Replied)
+    {
+        s.phase = phase;
+    }
+}
+
+/// The watchdog fires halfway between the runner's reply deadline and the
+/// exit deadline (see [`crate::runner::Deadlines`]).
+fn deadlines(start: Instant, budget: Duration) -> (Instant, Instant) {
+    let d = crate::runner::Deadlines::new(tokio::time::Instant::from_std(start), budget);
+    let reply = d.reply.into_std();
+    let exit = d.exit.into_std();
+    (reply + (exit - reply) / 2, exit)
+}
+
+fn watch() {
+    let mut guard = state();
+    loop {
+        let Some(s) = guard.as_mut() else { return };
+        let now = Instant::now();
+        let due = if matches!(s.phase, Phase::Replied) {
+            s.exit
+        } else {
+            s.fire
+        };
+        if now < due {
+            guard = WAKE
+                .wait_timeout(guard, due - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+            continue;
+        }
+        let phase = std::mem::replace(&mut s.phase, Phase::Replied);
+        let exit = s.exit;
+        match phase {
+            Phase::Starting => fail(
+                2,
+                "the configuration could not be loaded before the deadline",
+            ),
+            Phase::Reading => fail(
+                1,
+                "unusable request: no complete request on stdin before the deadline",
+            ),
+            Phase::Resolving {
+                handles,
+                budget,
+                max_output,
+            } => {
+                drop(guard);
+                answer(handles, budget, max_output);
+                std::process::exit(0);
+            }
+            Phase::Replied => {
+                drop(guard);
+                // The reply is out (or its write is stuck on a caller that
+                // stopped reading); cleanup had its time.
+                let _ = exit;
+                std::process::exit(0);
+            }
+        }
+    }
+}
+
+#[allow(clippy::print_stderr)] // the last word of a process that must stop now
+fn fail(code: i32, message: &str) -> ! {
+    tracing::error!("{message}");
+    std::process::exit(code);
+}
+
+/// Writes the reply with every handle timed out.
+fn answer(handles: Vec<String>, budget: Duration, max_output: usize) {
+    tracing::warn!("the call did not finish by the deadline; every handle timed out");
+    let entries = handles
+        .into_iter()
+        .map(|handle| Entry {
+            handle,
+            outcome: Err(HandleError::timed_out(budget)),
+        })
+        .collect();
+    let (bytes, _) = Reply::new(entries).to_json(max_output);
+    if bytes.len() <= max_output {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(&bytes).and_then(|()| out.flush());
+    }
+}
