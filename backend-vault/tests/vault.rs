@@ -7,6 +7,8 @@
 // Helpers outside #[test] functions fail loudly on broken test setup.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,91 +16,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use backend_tests::fault::isolated;
 use backend_tests::openbao::{OpenBao, ROOT_TOKEN};
-use backend_tests::{Cmd, Done, Shared, assert_no_leak, free_port, payload};
+use backend_tests::{assert_no_leak, free_port, payload};
+use common::{
+    approle, cmd, enable_auth, kv_put, login_tokens, run_root, run_with, server, token_alive,
+    unique, write,
+};
 use serde_json::{Value, json};
-
-const BIN: &str = env!("CARGO_BIN_EXE_secret-backend-vault");
-
-static SHARED: Shared<OpenBao> = Shared::new();
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-/// The shared plain-HTTP server, started (and set up) when no running test
-/// holds it; it stops when the last test holding it ends.
-fn server() -> Arc<OpenBao> {
-    SHARED.get(|| {
-        let s = OpenBao::start();
-        s.api_ok(
-            "POST",
-            "sys/mounts/kv1",
-            Some(json!({"type": "kv", "options": {"version": "1"}})),
-        );
-        s.api_ok(
-            "PUT",
-            "sys/policies/acl/reader",
-            Some(json!({"policy": r#"
-            path "secret/data/*" { capabilities = ["read"] }
-            path "kv1/*" { capabilities = ["read"] }
-        "#})),
-        );
-        s
-    })
-}
-
-/// A name no other test uses.
-fn unique(prefix: &str) -> String {
-    format!("{prefix}{}", COUNTER.fetch_add(1, Ordering::SeqCst))
-}
-
-fn write(dir: &Path, name: &str, text: &str, mode: u32) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
-    p
-}
-
-/// The binary with a clean environment: no VAULT_* from the developer's
-/// shell, HOME in a temp dir (no ~/.vault-token).
-fn cmd(home: &Path) -> Cmd {
-    isolated(Cmd::new(BIN)).env("HOME", home.to_str().unwrap())
-}
-
-/// Runs the binary with `config` (YAML) against `addr` with `handles`.
-fn run_with(addr: &str, dir: &Path, config: &str, env: &[(&str, &str)], handles: &[&str]) -> Done {
-    let cfg = write(
-        dir,
-        "config.yaml",
-        &format!("address: {addr}\n{config}"),
-        0o600,
-    );
-    let mut c = cmd(dir).args(["--config", cfg.to_str().unwrap(), "--timeout", "20"]);
-    for (k, v) in env {
-        c = c.env(k, v);
-    }
-    c.stdin(payload(handles)).run()
-}
-
-/// Runs as root through VAULT_TOKEN.
-fn run_root(bao: &OpenBao, handles: &[&str]) -> Done {
-    let dir = tempfile::tempdir().unwrap();
-    run_with(
-        &bao.addr,
-        dir.path(),
-        "",
-        &[("VAULT_TOKEN", ROOT_TOKEN)],
-        handles,
-    )
-}
-
-fn kv_put(bao: &OpenBao, path: &str, data: Value) {
-    let (mount, rest) = path.split_once('/').unwrap();
-    bao.api_ok(
-        "POST",
-        &format!("{mount}/data/{rest}"),
-        Some(json!({ "data": data })),
-    );
-}
 
 #[test]
 fn kv2_versions_keys_and_errors() {
@@ -292,64 +216,6 @@ fn token_from_file_and_from_home() {
             .starts_with(&format!("{p}: permission denied")),
         "{done}"
     );
-}
-
-/// Enables an auth method at a fresh mount; returns the mount.
-fn enable_auth(bao: &OpenBao, kind: &str) -> String {
-    let mount = unique(&format!("{kind}-"));
-    bao.api_ok(
-        "POST",
-        &format!("sys/auth/{mount}"),
-        Some(json!({"type": kind})),
-    );
-    mount
-}
-
-/// An AppRole at a fresh mount with the reader policy; returns (mount, role_id, secret_id).
-fn approle(bao: &OpenBao) -> (String, String, String) {
-    let mount = enable_auth(bao, "approle");
-    bao.api_ok(
-        "POST",
-        &format!("auth/{mount}/role/agent"),
-        Some(json!({"secret_id_ttl": 0, "token_policies": ["reader"], "token_ttl": "10m"})),
-    );
-    let role_id =
-        bao.api_ok("GET", &format!("auth/{mount}/role/agent/role-id"), None)["data"]["role_id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-    let secret_id = bao.api_ok("POST", &format!("auth/{mount}/role/agent/secret-id"), None)["data"]
-        ["secret_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    (mount, role_id, secret_id)
-}
-
-/// The tokens the audit log shows handed out by logins at `mount`.
-fn login_tokens(bao: &OpenBao, mount: &str) -> Vec<String> {
-    std::fs::read_to_string(&bao.audit_log)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| {
-            v["type"] == "response"
-                && v["request"]["path"]
-                    .as_str()
-                    .is_some_and(|p| p.starts_with(&format!("auth/{mount}/login")))
-        })
-        .filter_map(|v| {
-            v["response"]["auth"]["client_token"]
-                .as_str()
-                .map(str::to_owned)
-        })
-        .collect()
-}
-
-fn token_alive(bao: &OpenBao, token: &str) -> bool {
-    bao.api("POST", "auth/token/lookup", Some(json!({ "token": token })))
-        .0
-        == 200
 }
 
 #[test]
