@@ -29,6 +29,13 @@ pub struct Plan {
     pub max_output: usize,
     /// `secret_backend_command_allow_group_exec_perm`.
     pub allow_group_exec: bool,
+    /// `secret_backend_remove_trailing_line_break`.
+    pub trim_line_break: bool,
+    /// Said before the command: which agent is assumed, where each setting
+    /// came from (with `--agent-config`).
+    pub preface: Vec<String>,
+    /// Traps in the setup that the call itself may not show.
+    pub warnings: Vec<String>,
     /// Distinct handles, in first-seen order.
     pub handles: Vec<String>,
     /// The files the handles came from (`--from`), if any.
@@ -70,9 +77,12 @@ impl Report {
         }
     }
 
-    /// Whether every handle resolves and the executable is accepted.
+    /// Whether every handle resolves, the executable is accepted, and every
+    /// config file could be read.
     pub fn all_ok(&self) -> bool {
-        !self.rights_refused() && self.verdicts.iter().all(HandleVerdict::ok)
+        !self.rights_refused()
+            && self.verdicts.iter().all(HandleVerdict::ok)
+            && unreadable(&self.plan.files).next().is_none()
     }
 
     /// For each file with handles: the handles that fail.
@@ -109,6 +119,14 @@ pub fn handles_of(files: &[FileScan]) -> Vec<String> {
         .collect()
 }
 
+/// Why each file that could not be read or parsed was not (a FIFO, a
+/// file too large, broken YAML): the agent loads none of them.
+pub fn unreadable(files: &[FileScan]) -> impl Iterator<Item = &str> {
+    files
+        .iter()
+        .filter_map(|f| f.found.as_ref().err().map(String::as_str))
+}
+
 /// Whether the file is the agent's main config.
 pub fn is_main(f: &FileScan) -> bool {
     f.role == Role::Main
@@ -131,7 +149,10 @@ pub fn execute(plan: Plan) -> Report {
     let (failure, verdicts) = match call_failure(&plan, &outcome) {
         Some(f) => (Some(f), vec![HandleVerdict::CallFailed; plan.handles.len()]),
         None => match judge::parse_reply(&outcome.stdout.bytes) {
-            Ok(reply) => (None, judge::judge(&plan.handles, &reply)),
+            Ok(reply) => (
+                None,
+                judge::judge(&plan.handles, &reply, plan.trim_line_break),
+            ),
             Err(e) => (
                 Some(CallFailure {
                     message: format!("could not unmarshal 'secret_backend_command' output: {e}"),

@@ -187,15 +187,33 @@ impl HandleVerdict {
     }
 }
 
-/// Judges each handle against a parsed reply.
-pub fn judge(handles: &[String], reply: &HashMap<String, Entry>) -> Vec<HandleVerdict> {
+/// Judges each handle against a parsed reply. `trim_line_break` is
+/// `secret_backend_remove_trailing_line_break`: newer Datadog agents then
+/// cut `\r` and `\n` off the end of a value before they check it is not
+/// empty.
+pub fn judge(
+    handles: &[String],
+    reply: &HashMap<String, Entry>,
+    trim_line_break: bool,
+) -> Vec<HandleVerdict> {
     handles
         .iter()
         .map(|h| match reply.get(h) {
             None => HandleVerdict::Missing,
             Some(e) if !e.error.is_empty() => HandleVerdict::Error(e.error.clone()),
-            Some(e) if e.value.is_empty() => HandleVerdict::Empty,
-            Some(e) => HandleVerdict::Resolved(e.value.clone()),
+            Some(e) => {
+                let value = e.value.expose();
+                let value = if trim_line_break {
+                    value.trim_end_matches(['\r', '\n'])
+                } else {
+                    value
+                };
+                if value.is_empty() {
+                    HandleVerdict::Empty
+                } else {
+                    HandleVerdict::Resolved(Secret::from(value))
+                }
+            }
         })
         .collect()
 }
@@ -293,7 +311,7 @@ mod tests {
             br#"{"ok":{"value":"v"},"err":{"value":"v","error":"no"},"empty":{"value":""}}"#,
         )
         .unwrap();
-        let v = judge(&hs(&["ok", "err", "empty", "gone"]), &r);
+        let v = judge(&hs(&["ok", "err", "empty", "gone"]), &r, false);
         assert_eq!(
             v,
             vec![
@@ -301,6 +319,21 @@ mod tests {
                 HandleVerdict::Error("no".into()),
                 HandleVerdict::Empty,
                 HandleVerdict::Missing,
+            ]
+        );
+        let r = parse_reply(br#"{"nl":{"value":"v\r\n"},"only":{"value":"\n"}}"#).unwrap();
+        assert_eq!(
+            judge(&hs(&["nl", "only"]), &r, false),
+            vec![
+                HandleVerdict::Resolved(Secret::from("v\r\n")),
+                HandleVerdict::Resolved(Secret::from("\n")),
+            ]
+        );
+        assert_eq!(
+            judge(&hs(&["nl", "only"]), &r, true),
+            vec![
+                HandleVerdict::Resolved(Secret::from("v")),
+                HandleVerdict::Empty
             ]
         );
     }

@@ -14,6 +14,7 @@
 //! accept everything checked, 1 it would refuse something, 2 the check
 //! itself could not be made (usage, unreadable input).
 
+mod agent;
 mod call;
 mod exec;
 mod judge;
@@ -21,7 +22,7 @@ mod report;
 mod rights;
 mod scan;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
@@ -89,26 +90,35 @@ enum Cmd {
     /// Run the backend as the agent does and judge its reply.
     #[command(after_help = AFTER_HELP)]
     Run {
+        /// The agent's main config (stackstate.yaml, datadog.yaml): its
+        /// secret_backend_* settings, with the agent's STS_/DD_ environment
+        /// overrides, and its handles and conf.d as --from. Flags given win.
+        #[arg(long, value_name = "FILE")]
+        agent_config: Option<PathBuf>,
         /// The secret_backend_command.
-        #[arg(long, value_name = "PATH")]
-        command: String,
-        /// One of secret_backend_arguments (repeat for more).
+        #[arg(long, value_name = "PATH", required_unless_present = "agent_config")]
+        command: Option<String>,
+        /// One of secret_backend_arguments (repeat for more; replaces the agent config's list).
         #[arg(long = "arg", value_name = "A", allow_hyphen_values = true)]
         args: Vec<String>,
-        /// secret_backend_timeout, whole seconds.
-        #[arg(long, value_name = "S", default_value_t = 30,
+        /// secret_backend_timeout, whole seconds [default: the agent config's, else 30].
+        #[arg(long, value_name = "S",
               value_parser = clap::value_parser!(u64).range(1..=86_400))]
-        timeout: u64,
+        timeout: Option<u64>,
         /// Payload generation: 1.0 (StackState V2, Datadog until late 2025)
-        /// or 1.1 (adds secret_backend_timeout).
-        #[arg(long, value_name = "V", default_value = "1.0")]
-        payload_version: Version,
-        /// secret_backend_output_max_size, bytes (stdout and stderr each).
-        #[arg(long, value_name = "BYTES", default_value_t = exec::DEFAULT_MAX_OUTPUT)]
-        output_max_size: usize,
+        /// or 1.1 (adds secret_backend_timeout) [default: 1.0].
+        #[arg(long, value_name = "V")]
+        payload_version: Option<Version>,
+        /// secret_backend_output_max_size, bytes (stdout and stderr each)
+        /// [default: the agent config's, else 1048576].
+        #[arg(long, value_name = "BYTES")]
+        output_max_size: Option<usize>,
         /// secret_backend_command_allow_group_exec_perm: true.
         #[arg(long)]
         allow_group_exec: bool,
+        /// secret_backend_remove_trailing_line_break: true (newer Datadog agents).
+        #[arg(long)]
+        remove_trailing_line_break: bool,
         /// Print resolved values instead of masking them.
         #[arg(long)]
         show_values: bool,
@@ -116,7 +126,7 @@ enum Cmd {
         #[arg(long, value_name = "PATH", num_args = 1.., conflicts_with = "handles")]
         from: Vec<PathBuf>,
         /// Handles, as written inside ENC[...] (put them after `--` when one starts with `-`).
-        #[arg(value_name = "HANDLE", required_unless_present = "from")]
+        #[arg(value_name = "HANDLE", required_unless_present_any = ["from", "agent_config"])]
         handles: Vec<String>,
     },
 }
@@ -150,31 +160,31 @@ fn main() -> ExitCode {
         } => rights_cmd(&path, user.as_deref(), allow_group_exec),
         Cmd::Scan { paths } => scan_cmd(&paths),
         Cmd::Run {
+            agent_config,
             command,
             args,
             timeout,
             payload_version,
             output_max_size,
             allow_group_exec,
+            remove_trailing_line_break,
             show_values,
             from,
             handles,
         } => {
-            let version = match payload_version {
-                Version::V1_0 => judge::PayloadVersion::V1_0,
-                Version::V1_1 => judge::PayloadVersion::V1_1,
-            };
-            let plan = call::Plan {
+            let flags = agent::Flags {
                 command,
                 args,
-                timeout_secs: timeout,
-                version,
-                max_output: output_max_size,
+                timeout,
+                version: payload_version.map(|v| match v {
+                    Version::V1_0 => judge::PayloadVersion::V1_0,
+                    Version::V1_1 => judge::PayloadVersion::V1_1,
+                }),
+                output_max_size,
                 allow_group_exec,
-                handles: Vec::new(),
-                files: Vec::new(),
+                trim_line_break: remove_trailing_line_break,
             };
-            run_cmd(plan, &from, handles, show_values)
+            run_cmd(flags, agent_config.as_deref(), &from, handles, show_values)
         }
     })
 }
@@ -213,24 +223,79 @@ fn scan_cmd(paths: &[PathBuf]) -> u8 {
     }
 }
 
-fn run_cmd(mut plan: call::Plan, from: &[PathBuf], handles: Vec<String>, show: bool) -> u8 {
-    if from.is_empty() {
-        plan.handles = call::distinct(handles);
-    } else {
-        match scan::scan(from) {
-            Ok(s) => plan.files = s.files,
-            Err(e) => {
-                report::error(&e);
-                return EXIT_USAGE;
-            }
+fn run_cmd(
+    flags: agent::Flags,
+    agent_config: Option<&Path>,
+    from: &[PathBuf],
+    handles: Vec<String>,
+    show: bool,
+) -> u8 {
+    match plan(flags, agent_config, from, handles) {
+        Ok(plan) => {
+            let r = call::execute(plan);
+            report::run(&r, show);
+            if r.all_ok() { EXIT_OK } else { EXIT_REFUSED }
         }
-        plan.handles = call::handles_of(&plan.files);
-        if plan.handles.is_empty() {
-            report::error(&"no handles that the agent resolves in the given paths (see `scan`)");
-            return EXIT_USAGE;
+        Err(e) => {
+            report::error(&e);
+            EXIT_USAGE
         }
     }
-    let r = call::execute(plan);
-    report::run(&r, show);
-    if r.all_ok() { EXIT_OK } else { EXIT_REFUSED }
+}
+
+/// Settles the settings, finds the handles and adds the warnings.
+fn plan(
+    flags: agent::Flags,
+    agent_config: Option<&Path>,
+    from: &[PathBuf],
+    handles: Vec<String>,
+) -> Result<call::Plan, String> {
+    let env = |name: &str| std::env::var(name).ok();
+    let cfg = agent_config.map(|p| agent::load(p, &env)).transpose()?;
+    let mut plan = agent::settle(flags, cfg.as_ref())?;
+    if !from.is_empty() {
+        plan.files = scan::scan(from).map_err(|e| e.to_string())?.files;
+    } else if let Some(c) = &cfg
+        && handles.is_empty()
+    {
+        // The agent resolves its main config and its conf.d.
+        plan.files.push(c.main.clone());
+        if c.confd.is_dir() {
+            plan.preface.push(format!(
+                "  handles from: the agent config and {}",
+                c.confd.display()
+            ));
+            let confd = scan::scan(std::slice::from_ref(&c.confd)).map_err(|e| e.to_string())?;
+            plan.files.extend(confd.files);
+        } else {
+            plan.preface.push(format!(
+                "  handles from: the agent config only ({} is not a directory)",
+                c.confd.display()
+            ));
+        }
+    }
+    if handles.is_empty() {
+        plan.handles = call::handles_of(&plan.files);
+        if plan.handles.is_empty() {
+            let mut e =
+                "no handles that the agent resolves in the given paths (see `scan`)".to_owned();
+            for why in call::unreadable(&plan.files) {
+                e.push_str("; not loaded: ");
+                e.push_str(why);
+            }
+            return Err(e);
+        }
+    } else {
+        plan.handles = call::distinct(handles);
+    }
+    plan.warnings.extend(agent::timeout_trap(
+        &plan.args,
+        plan.timeout_secs,
+        plan.version,
+    ));
+    if let Some(c) = &cfg {
+        plan.warnings
+            .extend(agent::namespace_warnings(&plan.handles, &c.scoping));
+    }
+    Ok(plan)
 }

@@ -160,9 +160,15 @@ pub fn scan(s: &Scan) {
 /// The `run` report.
 pub fn run(r: &Report, show: bool) {
     let p = &r.plan;
+    for line in &p.preface {
+        say!("{}", esc(line));
+    }
     say!("command: {}", esc(&p.command));
     for a in &p.args {
         say!("  arg: {}", esc(a));
+    }
+    for w in &p.warnings {
+        say!("WARNING: {}", esc(w));
     }
     match &r.rights {
         Ok(rights) => {
@@ -220,8 +226,13 @@ pub fn run(r: &Report, show: bool) {
     } else {
         format!("{failed} of {} handle(s) fail", r.verdicts.len())
     };
+    let unreadable = call::unreadable(&r.plan.files).count();
     if r.rights_refused() {
         say!("verdict: the executable's rights are refused (see above); in the reply, {replied}");
+    } else if unreadable > 0 {
+        say!(
+            "verdict: {unreadable} config file(s) the agent cannot load (see above); in the reply, {replied}"
+        );
     } else {
         say!("verdict: {replied}");
     }
@@ -298,10 +309,14 @@ fn handles_section(r: &Report, show: bool) {
 
 fn files_section(r: &Report) {
     let files = r.file_verdicts();
-    if files.is_empty() {
+    let unreadable: Vec<&str> = call::unreadable(&r.plan.files).collect();
+    if files.is_empty() && unreadable.is_empty() {
         return;
     }
     say!("config files:");
+    for why in unreadable {
+        say!("  NOT LOADED  {}", esc(why));
+    }
     for (f, failing) in files {
         let path = esc(&f.path.display().to_string());
         if failing.is_empty() {

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use backend_tests::{Cmd, Done, assert_no_leak};
-use common::{BIN, check, dummy, has_line, out, script, write};
+use common::{BIN, NO_HANG, check, dummy, fifo, has_line, out, script, write};
 
 fn run(command: &Path, extra: &[&str]) -> Done {
     let mut args = vec!["run", "--command", command.to_str().unwrap()];
@@ -414,6 +414,31 @@ fn from_config_files_names_the_files_the_agent_drops() {
     run(&dummy, &["--from", empty.to_str().unwrap()]).expect_code(2);
     run(&dummy, &["--from", empty.to_str().unwrap(), "h"]).expect_code(2);
     run(&dummy, &[]).expect_code(2);
+}
+
+#[test]
+fn a_fifo_named_in_from_is_refused_at_once() {
+    let d = tempfile::tempdir().unwrap();
+    let pipe = fifo(d.path(), "conf.yaml");
+    let b = dummy(d.path());
+    let done = Cmd::new(BIN)
+        .args([
+            "run",
+            "--command",
+            b.to_str().unwrap(),
+            "--from",
+            pipe.to_str().unwrap(),
+        ])
+        .kill_after(NO_HANG)
+        .run();
+    done.expect_code(2);
+    assert!(
+        done.stderr.contains(&format!(
+            "no handles that the agent resolves in the given paths (see `scan`); not loaded: {}: not a regular file (a FIFO, socket or device)",
+            pipe.display()
+        )),
+        "{done}"
+    );
 }
 
 #[test]
