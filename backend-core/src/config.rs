@@ -43,7 +43,19 @@ pub fn from_yaml<T: DeserializeOwned + Default>(text: &str) -> Result<T, String>
     if text.trim().is_empty() {
         return Ok(T::default());
     }
+    check_budget(text)?;
     serde_saphyr::from_str(text).map_err(|e| yaml_error(&e))
+}
+
+/// Holds any YAML text to the budget of [`crate::yaml`] (depth, nodes,
+/// aliases, and the size aliases may expand it to) before another parser
+/// sees it, so every YAML we read has the same limits. Only a budget breach
+/// is reported here; syntax is the other parser's to judge.
+pub fn check_budget(text: &str) -> Result<(), String> {
+    match crate::yaml::parse(text) {
+        Err(e) if e.is_budget() => Err(e.without_text()),
+        _ => Ok(()),
+    }
 }
 
 fn yaml_error(e: &serde_saphyr::Error) -> String {

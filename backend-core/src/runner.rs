@@ -288,7 +288,7 @@ fn run<B: Backend>(cli: Cli<B::Args>, start: Instant) -> Result<u8, Failure> {
     let answered = runtime.block_on(async {
         tokio::select! {
             reply = respond(&provider, &request, &deadlines) => Some(reply),
-            () = signals::terminated() => None,
+            () = signals::terminated(B::NETWORK) => None,
         }
     });
     let written = match answered {
@@ -310,9 +310,6 @@ fn run<B: Backend>(cli: Cli<B::Args>, start: Instant) -> Result<u8, Failure> {
 
 fn write_reply(mut reply: Reply, max_output: usize, terminal: bool) -> Result<(), Failure> {
     let (mut bytes, dropped) = reply.to_json(max_output);
-    if dropped > 0 {
-        tracing::warn!("{dropped} value(s) left out to keep the reply under {max_output} bytes");
-    }
     if bytes.len() > max_output {
         let min = bytes.len();
         zeroize::Zeroize::zeroize(&mut bytes);
@@ -320,6 +317,9 @@ fn write_reply(mut reply: Reply, max_output: usize, terminal: bool) -> Result<()
             min,
             max: max_output,
         });
+    }
+    if dropped > 0 {
+        tracing::warn!("{dropped} value(s) left out to keep the reply under {max_output} bytes");
     }
     if terminal {
         bytes.push(b'\n');
@@ -421,11 +421,14 @@ impl ObjectEnd {
 /// (revokes a login token) and exits 143.
 mod signals {
     /// Resolves when the process receives SIGTERM; never, where the signal
-    /// cannot be watched.
-    pub async fn terminated() {
+    /// cannot be watched. Tokio watches signals with its I/O driver, which
+    /// only a network backend starts (`io`): the others hold nothing to
+    /// clean up, and the signal's default action serves them.
+    pub async fn terminated(io: bool) {
         #[cfg(unix)]
-        if let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        if io
+            && let Ok(mut term) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         {
             term.recv().await;
             return;

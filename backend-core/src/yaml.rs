@@ -16,7 +16,10 @@
 //!   and a second document in the stream;
 //! - the same budget against hostile input: at most [`MAX_DEPTH`] levels,
 //!   [`MAX_NODES`] nodes counting every alias expansion (an alias bomb stops
-//!   there), [`MAX_ALIASES`] aliases;
+//!   there), [`MAX_ALIASES`] aliases, and an expanded size (scalar text,
+//!   alias expansions included) proportional to the document's own size
+//!   ([`max_expanded`]): a few aliases of one long string stay under every
+//!   count and still expand to gigabytes;
 //! - errors give a position; their Display (for the config file, as the
 //!   core's loader) adds the scanner's message and a duplicate key's name,
 //!   [`Error::without_text`] (for documents, which may be all secrets) gives
@@ -36,6 +39,20 @@ pub const MAX_DEPTH: usize = 64;
 pub const MAX_NODES: usize = 250_000;
 /// Most aliases in one document.
 pub const MAX_ALIASES: usize = 50_000;
+/// Bytes of scalar text a document may expand to through its aliases, per
+/// byte of the document ([`max_expanded`]): a 30 KB document anchoring one
+/// 30 KB string and aliasing it a few levels deep stays under the node and
+/// alias counts yet would expand to gigabytes.
+pub const EXPANSION_FACTOR: usize = 8;
+/// The expanded size every document may reach whatever its own size.
+pub const MIN_EXPANDED: usize = 64 * 1024;
+
+/// The expanded size (scalar text, alias expansions included) allowed for
+/// a document of `len` bytes: proportional to it, never below
+/// [`MIN_EXPANDED`].
+pub fn max_expanded(len: usize) -> usize {
+    len.saturating_mul(EXPANSION_FACTOR).max(MIN_EXPANDED)
+}
 
 /// A position in the text: 1-based line and column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -132,7 +149,9 @@ impl fmt::Display for Error {
             Cause::Syntax(what) if what.is_empty() => f.write_str("syntax error"),
             Cause::Syntax(what) => f.write_str(what),
             Cause::Budget => {
-                f.write_str("over the parser's limits (too many nodes, aliases or levels)")
+                f.write_str(
+                "over the parser's limits (too many nodes, aliases or levels, or aliases expanding it far beyond its size)",
+            )
             }
             Cause::DuplicateKey(key) => write!(f, "duplicate key `{key}`"),
             Cause::KeyNotAString => f.write_str("a key must be a string, number or boolean"),
@@ -175,7 +194,10 @@ pub struct Parsed {
 
 /// Parses one YAML document into a JSON value.
 pub fn parse(text: &str) -> Result<Parsed, Error> {
-    let mut b = Builder::default();
+    let mut b = Builder {
+        max_bytes: max_expanded(text.len()),
+        ..Builder::default()
+    };
     for event in Parser::new_from_str(text) {
         let (event, span) =
             event.map_err(|e| Error::new(Cause::Syntax(scanner_message(&e.info())), e.marker()))?;
@@ -255,6 +277,8 @@ struct Node {
     size: usize,
     /// Levels in this subtree (a scalar is 1).
     height: usize,
+    /// Bytes of scalar text in this subtree, keys included.
+    bytes: usize,
 }
 
 /// An open sequence or mapping.
@@ -270,6 +294,7 @@ struct Frame {
     anchor: usize,
     size: usize,
     height: usize,
+    bytes: usize,
 }
 
 #[derive(Default)]
@@ -281,6 +306,10 @@ struct Builder {
     documents: usize,
     nodes: usize,
     aliases: usize,
+    /// Bytes of scalar text so far, alias expansions included, and the most
+    /// allowed.
+    bytes: usize,
+    max_bytes: usize,
     entries: Vec<Entry>,
 }
 
@@ -305,6 +334,7 @@ impl Builder {
             }
             Event::Scalar(text, style, anchor, tag) => {
                 let value = scalar(&text, style, tag.as_deref(), at)?;
+                let bytes = text.len().max(1);
                 // The text of a plain scalar that is not a string: a key
                 // keeps its spelling (`yes:` is the key "yes", as with
                 // serde-saphyr), a typed string field can take it.
@@ -314,7 +344,9 @@ impl Builder {
                     value,
                     size: 1,
                     height: 1,
+                    bytes,
                 };
+                self.bytes = self.bytes.saturating_add(node.bytes);
                 (node, anchor, plain)
             }
             Event::Alias(id) => {
@@ -325,17 +357,26 @@ impl Builder {
                 let Some((_, target)) = self.anchors.iter().rev().find(|(a, _)| *a == id) else {
                     return Err(Error::new(Cause::UnknownAlias, at));
                 };
+                // Checked before the copy is made: the copy is what costs.
+                self.bytes = self.bytes.saturating_add(target.bytes);
+                if self.bytes > self.max_bytes {
+                    return Err(Error::new(Cause::Budget, at));
+                }
                 let node = Node {
                     value: target.value.clone(),
                     size: target.size,
                     height: target.height,
+                    bytes: target.bytes,
                 };
                 (node, 0, None)
             }
             _ => return Ok(()),
         };
         self.nodes = self.nodes.saturating_add(node.size);
-        if self.nodes > MAX_NODES || self.stack.len() + node.height > MAX_DEPTH {
+        if self.nodes > MAX_NODES
+            || self.bytes > self.max_bytes
+            || self.stack.len() + node.height > MAX_DEPTH
+        {
             return Err(Error::new(Cause::Budget, at));
         }
         if anchor != 0 {
@@ -343,6 +384,7 @@ impl Builder {
                 value: node.value.clone(),
                 size: node.size,
                 height: node.height,
+                bytes: node.bytes,
             };
             self.anchors.push((anchor, copy));
         }
@@ -367,6 +409,7 @@ impl Builder {
             anchor,
             size: 1,
             height: 1,
+            bytes: 1,
         });
         Ok(())
     }
@@ -379,6 +422,7 @@ impl Builder {
             return Ok(());
         };
         frame.size = frame.size.saturating_add(node.size);
+        frame.bytes = frame.bytes.saturating_add(node.bytes);
         frame.height = frame.height.max(node.height + 1);
         let Some(map) = frame.map.as_mut() else {
             frame.items.push(node.value);
@@ -452,6 +496,7 @@ fn close(frame: Frame, at: &Marker) -> Result<(Node, usize), Error> {
         value,
         size: frame.size,
         height: frame.height,
+        bytes: frame.bytes,
     };
     Ok((node, frame.anchor))
 }
@@ -789,6 +834,18 @@ mod tests {
         assert!(parse(&deep).unwrap_err().is_budget());
         let block: String = (0..100).map(|i| format!("{}k:\n", " ".repeat(i))).collect();
         assert!(parse(&block).unwrap_err().is_budget());
+        // One long string aliased a few levels deep: every count is small,
+        // the expansion is not.
+        let long = "x".repeat(30_000);
+        let bomb = format!(
+            "a: &a \"{long}\"\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+        );
+        assert!(parse(&bomb).unwrap_err().is_budget());
+        // The same shape at a size the document can afford still parses.
+        let fine = "a: &a \"xyz\"\nb: &b [*a, *a, *a]\nc: [*b, *b, *b]\n";
+        assert!(parse(fine).is_ok());
+        assert!(crate::config::check_budget(&bomb).is_err());
+        assert!(crate::config::from_yaml::<Value>(&bomb).is_err());
         // 65 levels by aliases: each level fine alone, too deep expanded.
         let mut nested = String::from("a0: &a0 [x]\n");
         for i in 1..70 {

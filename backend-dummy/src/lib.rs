@@ -14,16 +14,26 @@ pub const PREFIX: &str = "decrypted_";
 
 /// The dummy provider.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct Dummy;
+pub struct Dummy {
+    /// `--stall`: how long each call blocks its thread before answering.
+    stall: Option<std::time::Duration>,
+}
 
 /// The dummy takes no configuration: a config file must be empty.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DummyConfig {}
 
-/// The dummy has no flags of its own.
+/// The dummy's one flag.
 #[derive(Debug, clap::Args)]
-pub struct DummyArgs {}
+pub struct DummyArgs {
+    /// Block the whole process for SECONDS before answering, as a store
+    /// that hangs would: to see what the agent logs when its backend times
+    /// out (the reply then says "timed out" for every handle, at the
+    /// deadline).
+    #[arg(long, value_name = "SECONDS")]
+    pub stall: Option<f64>,
+}
 
 impl Provider for Dummy {
     fn resolve<'a>(
@@ -31,6 +41,10 @@ impl Provider for Dummy {
         handles: &'a [String],
         _ctx: &'a Context,
     ) -> BoxFuture<'a, Vec<Outcome>> {
+        if let Some(stall) = self.stall {
+            // Deliberately blocking: no timer of the runtime can end it.
+            std::thread::sleep(stall);
+        }
         let values = handles
             .iter()
             .map(|h| Ok(Secret::new(format!("{PREFIX}{h}"))))
@@ -69,10 +83,21 @@ impl Backend for Dummy {
 
     fn build(
         _: DummyConfig,
-        _: DummyArgs,
+        args: DummyArgs,
         _: &backend_core::protocol::Request,
     ) -> Result<Dummy, ConfigError> {
-        Ok(Dummy)
+        let stall = match args.stall {
+            None => None,
+            Some(s) if s.is_finite() && (0.0..=3600.0).contains(&s) => {
+                Some(std::time::Duration::from_secs_f64(s))
+            }
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "--stall must be between 0 and 3600 seconds",
+                ));
+            }
+        };
+        Ok(Dummy { stall })
     }
 }
 
@@ -90,7 +115,7 @@ mod tests {
             .map(|h| (h.to_string(), format!("{PREFIX}{h}")))
             .collect();
         check(
-            &Dummy,
+            &Dummy::default(),
             &Cases {
                 found,
                 missing: vec![],

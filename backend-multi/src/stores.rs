@@ -70,7 +70,7 @@ fn dispatch(
         "aws" => typed(config, build, backend_aws::AwsProvider::new),
         "file" => typed(config, build, backend_file::FileProvider::new),
         "dummy" => typed(config, build, |_: backend_dummy::DummyConfig| {
-            Ok(backend_dummy::Dummy)
+            Ok(backend_dummy::Dummy::default())
         }),
         other => Err(ConfigError::new(format!(
             "unknown type '{}' (one of: {})",

@@ -44,6 +44,7 @@ pub struct Cmd {
     env: Vec<(String, Option<String>)>,
     stdin: Vec<u8>,
     chunks: Option<(usize, Duration)>,
+    keep_open: bool,
     limit: Duration,
 }
 
@@ -70,6 +71,7 @@ impl Cmd {
             env: Vec::new(),
             stdin: Vec::new(),
             chunks: None,
+            keep_open: false,
             limit: Duration::from_secs(60),
         }
     }
@@ -105,6 +107,13 @@ impl Cmd {
         self
     }
 
+    /// Leaves stdin open after writing it (closed only once the process
+    /// has exited), as a caller that never closes its end would.
+    pub fn keep_stdin_open(mut self) -> Self {
+        self.keep_open = true;
+        self
+    }
+
     /// Kills the process after `limit` (default 60 s) so a test cannot hang.
     pub fn kill_after(mut self, limit: Duration) -> Self {
         self.limit = limit;
@@ -134,6 +143,7 @@ impl Cmd {
         let mut stdin = child.stdin.take().expect("stdin");
         let input = self.stdin.clone();
         let chunks = self.chunks;
+        let keep_open = self.keep_open;
         let writer = std::thread::spawn(move || {
             // The backend may refuse early and close stdin: ignore EPIPE.
             match chunks {
@@ -149,6 +159,8 @@ impl Cmd {
                     }
                 }
             }
+            // Handed back to be dropped after the process ends.
+            keep_open.then_some(stdin)
         });
         let mut out = child.stdout.take().expect("stdout");
         let mut err = child.stderr.take().expect("stderr");
