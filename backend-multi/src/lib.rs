@@ -47,6 +47,29 @@ pub struct MultiConfig {
     /// The backend for handles without a known `<name>:` prefix.
     #[serde(default)]
     pub default: Option<String>,
+    /// Whether a request's own `type` and `config` may replace this file's
+    /// backends (see [`CallerConfig`]).
+    #[serde(default)]
+    pub caller_config: CallerConfig,
+}
+
+/// What a request carrying `type` and `config` (Datadog's
+/// `secret_backend_type`/`secret_backend_config`, Vector's exec protocol
+/// v1.1) does when the operator also gave `--config`.
+///
+/// Both come from whoever configures the agent, but they are two places:
+/// an operator who ships a config file to every host may want it to be the
+/// only one. `allow` (the default, as before) serves the request's store and
+/// says so in a debug line; `deny` ignores the request's `type` and
+/// `config`, serves the file's backends, and warns once per call.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallerConfig {
+    /// The request's `type`/`config` replace the file's backends.
+    #[default]
+    Allow,
+    /// The request's `type`/`config` are ignored.
+    Deny,
 }
 
 impl std::fmt::Debug for MultiConfig {
@@ -65,6 +88,7 @@ impl std::fmt::Debug for MultiConfig {
         f.debug_struct("MultiConfig")
             .field("backends", &backends)
             .field("default", &self.default)
+            .field("caller_config", &self.caller_config)
             .finish()
     }
 }
@@ -315,11 +339,27 @@ impl Backend for Multi {
         _: MultiArgs,
         request: &Request,
     ) -> Result<MultiProvider, ConfigError> {
-        match request.backend_type.as_deref() {
+        match (request.backend_type.as_deref(), config.caller_config) {
             // The caller chose the store (Datadog's secret_backend_type,
-            // Vector's backend_type): it wins over the config file.
-            Some(t) => MultiProvider::from_caller(t, request.backend_config.as_ref()),
-            None => MultiProvider::new(config),
+            // Vector's backend_type): it wins over the config file unless
+            // the file says otherwise.
+            (Some(t), CallerConfig::Allow) => {
+                if !config.backends.is_empty() {
+                    tracing::debug!(
+                        "the request's type '{}' and config replace the config file's backends (caller_config: allow)",
+                        backend_core::runner::shorten(t)
+                    );
+                }
+                MultiProvider::from_caller(t, request.backend_config.as_ref())
+            }
+            (Some(t), CallerConfig::Deny) => {
+                tracing::warn!(
+                    "the request's type '{}' and config are ignored (caller_config: deny); serving the config file's backends",
+                    backend_core::runner::shorten(t)
+                );
+                MultiProvider::new(config)
+            }
+            (None, _) => MultiProvider::new(config),
         }
     }
 }

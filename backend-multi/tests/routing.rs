@@ -242,3 +242,36 @@ fn a_readable_config_holding_credentials_is_warned_about() {
     assert!(warned.stderr.contains("readable by every user"), "{warned}");
     assert!(!warned.stderr.contains("s.inline"), "{warned}");
 }
+
+#[test]
+fn caller_config_decides_whether_a_request_may_replace_the_config_file() {
+    let request = go_payload(
+        "1.1",
+        &["db_password"],
+        &[("type", json!("dummy")), ("config", json!({}))],
+    );
+    // allow (the default): the request's store serves, a debug line says so.
+    let (_dir, conf) = setup("default: files\n");
+    let done = Cmd::new(BIN)
+        .args(["--config", &conf, "--log-level", "debug"])
+        .stdin(request.clone())
+        .run();
+    assert_eq!(done.value("db_password"), "decrypted_db_password");
+    assert!(done.stderr.contains("caller_config: allow"), "{done}");
+    // deny: the file's backends serve, and a warning says the request's
+    // type was ignored.
+    let (_dir, conf) = setup("default: files\ncaller_config: deny\n");
+    let done = Cmd::new(BIN)
+        .args(["--config", &conf])
+        .stdin(request.clone())
+        .run();
+    assert_eq!(done.value("db_password"), "file-pw");
+    assert!(done.stderr.contains("caller_config: deny"), "{done}");
+    // Anything else is a config error.
+    let (_dir, conf) = setup("caller_config: maybe\n");
+    Cmd::new(BIN)
+        .args(["--config", &conf])
+        .stdin(request)
+        .run()
+        .expect_code(2);
+}
