@@ -490,6 +490,8 @@ fn not_regular(path: &Path) -> String {
 
 /// Parses YAML; the error is one line that quotes nothing of the document.
 pub fn parse(text: &str) -> Result<Spanned<Node>, String> {
+    // The core's budget first (an alias bomb expands inside serde-saphyr).
+    backend_core::config::check_budget(text)?;
     let options = serde_saphyr::options! {
         // yaml.v2, which the agent uses, lets the last duplicate key win.
         duplicate_keys: serde_saphyr::options::DuplicateKeyPolicy::LastWins,

@@ -263,6 +263,21 @@ fn broken_yaml_is_reported_without_quoting_it() {
 }
 
 #[test]
+fn an_alias_bomb_is_refused_not_expanded() {
+    let d = tempfile::tempdir().unwrap();
+    // A duplicate key first: yaml.v2 lets it pass, and it must not hide the
+    // bomb from the budget.
+    let bomb = backend_tests::yaml_bomb("k: 1\nk: 2\n", 4);
+    let p = write(d.path(), "bomb.yaml", &bomb, 0o600);
+    let done = backend_tests::Cmd::new(common::BIN)
+        .args(["scan", p.to_str().unwrap()])
+        .kill_after(std::time::Duration::from_secs(30))
+        .run();
+    let o = out(&done, 1);
+    assert!(o.contains("over the parser's limits"), "{o}");
+}
+
+#[test]
 fn unreadable_paths_are_usage_errors() {
     let d = tempfile::tempdir().unwrap();
     let missing = d.path().join("missing.yaml");

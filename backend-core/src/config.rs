@@ -52,10 +52,7 @@ pub fn from_yaml<T: DeserializeOwned + Default>(text: &str) -> Result<T, String>
 /// sees it, so every YAML we read has the same limits. Only a budget breach
 /// is reported here; syntax is the other parser's to judge.
 pub fn check_budget(text: &str) -> Result<(), String> {
-    match crate::yaml::parse(text) {
-        Err(e) if e.is_budget() => Err(e.without_text()),
-        _ => Ok(()),
-    }
+    crate::yaml::check_budget(text).map_err(|e| e.without_text())
 }
 
 fn yaml_error(e: &serde_saphyr::Error) -> String {

@@ -209,6 +209,73 @@ pub fn parse(text: &str) -> Result<Parsed, Error> {
     })
 }
 
+/// Holds `text` to this module's budget (depth, nodes, aliases, expanded
+/// size) without building anything, for YAML that another parser reads
+/// (serde-saphyr for typed configs, the checker's span-keeping reader): the
+/// same limits for every YAML we read. Only a breach is an error; syntax,
+/// duplicate keys and the like are the other parser's to judge, and the
+/// count goes on past them, so they cannot hide a bomb behind them.
+pub fn check_budget(text: &str) -> Result<(), Error> {
+    let max_bytes = max_expanded(text.len());
+    // Open collections: (anchor id, nodes, bytes, height); anchors: id ->
+    // (nodes, bytes, height).
+    let mut open: Vec<(usize, usize, usize, usize)> = Vec::new();
+    let mut anchors: std::collections::HashMap<usize, (usize, usize, usize)> =
+        std::collections::HashMap::new();
+    let (mut nodes, mut bytes, mut aliases) = (0usize, 0usize, 0usize);
+    for event in Parser::new_from_str(text) {
+        let Ok((event, span)) = event else {
+            return Ok(());
+        };
+        let at = &span.start;
+        let (anchor, size) = match event {
+            Event::SequenceStart(_, anchor, _) | Event::MappingStart(_, anchor, _) => {
+                if open.len() >= MAX_DEPTH {
+                    return Err(Error::new(Cause::Budget, at));
+                }
+                open.push((anchor, 1, 1, 1));
+                continue;
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let Some((anchor, n, b, h)) = open.pop() else {
+                    return Ok(());
+                };
+                (anchor, (n, b, h))
+            }
+            Event::Scalar(text, _, anchor, _) => {
+                let b = text.len().max(1);
+                bytes = bytes.saturating_add(b);
+                nodes = nodes.saturating_add(1);
+                (anchor, (1, b, 1))
+            }
+            Event::Alias(id) => {
+                aliases += 1;
+                let size = anchors.get(&id).copied().unwrap_or((1, 1, 1));
+                nodes = nodes.saturating_add(size.0);
+                bytes = bytes.saturating_add(size.1);
+                (0, size)
+            }
+            _ => continue,
+        };
+        if aliases > MAX_ALIASES
+            || nodes > MAX_NODES
+            || bytes > max_bytes
+            || open.len() + size.2 > MAX_DEPTH
+        {
+            return Err(Error::new(Cause::Budget, at));
+        }
+        if anchor != 0 {
+            anchors.insert(anchor, size);
+        }
+        if let Some(parent) = open.last_mut() {
+            parent.1 = parent.1.saturating_add(size.0);
+            parent.2 = parent.2.saturating_add(size.1);
+            parent.3 = parent.3.max(size.2 + 1);
+        }
+    }
+    Ok(())
+}
+
 /// The scanner's message on one line, without the character that its
 /// "unexpected character" message quotes: a config file may hold a
 /// credential inline, and the position already says where.
@@ -844,7 +911,11 @@ mod tests {
         // The same shape at a size the document can afford still parses.
         let fine = "a: &a \"xyz\"\nb: &b [*a, *a, *a]\nc: [*b, *b, *b]\n";
         assert!(parse(fine).is_ok());
-        assert!(crate::config::check_budget(&bomb).is_err());
+        assert!(check_budget(&bomb).is_err());
+        // A duplicate key first does not hide the bomb from the budget.
+        assert!(check_budget(&format!("k: 1\nk: 2\n{bomb}")).is_err());
+        assert!(check_budget(fine).is_ok());
+        assert!(check_budget(&format!("k: 1\nk: 2\n{fine}")).is_ok());
         assert!(crate::config::from_yaml::<Value>(&bomb).is_err());
         // 65 levels by aliases: each level fine alone, too deep expanded.
         let mut nested = String::from("a0: &a0 [x]\n");

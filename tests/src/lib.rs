@@ -19,6 +19,22 @@ pub use run::{Cmd, Done, go_payload, payload};
 
 use std::sync::{Arc, Mutex, Weak};
 
+/// A YAML alias bomb built from one long string: `top` holds 10 aliases of
+/// 10 aliases of 10 aliases of a 30 KB string (a 32 KB document expanding
+/// to 30 MB; with `levels` = 4, 300 MB). Every node and alias count stays
+/// small; only the expanded size gives it away. `first` is put in front as
+/// the document's first line(s).
+pub fn yaml_bomb(first: &str, levels: usize) -> String {
+    let mut text = format!("{first}a0: &a0 \"{}\"\n", "x".repeat(30_000));
+    for level in 1..=levels {
+        let prev = format!("*a{}", level - 1);
+        let list = vec![prev.as_str(); 10].join(", ");
+        text.push_str(&format!("a{level}: &a{level} [{list}]\n"));
+    }
+    text.push_str(&format!("top: *a{levels}\n"));
+    text
+}
+
 /// A test server shared by the tests of one test binary: started (and
 /// seeded) by the first test that asks while none holds it, stopped when
 /// the last test holding it ends. Use it as a `static`.
