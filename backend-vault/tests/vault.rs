@@ -10,8 +10,7 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -19,8 +18,8 @@ use std::time::Duration;
 use backend_tests::openbao::{OpenBao, ROOT_TOKEN};
 use backend_tests::{assert_no_leak, free_port, payload};
 use common::{
-    approle, cmd, enable_auth, kv_put, login_tokens, run_root, run_with, server, token_alive,
-    unique, write,
+    approle, approle_yaml, cmd, enable_auth, kv_put, login_tokens, openssl, run_root, run_with,
+    self_signed, server, token_alive, unique, write,
 };
 use serde_json::{Value, json};
 
@@ -298,10 +297,7 @@ fn token_cache_file_reuses_a_valid_token() {
     kv_put(&bao, &p, json!({"v": "cached-value"}));
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("token-cache");
-    let config = format!(
-        "auth:\n  method: approle\n  mount: {mount}\n  role_id: {role_id}\n  secret_id: {secret_id}\ntoken_cache_file: {}\n",
-        cache.display()
-    );
+    let config = approle_yaml(&mount, &role_id, &secret_id, Some(&cache));
     let h = format!("{p};v");
     for _ in 0..3 {
         let done = run_with(&bao.addr, dir.path(), &config, &[], &[&h]);
@@ -362,30 +358,6 @@ fn userpass_login() {
         )),
         "{done}"
     );
-}
-
-fn openssl(args: &[&str], dir: &Path, stdin: Option<&[u8]>) -> Vec<u8> {
-    use std::io::Write;
-    let mut child = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("openssl on PATH");
-    let mut pipe = child.stdin.take().unwrap();
-    if let Some(s) = stdin {
-        pipe.write_all(s).unwrap();
-    }
-    drop(pipe);
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
 }
 
 fn b64url(bytes: &[u8]) -> String {
@@ -646,22 +618,6 @@ fn hostile_handles_never_reach_the_server() {
             .is_some_and(|p| p.contains("seal") || p.contains("evil"))),
         "a hostile handle reached the server"
     );
-}
-
-/// A self-signed certificate and its key, made by the openssl CLI.
-fn self_signed(dir: &Path, name: &str, cn: &str, extra: &[&str]) -> (PathBuf, PathBuf) {
-    let (cert, key) = (format!("{name}.pem"), format!("{name}-key.pem"));
-    let mut args = vec![
-        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-    ];
-    let subj = format!("/CN={cn}");
-    args.push(&subj);
-    args.extend(["-keyout", &key, "-out", &cert]);
-    args.extend(extra);
-    openssl(&args, dir, None);
-    let key = dir.join(key);
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    (dir.join(cert), key)
 }
 
 #[test]

@@ -8,6 +8,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -135,6 +136,18 @@ pub fn approle(bao: &OpenBao) -> (String, String, String) {
     (mount, role_id, secret_id)
 }
 
+/// The config lines (no address) of an AppRole login at `mount`, keeping
+/// its token in `cache` if one is given.
+pub fn approle_yaml(mount: &str, role_id: &str, secret_id: &str, cache: Option<&Path>) -> String {
+    let mut yaml = format!(
+        "auth:\n  method: approle\n  mount: {mount}\n  role_id: {role_id}\n  secret_id: {secret_id}\n"
+    );
+    if let Some(c) = cache {
+        yaml.push_str(&format!("token_cache_file: {}\n", c.display()));
+    }
+    yaml
+}
+
 /// The tokens the audit log shows handed out by logins at `mount`.
 pub fn login_tokens(bao: &OpenBao, mount: &str) -> Vec<String> {
     std::fs::read_to_string(&bao.audit_log)
@@ -159,4 +172,44 @@ pub fn token_alive(bao: &OpenBao, token: &str) -> bool {
     bao.api("POST", "auth/token/lookup", Some(json!({ "token": token })))
         .0
         == 200
+}
+
+pub fn openssl(args: &[&str], dir: &Path, stdin: Option<&[u8]>) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("openssl on PATH");
+    let mut pipe = child.stdin.take().unwrap();
+    if let Some(s) = stdin {
+        pipe.write_all(s).unwrap();
+    }
+    drop(pipe);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// A self-signed certificate and its key, made by the openssl CLI.
+pub fn self_signed(dir: &Path, name: &str, cn: &str, extra: &[&str]) -> (PathBuf, PathBuf) {
+    let (cert, key) = (format!("{name}.pem"), format!("{name}-key.pem"));
+    let mut args = vec![
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+    ];
+    let subj = format!("/CN={cn}");
+    args.push(&subj);
+    args.extend(["-keyout", &key, "-out", &cert]);
+    args.extend(extra);
+    openssl(&args, dir, None);
+    let key = dir.join(key);
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    (dir.join(cert), key)
 }
