@@ -28,7 +28,7 @@ pub fn yaml_bomb(first: &str, levels: usize) -> String {
     let mut text = format!("{first}a0: &a0 \"{}\"\n", "x".repeat(30_000));
     for level in 1..=levels {
         let prev = format!("*a{}", level - 1);
-        let list = vec![prev.as_str(); 10].join(", ");
+        let list = [prev.as_str(); 10].join(", ");
         text.push_str(&format!("a{level}: &a{level} [{list}]\n"));
     }
     text.push_str(&format!("top: *a{levels}\n"));
