@@ -177,10 +177,10 @@ pub fn cleartext_proxy(base: &Url) -> Option<(&'static str, String)> {
         return None;
     }
     let uri: http::Uri = base.as_str().parse().ok()?;
-    let proxy = Matcher::from_env().intercept(&uri)?;
+    Matcher::from_env().intercept(&uri)?;
     // Which variable supplied it: the first set one of a pair that alone
     // would proxy us.
-    let var = HTTP_PROXY_VARS
+    HTTP_PROXY_VARS
         .into_iter()
         .filter_map(|pair| {
             pair.into_iter()
@@ -193,9 +193,7 @@ pub fn cleartext_proxy(base: &Url) -> Option<(&'static str, String)> {
                 .intercept(&uri)
                 .is_some()
         })
-        .map_or("HTTP_PROXY", |(v, _)| v);
-    let shown = backend_core::redact::url(&proxy.uri().to_string()).into_owned();
-    Some((var, shown))
+        .map(|(var, value)| (var, backend_core::redact::url(value.trim()).into_owned()))
 }
 
 /// Warns when the address is plain http and a proxy from the environment
@@ -203,7 +201,9 @@ pub fn cleartext_proxy(base: &Url) -> Option<(&'static str, String)> {
 fn warn_of_cleartext_proxy(base: &Url) {
     if let Some((var, proxy)) = cleartext_proxy(base) {
         tracing::warn!(
-            "the Vault address is plain http and {var} sends its requests through the proxy {proxy}:              the proxy sees the Vault token and every secret in clear; use an https address,              or name the Vault host in NO_PROXY"
+            "the Vault address is plain http and {var} sends its requests through the proxy \
+             {proxy}: the proxy sees the Vault token and every secret in clear; use an https \
+             address, or name the Vault host in NO_PROXY"
         );
     }
 }
