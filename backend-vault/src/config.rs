@@ -711,6 +711,19 @@ mod tests {
         );
         assert!(v("ftp://x").is_err());
         assert!(v("http://u:p@x").is_err());
+        // Userinfo is refused whatever the parser makes of it, and never shown.
+        for bad in [
+            "http://u:PW-1@127.0.0.1:99999",
+            "http://u:PW-1@[::1",
+            "http://u:PW-1@bad host:1",
+            "http://u:P W-1@h",
+            "http://u:PW/1@h",
+            "http://u/PW-1@h",
+        ] {
+            let e = v(bad).unwrap_err().to_string();
+            assert!(!e.contains("PW") && !e.contains("W-1"), "{bad}: {e}");
+            assert!(e.contains("address"), "{bad}: {e}");
+        }
         assert!(v("http://x/?a=b").is_err());
         assert!(v("not a url").is_err());
         let c = VaultConfig {
