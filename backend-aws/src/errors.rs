@@ -190,19 +190,16 @@ where
     match e {
         SdkError::ServiceError(service) => {
             let status = service.raw().status().as_u16();
-            match code_of(e) {
+            match service.err().code() {
                 Some(code) => from_code(code, service.err().message(), Some(status), location),
-                // A success status with a body that is not the service's JSON
-                // (a captive portal, a proxy's page): as unreadable as a
-                // response the SDK could not take apart.
-                None if service.raw().status().is_success() => HandleError::unavailable(format!(
-                    "{location}: unreadable response from the AWS endpoint (HTTP {status}, not \
-                     the service's JSON)"
-                )),
-                None => HandleError::other(format!(
-                    "{location}: AWS answered HTTP {status} without an error code"
-                )),
+                None => without_code(status, location),
             }
+        }
+        // An answer the SDK could not take apart (SSM's reading of a body
+        // that is not its JSON, error or not): its status still says
+        // something.
+        SdkError::ResponseError(response) => {
+            without_code(response.raw().status().as_u16(), location)
         }
         SdkError::DispatchFailure(failure) => {
             let why = if failure.is_timeout() {
@@ -220,9 +217,6 @@ where
         SdkError::TimeoutError(_) => {
             HandleError::unavailable(format!("{location}: the AWS request timed out"))
         }
-        SdkError::ResponseError(_) => HandleError::unavailable(format!(
-            "{location}: unreadable response from the AWS endpoint"
-        )),
         _ => HandleError::other(format!(
             "{location}: the AWS request could not be made: {}",
             chain(e)
@@ -230,9 +224,34 @@ where
     }
 }
 
-/// The error code of a service error; when the body carried none (a proxy
-/// or an emulator answering in another format), one implied by the HTTP
-/// status, so that a bare 403 still reads as access denied.
+/// An answer without an error code (a proxy, an emulator or a captive
+/// portal answering in another format): the code its HTTP status implies,
+/// so that a bare 403 still reads as access denied, else the status.
+fn without_code(status: u16, location: &str) -> HandleError {
+    match implied_code(status) {
+        Some(code) => from_code(code, None, Some(status), location),
+        None if (200..300).contains(&status) => HandleError::unavailable(format!(
+            "{location}: unreadable response from the AWS endpoint (HTTP {status}, not the \
+             service's JSON)"
+        )),
+        None => HandleError::other(format!(
+            "{location}: AWS answered HTTP {status} without an error code"
+        )),
+    }
+}
+
+fn implied_code(status: u16) -> Option<&'static str> {
+    match status {
+        401 | 403 => Some("AccessDeniedException"),
+        404 => Some("ResourceNotFoundException"),
+        429 => Some("ThrottlingException"),
+        500..=599 => Some("InternalServiceError"),
+        _ => None,
+    }
+}
+
+/// The error code of a service error; when the body carried none, the one
+/// its HTTP status implies.
 pub fn code_of<E>(e: &SdkError<E, HttpResponse>) -> Option<&str>
 where
     E: ProvideErrorMetadata,
@@ -240,13 +259,9 @@ where
     let SdkError::ServiceError(s) = e else {
         return None;
     };
-    s.err().code().or(match s.raw().status().as_u16() {
-        401 | 403 => Some("AccessDeniedException"),
-        404 => Some("ResourceNotFoundException"),
-        429 => Some("ThrottlingException"),
-        500..=599 => Some("InternalServiceError"),
-        _ => None,
-    })
+    s.err()
+        .code()
+        .or_else(|| implied_code(s.raw().status().as_u16()))
 }
 
 /// What an error and its sources may say, joined with `: `, bounded in
@@ -289,7 +304,7 @@ fn describe<'a>(e: &'a (dyn Error + 'static)) -> (Option<String>, Source<'a>) {
         return (Some(tls_words(tls)), None);
     }
     if let Some(r) = e.downcast_ref::<reqwest::Error>() {
-        return (Some(reqwest_words(r).into()), r.source());
+        return (reqwest_words(r).map(str::to_owned), r.source());
     }
     if let Some(ours) = e.downcast_ref::<crate::http::Said>() {
         return (Some(ours.to_string()), None);
@@ -367,12 +382,12 @@ fn tls_words(e: &rustls::Error) -> String {
     format!("invalid peer certificate: {why}")
 }
 
-/// A reqwest error in our words: its own text carries the request's URL.
-fn reqwest_words(e: &reqwest::Error) -> &'static str {
-    if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
+/// A reqwest error in our words (its own text carries the request's URL);
+/// nothing for a failed connection or a timeout, which the message that
+/// quotes the chain says already.
+fn reqwest_words(e: &reqwest::Error) -> Option<&'static str> {
+    Some(if e.is_timeout() || e.is_connect() {
+        return None;
     } else if e.is_body() || e.is_decode() {
         "reading the response failed"
     } else if e.is_builder() {
@@ -381,7 +396,7 @@ fn reqwest_words(e: &reqwest::Error) -> &'static str {
         "sending the request failed"
     } else {
         "the request failed"
-    }
+    })
 }
 
 /// A credentials error in our words (its text is the SDK's, its source

@@ -147,10 +147,15 @@ fn to_reqwest(request: HttpRequest) -> Result<reqwest::Request, ConnectorError> 
             None,
         ));
     };
-    let request = request
-        .try_into_http1x()
-        .map_err(|e| ConnectorError::user(e.into()))?;
-    reqwest::Request::try_from(request.map(|_| body)).map_err(|e| ConnectorError::user(e.into()))
+    // What fails here is the URL the endpoint made (a bad port, a space):
+    // said in our words, as the error's own text would quote the URL.
+    fn invalid(_: impl std::fmt::Debug) -> ConnectorError {
+        ConnectorError::user(
+            Said("the request URL is invalid (check the endpoint URL)".into()).into(),
+        )
+    }
+    let request = request.try_into_http1x().map_err(invalid)?;
+    reqwest::Request::try_from(request.map(|_| body)).map_err(invalid)
 }
 
 /// The response, its body read whole (at most [`MAX_BODY`] bytes).

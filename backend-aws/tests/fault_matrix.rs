@@ -197,7 +197,7 @@ fn a_body_that_is_not_json() {
     );
     assert_eq!(
         done.error(HANDLES[1]),
-        "ssm:/fm/b: unreadable response from the AWS endpoint"
+        "ssm:/fm/b: unreadable response from the AWS endpoint (HTTP 200, not the service's JSON)"
     );
 }
 

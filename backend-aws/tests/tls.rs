@@ -39,11 +39,7 @@ impl CaFifo {
     fn new(pem: Vec<u8>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("roots.pem");
-        let made = std::process::Command::new("mkfifo")
-            .arg(&path)
-            .status()
-            .unwrap();
-        assert!(made.success(), "mkfifo {}", path.display());
+        common::mkfifo(&path);
         let reads = Arc::new(AtomicUsize::new(0));
         let done = Arc::new(AtomicBool::new(false));
         let feeder = {

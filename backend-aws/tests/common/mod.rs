@@ -171,12 +171,19 @@ pub fn bare(home: &std::path::Path) -> Cmd {
         "AWS_CONTAINER_CREDENTIALS_FULL_URI",
         "AWS_EC2_METADATA_DISABLED",
         "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_ROLE_SESSION_NAME",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
         "HTTPS_PROXY",
         "HTTP_PROXY",
         "https_proxy",
         "http_proxy",
         "ALL_PROXY",
+        "all_proxy",
         "NO_PROXY",
+        "no_proxy",
     ] {
         c = c.env_remove(k);
     }
@@ -186,4 +193,22 @@ pub fn bare(home: &std::path::Path) -> Cmd {
 /// Runs `handles` through the binary.
 pub fn run(c: &Cmd, handles: &[&str]) -> Done {
     c.clone().stdin(payload(handles)).run()
+}
+
+/// Makes a FIFO at `path`. Opening it for reading blocks until someone
+/// opens it for writing, which nobody does unless the test does.
+pub fn mkfifo(path: &std::path::Path) {
+    let made = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo {}", path.display());
+}
+
+/// Writes `text` to `path` with mode 0600 (as an operator would keep a
+/// file of credentials).
+pub fn write_private(path: &std::path::Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
