@@ -53,6 +53,11 @@ AWS_SECRETS = 100
 AWS_DOC_KEYS = 10  # keys per JSON secret: 100 x 10 = the RSS payload
 FILES = 1000
 RSS_HANDLES = 1000
+# Issue 13: 200,000 handles (3.9 MB, under the 4 MiB input limit) must be
+# answered before a 5 s deadline in under 100 MB, whatever the store.
+MANY_HANDLES = 200_000
+MANY_TARGET_MB = 100.0
+MANY_TIMEOUT_S = 5
 RUN_TIMEOUT = 600  # seconds; a hung command fails its row
 
 
@@ -408,6 +413,7 @@ class Bench:
         self.vault = self.moto = self.proxy = None
         self.cases = []
         self.rss = {}
+        self.many = {}
         self.sizes = {}
 
     # ---- discovery
@@ -801,6 +807,46 @@ class Bench:
                 if binary:
                     self.measure_rss_of(label, [binary, *extra], handles, env)
 
+    def measure_many(self):
+        """Peak RSS and wall time of each binary given 200,000 distinct
+        handles and a 5 s deadline: every handle must be answered (a value
+        or an error such as `timed out`), exit 0, in time."""
+        n = self.args.many or (2_000 if self.smoke else MANY_HANDLES)
+        plans = {
+            "dummy": ([f"h{i:06d}" for i in range(n)], [], self.base_env()),
+            "file": ([f"missing/{i:06d}" for i in range(n)], ["--dir", self.files_dir],
+                     self.base_env()),
+        }
+        if self.vault:
+            plans["vault"] = ([f"bench/m{i:06d};k" for i in range(n)], [], self.vault_env())
+        if self.moto:
+            plans["aws"] = ([f"bench/many{i:06d}" for i in range(n)], [],
+                            self.aws_env(self.moto.url))
+        if self.vault and self.moto:
+            env = self.vault_env()
+            env.update(self.aws_env(self.moto.url))
+            third = n // 3
+            handles = ([f"vault:bench/m{i:06d};k" for i in range(third)]
+                       + [f"aws:bench/many{i:06d}" for i in range(third)]
+                       + [f"files:missing/{i:06d}" for i in range(n - 2 * third)])
+            plans["multi"] = (handles, ["--config", self.multi_config(self.moto.url)], env)
+        for name, (handles, extra, env) in plans.items():
+            for label, binary in self.builds(name):
+                if not binary:
+                    continue
+                argv = [binary, *extra, "--timeout", str(MANY_TIMEOUT_S),
+                        "--max-output-bytes", str(64 << 20)]
+                elapsed, rc, out, _, rss = self.run_for_rss(argv, payload(handles), env)
+                try:
+                    reply = json.loads(out) if rc == 0 else {}
+                except ValueError:
+                    reply = {}
+                missing = sum(1 for h in handles if not isinstance(reply.get(h), dict))
+                why = f"exit {rc}, {missing} handle(s) unanswered" if rc != 0 or missing else None
+                self.many[label] = (len(handles), rss / 1024, elapsed, why)
+                if why:
+                    self.failures.append(f"{len(handles)}-handle run of {label}: {why}")
+
     def measure_rss_of(self, label, argv, handles, env):
         peak, why = 0, None
         for _ in range(1 if self.smoke else 3):
@@ -963,6 +1009,16 @@ class Bench:
                         mb < RSS_TARGET_MB)
                 else:
                     add(f"peak RSS `{label}` < {RSS_TARGET_MB:.0f} MB", None, False)
+        for name in BINARIES:
+            for label, _ in self.builds(name):
+                got = self.many.get(label)
+                what = f"{MANY_HANDLES:,} handles `{label}`: < {MANY_TARGET_MB:.0f} MB, " \
+                       f"answered in < {MANY_TIMEOUT_S} s"
+                if got and not got[3]:
+                    add(what, f"{got[1]:.1f} MB, {got[2]:.2f} s",
+                        got[1] < MANY_TARGET_MB and got[2] < MANY_TIMEOUT_S)
+                else:
+                    add(what, None, False)
         for name, limit in SIZE_TARGETS_MB.items():
             for label, _ in self.builds(name):
                 if label in self.sizes:
@@ -1014,6 +1070,9 @@ class Bench:
             lines += ["", "Peak RSS (10 handles):", ""] + [
                 f"- `{label}`: {why or f'{mb:.1f} MB'}"
                 for label, (_, mb, why) in self.rss.items()]
+            lines += ["", f"Many handles ({MANY_TIMEOUT_S} s deadline):", ""] + [
+                f"- `{label}`: {n} handles, {why or f'{mb:.1f} MB, {t:.2f} s'}"
+                for label, (n, mb, t, why) in self.many.items()]
             lines += [f"- note: {n}" for n in self.notes]
             lines += [f"- **correctness failure**: {f}" for f in self.failures]
             return lines
@@ -1032,6 +1091,14 @@ class Bench:
                     lines.append(f"| `{label}` | {n} | {why or f'{mb:.1f}'} |")
                 else:
                     lines.append(f"| `{label}` | | {'not built' if not path else 'no server'} |")
+        lines += ["", f"{MANY_HANDLES:,} distinct handles, --timeout {MANY_TIMEOUT_S} (one run; "
+                  "every handle answered, most with `not found` or `timed out`):", "",
+                  "| binary | handles | peak RSS MB | wall s |", "|---|---:|---:|---:|"]
+        for name in BINARIES:
+            for label, _ in self.builds(name):
+                if label in self.many:
+                    n, mb, t, why = self.many[label]
+                    lines.append(f"| `{label}` | {n:,} | {why or f'{mb:.1f}'} | {t:.2f} |")
         lines += ["", "Release binary sizes:", "",
                   "| binary | as built, bytes | stripped, bytes | stripped MB |",
                   "|---|---:|---:|---:|"]
@@ -1090,6 +1157,9 @@ def main():
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument("--cases", help="only these cases, e.g. vault,aws-1 "
                         "(dummy-1, dummy-10000, file-100, vault-100, aws-1, aws-100, multi-100)")
+    parser.add_argument("--many", type=int, default=0, metavar="N",
+                        help=f"handles of the many-handles run (default {MANY_HANDLES:,}; "
+                        "smoke: 2,000)")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME:LABEL=PATH",
                         help="also time another build of one of ours, e.g. "
                              "vault:ring=/tmp/ring/secret-backend-vault")
@@ -1108,6 +1178,7 @@ def main():
         bench.build_cases()
         bench.run_cases()
         bench.measure_rss()
+        bench.measure_many()
         if not args.smoke:
             bench.measure_sizes()
         lines = bench.report()

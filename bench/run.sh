@@ -32,7 +32,7 @@ while [ $# -gt 0 ]; do
     --smoke) smoke=1; pass+=("$1") ;;
     --bin-dir) bin_dir=$2; shift ;;
     --bin-dir=*) bin_dir=${1#*=} ;;
-    --runs|--slow-runs|--cases|--variant) pass+=("$1" "$2"); shift ;;
+    --runs|--slow-runs|--cases|--variant|--many) pass+=("$1" "$2"); shift ;;
     --no-write|--runs=*|--slow-runs=*|--cases=*|--variant=*) pass+=("$1") ;;
     -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;

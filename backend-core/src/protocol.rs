@@ -158,6 +158,21 @@ impl Request {
         })
     }
 
+    /// Takes the handles out of the request without duplicates, in
+    /// first-seen order, moving rather than copying them (a request of
+    /// 200,000 handles holds them once).
+    pub fn take_distinct_secrets(&mut self) -> Vec<String> {
+        let mut secrets = std::mem::take(&mut self.secrets);
+        let keep: Vec<bool> = {
+            let mut seen = HashSet::with_capacity(secrets.len());
+            secrets.iter().map(|h| seen.insert(h.as_str())).collect()
+        };
+        let mut keep = keep.into_iter();
+        secrets.retain(|_| keep.next().unwrap_or(false));
+        secrets.shrink_to_fit();
+        secrets
+    }
+
     /// The handles without duplicates, in first-seen order.
     pub fn distinct_secrets(&self) -> Vec<String> {
         let mut seen = HashSet::with_capacity(self.secrets.len());

@@ -9,6 +9,7 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -281,13 +282,13 @@ fn run<B: Backend>(cli: Cli<B::Args>, start: Instant) -> Result<u8, Failure> {
     let runtime = builder
         .build()
         .map_err(|e| Failure::Config(ConfigError::new(format!("cannot start the runtime: {e}"))))?;
-    let handles = request.distinct_secrets();
+    let mut request = request;
+    let handles: Arc<[String]> = request.take_distinct_secrets().into();
     let deadlines = Deadlines::for_handles(start, budget, handles.len());
-    watchdog::resolving(&handles, budget, max_output);
-    drop(handles);
+    watchdog::resolving(Arc::clone(&handles), budget, max_output);
     let answered = runtime.block_on(async {
         tokio::select! {
-            reply = respond(&provider, &request, &deadlines) => Some(reply),
+            reply = respond_to(&provider, &handles, &deadlines) => Some(reply),
             () = signals::terminated(B::NETWORK) => None,
         }
     });
@@ -495,9 +496,17 @@ pub async fn respond<P: Provider + ?Sized>(
     request: &Request,
     deadlines: &Deadlines,
 ) -> Reply {
-    let handles = request.distinct_secrets();
+    respond_to(provider, &request.distinct_secrets(), deadlines).await
+}
+
+/// [`respond`] for the request's distinct `handles`.
+pub async fn respond_to<P: Provider + ?Sized>(
+    provider: &P,
+    handles: &[String],
+    deadlines: &Deadlines,
+) -> Reply {
     let ctx = Context::new(deadlines.provider, deadlines.budget);
-    let outcomes = match tokio::time::timeout_at(deadlines.reply, provider.resolve(&handles, &ctx))
+    let outcomes = match tokio::time::timeout_at(deadlines.reply, provider.resolve(handles, &ctx))
         .await
     {
         Ok(outcomes) => outcomes,
@@ -515,7 +524,7 @@ pub async fn respond<P: Provider + ?Sized>(
     }
     let mut outcomes = outcomes.into_iter();
     let entries: Vec<Entry> = handles
-        .into_iter()
+        .iter()
         .map(|handle| {
             let outcome = outcomes.next().unwrap_or_else(|| {
                 Err(if Instant::now() >= deadlines.provider {
@@ -527,9 +536,12 @@ pub async fn respond<P: Provider + ?Sized>(
                 })
             });
             if let Err(e) = &outcome {
-                tracing::debug!(handle = %shorten(&handle), "{e}");
+                tracing::debug!(handle = %shorten(handle), "{e}");
             }
-            Entry { handle, outcome }
+            Entry {
+                handle: handle.clone(),
+                outcome,
+            }
         })
         .collect();
     let failed = entries.iter().filter(|e| e.outcome.is_err()).count();

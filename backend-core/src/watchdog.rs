@@ -20,7 +20,7 @@
 //! main thread always answers first and the watchdog never fires.
 
 use std::io::Write;
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::error::HandleError;
@@ -36,7 +36,7 @@ enum Phase {
     /// Waiting for the provider; the distinct handles and the budget, for
     /// the all-timed-out reply.
     Resolving {
-        handles: Vec<String>,
+        handles: Arc<[String]>,
         budget: Duration,
         max_output: usize,
     },
@@ -97,9 +97,9 @@ pub fn reading() {
 }
 
 /// The main thread waits for the provider to resolve `handles`.
-pub fn resolving(handles: &[String], budget: Duration, max_output: usize) {
+pub fn resolving(handles: Arc<[String]>, budget: Duration, max_output: usize) {
     set_phase(Phase::Resolving {
-        handles: handles.to_vec(),
+        handles,
         budget,
         max_output,
     });
@@ -154,7 +154,6 @@ fn watch() {
             continue;
         }
         let phase = std::mem::replace(&mut s.phase, Phase::Replied);
-        let exit = s.exit;
         match phase {
             Phase::Starting => fail(
                 2,
@@ -177,26 +176,25 @@ fn watch() {
                 drop(guard);
                 // The reply is out (or its write is stuck on a caller that
                 // stopped reading); cleanup had its time.
-                let _ = exit;
                 std::process::exit(0);
             }
         }
     }
 }
 
-#[allow(clippy::print_stderr)] // the last word of a process that must stop now
+/// The last word of a process that must stop now.
 fn fail(code: i32, message: &str) -> ! {
     tracing::error!("{message}");
     std::process::exit(code);
 }
 
 /// Writes the reply with every handle timed out.
-fn answer(handles: Vec<String>, budget: Duration, max_output: usize) {
+fn answer(handles: Arc<[String]>, budget: Duration, max_output: usize) {
     tracing::warn!("the call did not finish by the deadline; every handle timed out");
     let entries = handles
-        .into_iter()
+        .iter()
         .map(|handle| Entry {
-            handle,
+            handle: handle.clone(),
             outcome: Err(HandleError::timed_out(budget)),
         })
         .collect();
