@@ -181,6 +181,13 @@ impl MultiProvider {
     pub fn from_caller(backend_type: &str, config: Option<&Value>) -> Result<Self, ConfigError> {
         let empty = Value::Object(serde_json::Map::new());
         let (kind, ours, rewrite) = connectors::translate(backend_type, config.unwrap_or(&empty))?;
+        // A request may choose where to read from, never where we write: a
+        // token cache is a file we overwrite, so only --config names one.
+        if ours.get("token_cache_file").is_some_and(|v| !v.is_null()) {
+            return Err(ConfigError::new(
+                "token_cache_file cannot come from the request's config (it names a file the backend writes): set it in the --config file",
+            ));
+        }
         stores::validate(&kind, ours.clone())?;
         let name = "caller".to_owned();
         let slot = Slot {

@@ -275,3 +275,26 @@ fn caller_config_decides_whether_a_request_may_replace_the_config_file() {
         .run()
         .expect_code(2);
 }
+
+#[test]
+fn a_request_config_cannot_name_a_file_we_write() {
+    let done = Cmd::new(BIN)
+        .stdin(go_payload(
+            "1.1",
+            &["secret/x;y"],
+            &[
+                ("type", json!("vault")),
+                (
+                    "config",
+                    json!({"address": "http://127.0.0.1:9", "token_cache_file": "/tmp/overwritten"}),
+                ),
+            ],
+        ))
+        .run();
+    done.expect_code(2);
+    assert!(
+        done.stderr
+            .contains("token_cache_file cannot come from the request"),
+        "{done}"
+    );
+}

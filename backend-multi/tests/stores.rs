@@ -246,3 +246,57 @@ fn the_caller_can_choose_vault_and_aws_stores() {
     assert_eq!(ssm.value("/app/token"), "ssm-token-5b");
     assert!(!ssm.error("/app/none").is_empty());
 }
+
+#[test]
+fn a_caller_config_never_reaches_the_vault_token_itself() {
+    let s = stores(None);
+    let bao_addr = s._bao.addr.clone();
+    // A token of the default policy, with an id we can look for.
+    let token = "caller-token-never-returned-5e0a";
+    s._bao.api_ok(
+        "POST",
+        "auth/token/create",
+        Some(json!({"id": token, "policies": ["default"], "ttl": "10m"})),
+    );
+    let handles = [
+        "auth/token/lookup-self;id",
+        "vault://auth/token/lookup-self#/id",
+        "vault://auth/token/lookup-self#/policies",
+        "auth/token/lookup-self;/id",
+        "sys/mounts;/secret~1/type",
+        "identity/entity/name/x;id",
+        "cubbyhole/response;x",
+    ];
+    for (kind, config) in [
+        (
+            "hashicorp.vault",
+            json!({"vault_address": bao_addr, "vault_token": token}),
+        ),
+        (
+            "vault",
+            json!({"address": bao_addr, "auth": {"method": "token", "token": token}}),
+        ),
+    ] {
+        let done = cmd(&s)
+            .args(["--log-level", "trace"])
+            .stdin(go_payload(
+                "1.1",
+                &handles,
+                &[
+                    ("type", json!(kind)),
+                    ("config", config),
+                    ("secret_backend_timeout", json!(20)),
+                ],
+            ))
+            .run();
+        done.expect_code(0);
+        for h in handles {
+            assert!(!done.error(h).is_empty(), "{kind} {h}: {done}");
+        }
+        backend_tests::assert_no_leak(
+            kind,
+            &format!("{}{}", done.stdout_str(), done.stderr),
+            &[token],
+        );
+    }
+}
