@@ -166,6 +166,14 @@ impl AwsConfig {
         }
         if let Some(url) = &self.endpoint_url {
             check_token("endpoint_url", url, 2048)?;
+            // AWS signs its requests: a password in the URL has no use, and
+            // would travel in every error of a transport that quotes URLs.
+            if url.contains('@') {
+                return Err(ConfigError::new(format!(
+                    "endpoint_url '{}' must not hold user:password@",
+                    backend_core::redact::url(url)
+                )));
+            }
             if !(url.starts_with("https://") || url.starts_with("http://")) {
                 return Err(ConfigError::new(format!(
                     "endpoint_url '{}' must start with https:// (or http://)",
@@ -263,6 +271,10 @@ mod tests {
             },
             AwsConfig {
                 endpoint_url: Some("localhost:4566".into()),
+                ..AwsConfig::default()
+            },
+            AwsConfig {
+                endpoint_url: Some("http://u:p@localhost:4566".into()),
                 ..AwsConfig::default()
             },
             AwsConfig {

@@ -253,6 +253,17 @@ fn credential_sources_that_refuse_are_reported_without_their_body() {
     let role = "arn:aws:iam::123456789012:role/hostile";
     // (what answers, how the binary is pointed at it, what the error says)
     type Setup = fn(Cmd, &str, &Path, &str) -> Cmd;
+    fn web_identity(c: Cmd, url: &str, token: &Path, role: &str) -> Cmd {
+        c.env("AWS_ENDPOINT_URL", url)
+            .env("AWS_WEB_IDENTITY_TOKEN_FILE", token.to_str().unwrap())
+            .env("AWS_ROLE_ARN", role)
+    }
+    fn container(c: Cmd, url: &str, _: &Path, _: &str) -> Cmd {
+        c.env(
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            &format!("{url}/creds"),
+        )
+    }
     let cases: [(Fault, Setup, &str); 6] = [
         (
             answer(403, &sts_xml),
@@ -266,40 +277,22 @@ fn credential_sources_that_refuse_are_reported_without_their_body() {
         ),
         (
             Fault::aws(400, "InvalidIdentityToken", None),
-            |c, url, token, role| {
-                c.env("AWS_ENDPOINT_URL", url)
-                    .env("AWS_WEB_IDENTITY_TOKEN_FILE", token.to_str().unwrap())
-                    .env("AWS_ROLE_ARN", role)
-            },
+            web_identity,
             "no AWS credentials found",
         ),
         (
             answer(400, &sts_xml),
-            |c, url, token, role| {
-                c.env("AWS_ENDPOINT_URL", url)
-                    .env("AWS_WEB_IDENTITY_TOKEN_FILE", token.to_str().unwrap())
-                    .env("AWS_ROLE_ARN", role)
-            },
+            web_identity,
             "STS AssumeRoleWithWebIdentity: AWS refused the request",
         ),
         (
             answer(500, &json_error),
-            |c, url, _, _| {
-                c.env(
-                    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                    &format!("{url}/creds"),
-                )
-            },
+            container,
             "no AWS credentials found",
         ),
         (
             answer(200, &json_error),
-            |c, url, _, _| {
-                c.env(
-                    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                    &format!("{url}/creds"),
-                )
-            },
+            container,
             "no AWS credentials found",
         ),
         (
