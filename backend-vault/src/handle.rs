@@ -42,6 +42,15 @@ impl Handle {
         }
     }
 
+    /// What is fetched, borrowed: handles with the same target share one
+    /// read.
+    pub fn target_ref(&self) -> TargetRef<'_> {
+        TargetRef {
+            segments: &self.segments,
+            version: self.version,
+        }
+    }
+
     /// What is fetched: handles with the same target share one read.
     pub fn target(&self) -> Target {
         Target {
@@ -49,6 +58,15 @@ impl Handle {
             version: self.version,
         }
     }
+}
+
+/// One read, borrowed from the handle that names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TargetRef<'a> {
+    /// The path's segments.
+    pub segments: &'a [String],
+    /// The KV v2 version asked for.
+    pub version: Option<u64>,
 }
 
 /// One read: a path and an optional KV v2 version.
