@@ -4,9 +4,13 @@
 //! refused: `fault_matrix.rs`, `tls_with_an_unknown_ca_fails_closed`.)
 //!
 //! `SSL_CERT_FILE` (which the root loading honours instead of the system
-//! store) names a FIFO fed by a thread of the test: opening a FIFO blocks
-//! until the other end opens it too, so the thread sees every time the
-//! binary reads its roots, and hands it the CA of the test's choice.
+//! store) names either a regular file holding the CA of the test's choice,
+//! or a FIFO fed by a thread of the test: opening a FIFO blocks until the
+//! other end opens it too, so the thread would see any time the binary
+//! opened it. A FIFO there is refused by a `stat` before any open (a FIFO
+//! would hold the handshake), so the thread must see no open at all, for
+//! http:// (the roots are never loaded) and for https:// (they are loaded,
+//! and the FIFO refused unopened).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -157,14 +161,27 @@ fn an_http_endpoint_never_reads_the_ca_store() {
 fn an_https_endpoint_is_checked_against_the_ca_store() {
     let bao = OpenBao::start_tls();
     let ca = std::fs::read(bao.ca_cert.as_ref().unwrap()).unwrap();
-    let roots = CaFifo::new(ca);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("roots.pem");
+    std::fs::write(&file, &ca).unwrap();
     let home = tempfile::tempdir().unwrap();
-    let c = against(&bao, home.path()).env("SSL_CERT_FILE", roots.path.to_str().unwrap());
-    let done = run(&c, &["tls/x"]);
+    let c = against(&bao, home.path());
+    let done = run(
+        &c.clone().env("SSL_CERT_FILE", file.to_str().unwrap()),
+        &["tls/x"],
+    );
     // The handshake passed (OpenBao's CA was the root); what answered is
     // no AWS service, so the handle still fails, on the HTTP answer.
     assert_handshake_passed(&done);
-    assert_eq!(roots.reads(), 1, "the roots are read once, for https://");
+    // The same CA behind a FIFO: refused at once, never opened.
+    let roots = CaFifo::new(ca);
+    let done = run(
+        &c.env("SSL_CERT_FILE", roots.path.to_str().unwrap()),
+        &["tls/x"],
+    );
+    let e = done.error("tls/x");
+    assert!(e.contains("not a regular file"), "{e}\n{done}");
+    assert_eq!(roots.reads(), 0, "the FIFO was opened");
 }
 
 /// An HTTP proxy that tunnels `CONNECT` to where it is asked, and records
@@ -256,11 +273,12 @@ fn an_https_endpoint_behind_a_proxy_is_verified_too() {
     );
 
     // With its CA as the root, the handshake passes through the tunnel.
-    let roots = CaFifo::new(std::fs::read(bao.ca_cert.as_ref().unwrap()).unwrap());
     let done = run(
-        &c.env("SSL_CERT_FILE", roots.path.to_str().unwrap()),
+        &c.env(
+            "SSL_CERT_FILE",
+            bao.ca_cert.as_ref().unwrap().to_str().unwrap(),
+        ),
         &["tls/x"],
     );
     assert_handshake_passed(&done);
-    assert_eq!(roots.reads(), 1);
 }

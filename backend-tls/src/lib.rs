@@ -7,6 +7,12 @@
 //! address, and a store that cannot be read fails the handshake, so the
 //! request says why. [`system_roots_config`] is a whole client
 //! configuration on it, for a backend that has no TLS settings of its own.
+//!
+//! The platform verifier reads `SSL_CERT_FILE` and the files of
+//! `SSL_CERT_DIR` with blocking reads: a FIFO planted at either would hold
+//! the handshake until the deadline. [`check_root_paths`] refuses them first
+//! (a `stat`, which never blocks), as the core refuses every other special
+//! file we are pointed at.
 
 use std::sync::{Arc, OnceLock};
 
@@ -25,6 +31,41 @@ pub fn system_roots_config() -> Result<ClientConfig, rustls::Error> {
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(SystemRoots::new(provider)))
         .with_no_client_auth())
+}
+
+/// Most files of `SSL_CERT_DIR` looked at.
+const MAX_DIR_ENTRIES: usize = 10_000;
+
+/// Refuses an `SSL_CERT_FILE`, or a file in `SSL_CERT_DIR`, that exists and
+/// is not a regular file (a FIFO, socket or device), before anything opens
+/// it; `env` reads a variable. Missing paths are left to the verifier.
+pub fn check_root_paths(env: &dyn Fn(&str) -> Option<std::ffi::OsString>) -> Result<(), String> {
+    let special =
+        |path: &std::path::Path| std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
+    if let Some(file) = env("SSL_CERT_FILE").filter(|f| !f.is_empty()) {
+        let file = std::path::PathBuf::from(file);
+        if special(&file) || file.is_dir() {
+            return Err(format!(
+                "system TLS roots: SSL_CERT_FILE {} is not a regular file (a FIFO, socket or device is never read)",
+                file.display()
+            ));
+        }
+    }
+    let dirs = env("SSL_CERT_DIR").unwrap_or_default();
+    for dir in std::env::split_paths(&dirs).filter(|d| !d.as_os_str().is_empty()) {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten().take(MAX_DIR_ENTRIES) {
+            if special(&entry.path()) {
+                return Err(format!(
+                    "system TLS roots: {} in SSL_CERT_DIR is not a regular file (a FIFO, socket or device is never read)",
+                    entry.path().display()
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether `e` is a rustls error: a refused handshake, which a retry would
@@ -75,6 +116,7 @@ impl ServerCertVerifier for SystemRoots {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let verifier = self.verifier.get_or_init(|| {
+            check_root_paths(&|name| std::env::var_os(name))?;
             rustls_platform_verifier::Verifier::new(self.provider.clone())
                 .map_err(|e| format!("system TLS roots: {e}"))
         });
@@ -154,6 +196,36 @@ mod tests {
         let roots = SystemRoots::new(Arc::new(rustls::crypto::ring::default_provider()));
         assert!(roots.verifier.get().is_none());
         assert!(!roots.supported_verify_schemes().is_empty());
+    }
+
+    #[test]
+    fn special_root_files_are_refused_without_opening_them() {
+        let d = std::env::temp_dir().join(format!("tls-roots-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let fifo = d.join("fifo.pem");
+        let _ = std::fs::remove_file(&fifo);
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let file = fifo.clone().into_os_string();
+        let dir = d.clone().into_os_string();
+        let e = check_root_paths(&|n| (n == "SSL_CERT_FILE").then(|| file.clone())).unwrap_err();
+        assert!(
+            e.contains("SSL_CERT_FILE") && e.contains("not a regular file"),
+            "{e}"
+        );
+        let e = check_root_paths(&|n| (n == "SSL_CERT_DIR").then(|| dir.clone())).unwrap_err();
+        assert!(e.contains("in SSL_CERT_DIR"), "{e}");
+        let zero = std::ffi::OsString::from("/dev/zero");
+        assert!(check_root_paths(&|n| (n == "SSL_CERT_FILE").then(|| zero.clone())).is_err());
+        std::fs::remove_file(&fifo).unwrap();
+        assert!(check_root_paths(&|n| (n == "SSL_CERT_DIR").then(|| dir.clone())).is_ok());
+        assert!(check_root_paths(&|_| None).is_ok());
+        let _ = std::fs::remove_dir(&d);
     }
 
     #[test]
