@@ -23,10 +23,7 @@ cd "$(dirname "$0")/.."
 . dist/lib.sh
 dist_setup "${1:-}"
 
-[ -d "$(rustc --print sysroot)/lib/rustlib/$TARGET/lib" ] \
-  || dist_fail "the Rust standard library for $TARGET is not installed (rustup target add $TARGET)"
-dist_zig_tools
-dist_cargo_tool cargo-auditable "$CARGO_AUDITABLE_VERSION"
+dist_toolchain
 dist_cargo_tool cargo-deb "$CARGO_DEB_VERSION"
 dist_cargo_tool cargo-generate-rpm "$CARGO_GENERATE_RPM_VERSION"
 

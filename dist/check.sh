@@ -4,10 +4,11 @@
 # missing tool is installed (rpm, binutils: apt-get) or fails the check.
 #   - SHA256SUMS verifies and covers exactly the tarball, the deb and the rpm;
 #   - every executable needs at most glibc 2.17 (the highest GLIBC_ symbol
-#     version of `objdump -T`), links only libc, libgcc_s, libm, libpthread,
-#     libdl and the dynamic loader (no libssl), is stripped, carries its
-#     dependency list (cargo auditable's .dep-v0 section), and stays within
-#     the size target of bench/bench.py where it has one;
+#     version of `objdump -T`) and libgcc_s symbols of GCC 4.2, links only
+#     libc, libgcc_s, libm, libpthread, libdl and the dynamic loader (no
+#     libssl), is stripped, carries its dependency list (cargo auditable's
+#     .dep-v0 section), and stays within the size target of bench/bench.py
+#     where it has one;
 #   - the tarball, the deb (`dpkg-deb -c`) and the rpm (`rpm -qlp --dump`)
 #     hold the same files with the same modes, owned by root, and the same
 #     bytes; the deb depends only on libc6 (>= 2.17), the rpm requires only
@@ -52,8 +53,9 @@ tar -xzf "$tarball" -C "$work/tar"
 [ "$(ls -A "$work/tar")" = "$NAME" ] || dist_fail "the tarball's top-level folder is not $NAME"
 dpkg-deb -x "$deb" "$work/deb"
 dpkg-deb -e "$deb" "$work/deb/DEBIAN"
-rpm --root "$work/rpm" --initdb
-rpm --root "$work/rpm" -i --nodeps --noscripts "$rpm" || dist_fail "rpm -i --root failed"
+# (Debian's rpm warns on stderr that dpkg owns this system: not our case.)
+rpm --root "$work/rpm" --initdb 2>/dev/null
+rpm --root "$work/rpm" -i --nodeps --noscripts "$rpm" 2>"$work/rpm.err" || { cat "$work/rpm.err" >&2; dist_fail "rpm -i --root failed"; }
 top="$work/tar/$NAME"
 
 # Same files, modes, owner: each listing as "mode owner installed-path".
@@ -62,9 +64,10 @@ perms() { # ls-style permission string -> octal
 }
 tar -tvzf "$tarball" | awk '/^-/ { print $1, $2, $6 }' | perms | while read -r mode owner path; do
   echo "$mode $owner $(dist_install_path "${path#"$NAME"/}")"
-done | sed 's, 0/0 , root ,' | sort >"$work/tar.list"
+done | sed -E 's, (root/root|0/0) , root ,' | sort >"$work/tar.list"
 # cargo-deb adds Debian's copyright file; it is the only extra allowed.
-dpkg-deb -c "$deb" | awk '/^-/ { print $1, $2, $6 }' | perms | sed 's, root/root \./, root /,' \
+dpkg-deb -c "$deb" >"$work/deb.contents"
+awk '/^-/ { print $1, $2, $6 }' "$work/deb.contents" | perms | sed -E 's, (root/root|0/0) \./, root /,' \
   | grep -v ' /usr/share/doc/secret-backend/copyright$' | sort >"$work/deb.list"
 rpm -qp --dump "$rpm" | while read -r path _ _ _ mode user group _; do
   printf '%04o %s %s\n' $((mode & 07777)) "$([ "$user" = "$group" ] && echo "$user" || echo "$user/$group")" "$path"
@@ -73,7 +76,7 @@ for p in deb rpm; do
   diff -u "$work/tar.list" "$work/$p.list" >&2 || dist_fail "the tarball and the $p differ in files, modes or owners (- tarball, + $p)"
 done
 grep -qv ' root ' "$work/tar.list" && dist_fail "files not owned by root"
-grep -q "/usr/share/doc/secret-backend/copyright" <(dpkg-deb -c "$deb") || dist_fail "the deb has no copyright file"
+grep -q " \./usr/share/doc/secret-backend/copyright$" "$work/deb.contents" || dist_fail "the deb has no copyright file"
 (cd "$top" && find . -type f | sed 's,^\./,,') | while read -r rel; do
   path=$(dist_install_path "$rel")
   for p in deb rpm; do
@@ -84,7 +87,7 @@ done
 # Dependencies declared by the packages.
 [ "$(dpkg-deb -f "$deb" Depends)" = "libc6 (>= $GLIBC_FLOOR)" ] || dist_fail "deb Depends: $(dpkg-deb -f "$deb" Depends)"
 [ "$(dpkg-deb -f "$deb" Architecture)" = "$DEB_ARCH" ] || dist_fail "deb Architecture: $(dpkg-deb -f "$deb" Architecture)"
-requires=$(rpm -qp --requires "$rpm" | sort)
+requires=$(rpm -qp --requires "$rpm" | sort -u)
 [ "$(grep -v '^rpmlib(' <<<"$requires")" = "$(printf '%s\n' /bin/sh "glibc >= $GLIBC_FLOOR" | sort)" ] \
   || dist_fail "rpm Requires: $requires"
 # What rpm 4.11 knows: anything else (PayloadIsZstd, LargeFiles,
@@ -116,11 +119,15 @@ for b in "${BINARIES[@]}"; do
   [ -n "$glibc" ] || dist_fail "$b: no GLIBC_ symbol versions (not a glibc executable?)"
   [ "$(printf '%s\n' "$glibc" "$GLIBC_FLOOR" | sort -V | tail -n 1)" = "$GLIBC_FLOOR" ] \
     || dist_fail "$b needs glibc $glibc, more than $GLIBC_FLOOR"
+  gcc=$(objdump -T "$f" | grep -o 'GCC_[0-9.]*' | sed 's/GCC_//' | sort -uV | tail -n 1)
+  [ "$(printf '%s\n' "${gcc:-0}" 4.2.0 | sort -V | tail -n 1)" = 4.2.0 ] \
+    || dist_fail "$b needs libgcc_s symbols of GCC $gcc, newer than 4.2.0"
   objdump -p "$f" | awk '$1 == "NEEDED" { print $2 }' | grep -Ev "$allowed" \
     && dist_fail "$b links libraries other than glibc's and libgcc_s"
   readelf -S --wide "$f" | grep -Eq '\.symtab|\.debug_' && dist_fail "$b is not stripped"
   readelf -S --wide "$f" | grep -q '\.dep-v0' || dist_fail "$b carries no dependency list (.dep-v0 section)"
-  objcopy -O binary --only-section=.dep-v0 "$f" "$work/$b.dep"
+  cp "$f" "$work/$b.copy" # objcopy rewrites the file it reads
+  objcopy --dump-section ".dep-v0=$work/$b.dep" "$work/$b.copy"
   crates=$(python3 -c '
 import json, sys, zlib
 d = json.loads(zlib.decompress(open(sys.argv[1], "rb").read()))
@@ -154,11 +161,11 @@ done
 handover() {
   local bin="$1/opt/secret-backend/bin" b
   SECRET_BACKEND_BIN="$bin" AGENT_USER=nobody sh "$2" "$3" >/dev/null
-  chmod 0755 "$1" "$1/opt" "$1/opt/secret-backend" "$bin"
+  chmod 0755 "$work" "$1" "$1/opt" "$1/opt/secret-backend" "$bin"
   for b in "${BINARIES[@]}"; do
     if [ "$(dist_mode "$b")" = 0500 ]; then
-      "$bin/secret-backend-check" rights "$bin/$b" --user nobody >/dev/null \
-        || dist_fail "${2##*/}: the agent would refuse $b after the post-install script"
+      "$bin/secret-backend-check" rights "$bin/$b" --user nobody >"$work/rights" \
+        || { cat "$work/rights" >&2; false; } || dist_fail "${2##*/}: the agent would refuse $b after the post-install script"
     else
       [ "$(stat -c '%a %U' "$bin/$b")" = "755 root" ] || dist_fail "${2##*/}: $b was handed over too"
     fi

@@ -84,6 +84,33 @@ dist_install_path() {
   esac
 }
 
+# dist_link_flags: RUSTFLAGS for the zig build. cargo-zigbuild links zig's
+# own static libunwind where rustc asks for libgcc_s: 26 to 36 KB more per
+# executable, which takes secret-backend-file and -aws over their size
+# targets. Linking this host's libgcc_s.so.1 instead, as a native build
+# does, gives a native build's dependencies (libgcc_s, whose symbol versions
+# dist/check.sh holds to GCC 4.2's) and size. Only its symbol table is read:
+# --allow-shlib-undefined, as this host's libgcc_s itself needs a newer
+# glibc than the executables may (the target host has its own libgcc_s).
+dist_link_flags() {
+  local tag lib
+  case "$ARCH" in x86_64) tag=x86-64 ;; aarch64) tag=AArch64 ;; esac
+  lib=$(ldconfig -p | awk -v tag="(libc6,$tag)" '$1 == "libgcc_s.so.1" && $2 == tag { print $NF; exit }')
+  [ -f "$lib" ] || dist_fail "no libgcc_s.so.1 for $TARGET on this host (ldconfig -p)"
+  export RUSTFLAGS="${RUSTFLAGS:-} -C link-arg=$lib -C link-arg=-Wl,--allow-shlib-undefined"
+}
+
+# dist_toolchain: what `cargo auditable zigbuild --target $TARGET.2.17`
+# needs: the target's standard library, zig, cargo-zigbuild,
+# cargo-auditable, the link flags.
+dist_toolchain() {
+  [ -d "$(rustc --print sysroot)/lib/rustlib/$TARGET/lib" ] \
+    || dist_fail "the Rust standard library for $TARGET is not installed (rustup target add $TARGET)"
+  dist_zig_tools
+  dist_cargo_tool cargo-auditable "$CARGO_AUDITABLE_VERSION"
+  dist_link_flags
+}
+
 # The tools, pinned. Each fails loudly when it cannot be installed.
 dist_zig_tools() {
   local venv="$TARGET_DIR/dist-venv"
