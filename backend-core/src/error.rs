@@ -136,7 +136,12 @@ pub struct ConfigError(String);
 impl ConfigError {
     /// A configuration error with a message naming the setting and the cause.
     pub fn new(message: impl Into<String>) -> Self {
-        Self(shown(message.into()))
+        let message = shown(message.into());
+        // Config errors often wrap a deserializer's, which quotes values.
+        Self(match crate::redact::serde_values(&message) {
+            std::borrow::Cow::Borrowed(_) => message,
+            std::borrow::Cow::Owned(safe) => safe,
+        })
     }
 }
 

@@ -78,6 +78,63 @@ pub fn text(raw: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A deserializer's message with the values it quotes hidden: serde writes
+/// the offending value into `invalid type: integer `987654321`, expected a
+/// string`, `invalid value: string "x"` and `unknown variant `x``, and in a
+/// config that value may be a credential of any YAML type. The value after
+/// each of those phrases, in backticks or double quotes, becomes `...`;
+/// field names and the list of what was expected stay.
+pub fn serde_values(text: &str) -> Cow<'_, str> {
+    const PHRASES: [&str; 3] = ["invalid type: ", "invalid value: ", "unknown variant "];
+    if !PHRASES.iter().any(|p| text.contains(p)) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some((at, phrase)) = PHRASES
+        .iter()
+        .filter_map(|p| rest.find(p).map(|i| (i, *p)))
+        .min_by_key(|(i, _)| *i)
+    {
+        let after = at + phrase.len();
+        out.push_str(rest.get(..after).unwrap_or(""));
+        rest = rest.get(after..).unwrap_or("");
+        // The value's quote comes before the clause ends (", expected").
+        let clause = rest.find(',').unwrap_or(rest.len());
+        let quote = rest
+            .char_indices()
+            .take_while(|(i, _)| *i < clause)
+            .find(|(_, c)| *c == '`' || *c == '"');
+        if let Some((open, q)) = quote {
+            let close = rest
+                .get(open + 1..)
+                .and_then(|r| r.rfind(q).filter(|_| q == '`').or_else(|| r.find(q)));
+            // A backtick value may hold backticks itself: it ends at the
+            // last backtick before the clause's end, else the first after.
+            let close = if q == '`' {
+                rest.get(open + 1..clause)
+                    .and_then(|r| r.rfind('`'))
+                    .or(close)
+            } else {
+                close
+            };
+            if let Some(close) = close {
+                out.push_str(rest.get(..open).unwrap_or(""));
+                out.push(q);
+                out.push_str("...");
+                out.push(q);
+                rest = rest.get(open + 1 + close + 1..).unwrap_or("");
+            } else {
+                out.push_str(rest.get(..open).unwrap_or(""));
+                out.push_str("...");
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +154,46 @@ mod tests {
             ("", ""),
         ] {
             assert_eq!(url(raw), shown, "{raw}");
+        }
+    }
+
+    #[test]
+    fn serde_messages_lose_their_values() {
+        for (raw, shown) in [
+            (
+                "backends.v: invalid type: integer `987654321`, expected a string",
+                "backends.v: invalid type: integer `...`, expected a string",
+            ),
+            (
+                "invalid type: boolean `true`, expected a string at line 2",
+                "invalid type: boolean `...`, expected a string at line 2",
+            ),
+            (
+                "invalid type: floating point `1.5e3`, expected u32",
+                "invalid type: floating point `...`, expected u32",
+            ),
+            (
+                "invalid value: string \"hunter2, x\", expected one of a",
+                "invalid value: string \"...\", expected one of a",
+            ),
+            (
+                "unknown variant `hunter2secret`, expected one of `token`, `approle`",
+                "unknown variant `...`, expected one of `token`, `approle`",
+            ),
+            (
+                "invalid type: sequence, expected a string",
+                "invalid type: sequence, expected a string",
+            ),
+            (
+                "unknown field `adress`, expected one of `address`",
+                "unknown field `adress`, expected one of `address`",
+            ),
+            (
+                "invalid type: integer `1`, expected a string; invalid type: integer `2`",
+                "invalid type: integer `...`, expected a string; invalid type: integer `...`",
+            ),
+        ] {
+            assert_eq!(serde_values(raw), shown, "{raw}");
         }
     }
 

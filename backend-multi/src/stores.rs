@@ -72,9 +72,9 @@ fn dispatch(
         "dummy" => typed(config, build, |_: backend_dummy::DummyConfig| {
             Ok(backend_dummy::Dummy::default())
         }),
-        other => Err(ConfigError::new(format!(
-            "unknown type '{}' (one of: {})",
-            other.escape_debug(),
+        // Not quoted: a config error shows no value, whatever it holds.
+        _ => Err(ConfigError::new(format!(
+            "unknown type (expected one of: {})",
             TYPES.join(", ")
         ))),
     }

@@ -35,6 +35,50 @@ pub fn yaml_bomb(first: &str, levels: usize) -> String {
     text
 }
 
+/// Values of every YAML type for [`config_quotes_no_value`], each with the
+/// marker that must not be shown.
+pub const YAML_VALUES: &[(&str, &str)] = &[
+    ("987654321", "987654321"),
+    ("98765.4321", "98765.4321"),
+    ("-98765", "98765"),
+    ("0x98765", "98765"),
+    ("[98765, x]", "98765"),
+    ("{k: 98765}", "98765"),
+    ("hunter98765", "hunter98765"),
+];
+
+/// Runs `bin --config FILE` for every config of `places` (YAML with `{v}`
+/// where a credential goes) with every value of [`YAML_VALUES`], and checks
+/// that no marker reaches stdout, stderr or the trace-level log file: a
+/// config error quotes no value, whatever its YAML type.
+pub fn config_quotes_no_value(bin: &str, places: &[&str], handle: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("log");
+    let conf = d.path().join("config.yaml");
+    for place in places {
+        for (yaml, marker) in YAML_VALUES {
+            let text = place.replace("{v}", yaml);
+            std::fs::write(&conf, &text).unwrap();
+            std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600)).unwrap();
+            let _ = std::fs::remove_file(&log);
+            let done = Cmd::new(bin)
+                .args(["--config", conf.to_str().unwrap()])
+                .args(["--log-file", log.to_str().unwrap(), "--log-level", "trace"])
+                .args(["--timeout", "5"])
+                .stdin(payload(&[handle]))
+                .run();
+            let shown = format!(
+                "{}{}{}",
+                done.stderr,
+                done.stdout_str(),
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            assert_no_leak(&format!("{text}\n{done}"), &shown, &[marker]);
+        }
+    }
+}
+
 /// A test server shared by the tests of one test binary: started (and
 /// seeded) by the first test that asks while none holds it, stopped when
 /// the last test holding it ends. Use it as a `static`.

@@ -1,0 +1,21 @@
+//! No config error quotes a value, whatever its YAML type (see
+//! `backend_tests::config_quotes_no_value`).
+
+use backend_tests::config_quotes_no_value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_secret-backend-vault");
+
+#[test]
+fn config_errors_quote_no_value_of_any_type() {
+    config_quotes_no_value(
+        BIN,
+        &[
+            "address: http://127.0.0.1:1\nauth:\n  method: userpass\n  username: u\n  password: {v}\n",
+            "address: http://127.0.0.1:1\nauth:\n  method: token\n  token: {v}\n",
+            "address: http://127.0.0.1:1\nauth:\n  method: approle\n  role_id: r\n  secret_id: {v}\n",
+            "address: http://127.0.0.1:1\nauth:\n  method: {v}\n",
+            "address: http://127.0.0.1:1\nconcurrency: {v}\n",
+        ],
+        "secret/x",
+    );
+}
