@@ -21,10 +21,17 @@ fn main() {
     println!("cargo:rustc-env=SECRET_BACKEND_GIT_REV={rev}");
     println!("cargo:rerun-if-env-changed=SECRET_BACKEND_GIT_REV");
     if let Some(dir) = git(&["rev-parse", "--absolute-git-dir"]) {
-        println!("cargo:rerun-if-changed={dir}/HEAD");
-        println!("cargo:rerun-if-changed={dir}/packed-refs");
+        // Only files that exist: cargo reruns the script (and rebuilds every
+        // binary) on each build while a watched file is missing, and many
+        // checkouts have no packed-refs, or the branch only in it.
+        let mut watch = vec![format!("{dir}/HEAD"), format!("{dir}/packed-refs")];
         if let Some(head_ref) = git(&["symbolic-ref", "-q", "HEAD"]) {
-            println!("cargo:rerun-if-changed={dir}/{head_ref}");
+            watch.push(format!("{dir}/{head_ref}"));
+        }
+        for file in watch {
+            if std::path::Path::new(&file).is_file() {
+                println!("cargo:rerun-if-changed={file}");
+            }
         }
     }
 }
