@@ -15,6 +15,7 @@
 //! fn main() -> std::process::ExitCode { backend_core::main::<backend_dummy::Dummy>() }
 //! ```
 
+pub mod alias;
 pub mod config;
 pub mod error;
 pub mod fs;
@@ -30,6 +31,7 @@ pub mod testkit;
 pub mod watchdog;
 pub mod yaml;
 
+pub use alias::Aliases;
 pub use error::{ConfigError, ErrorKind, HandleError};
 pub use provider::{BoxFuture, Context, Outcome, Provider, bounded, group};
 pub use runner::{Backend, main};

@@ -16,6 +16,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
+use crate::alias::{Aliased, Aliases};
 use crate::config;
 use crate::error::{ConfigError, HandleError};
 use crate::logging;
@@ -74,6 +75,21 @@ pub trait Backend {
     /// that a config file others can read is worth a warning.
     fn holds_credentials(_config: &Self::Config) -> bool {
         false
+    }
+
+    /// The config's `aliases:` ([`crate::alias`]), for a backend whose
+    /// config has them. The runner resolves a requested alias as its target
+    /// and keys the answer by the alias.
+    fn aliases(_config: &Self::Config) -> Option<&Aliases> {
+        None
+    }
+
+    /// Whether `handle` is one this backend could resolve, told from its
+    /// text and the config alone (no store, no file): the handle parser's
+    /// verdict. Alias targets are checked with it when the config is
+    /// loaded, so that a bad one is a config error naming the alias.
+    fn check_handle(_config: &Self::Config, _handle: &str) -> Result<(), HandleError> {
+        Ok(())
     }
 
     /// Builds the provider. `request` carries the caller's `type` and
@@ -245,6 +261,7 @@ fn run<B: Backend>(cli: Cli<B::Args>, start: Instant) -> Result<u8, Failure> {
         }
         None => B::Config::default(),
     };
+    let aliases = checked_aliases::<B>(&config, cli.common.config.as_deref())?;
     let terminal = cli.command.is_some();
     let max_output = cli.common.max_output_bytes;
     let request = match cli.command {
@@ -273,6 +290,9 @@ fn run<B: Backend>(cli: Cli<B::Args>, start: Instant) -> Result<u8, Failure> {
         return Ok(EXIT_OK);
     }
     let provider = B::build(config, cli.provider, &request).map_err(Failure::Config)?;
+    // Aliases are answered around the provider: the watchdog and the reply
+    // keep the handles as requested.
+    let provider = Aliased::new(provider, aliases);
     let mut builder = tokio::runtime::Builder::new_current_thread();
     if B::NETWORK {
         builder.enable_all();
@@ -307,6 +327,22 @@ fn run<B: Backend>(cli: Cli<B::Args>, start: Instant) -> Result<u8, Failure> {
     // Nothing may outlive the reply: pending tasks are dropped, not awaited.
     runtime.shutdown_timeout(Duration::ZERO);
     written.map(|()| EXIT_OK)
+}
+
+/// The config's aliases, each target checked by the backend's handle
+/// parser: a bad one stops the run as a config error, as any bad key does.
+fn checked_aliases<B: Backend>(
+    config: &B::Config,
+    path: Option<&std::path::Path>,
+) -> Result<Aliases, Failure> {
+    let aliases = B::aliases(config).cloned().unwrap_or_default();
+    aliases
+        .check_targets(|target| B::check_handle(config, target))
+        .map_err(|e| {
+            let file = path.map(|p| format!("config file {}: ", p.display()));
+            Failure::Config(ConfigError::new(format!("{}{e}", file.unwrap_or_default())))
+        })?;
+    Ok(aliases)
 }
 
 fn write_reply(mut reply: Reply, max_output: usize, terminal: bool) -> Result<(), Failure> {
