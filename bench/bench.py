@@ -826,9 +826,9 @@ class Bench:
             env = self.vault_env()
             env.update(self.aws_env(self.moto.url))
             third = n // 3
-            handles = ([f"vault:bench/m{i:06d};k" for i in range(third)]
-                       + [f"aws:bench/many{i:06d}" for i in range(third)]
-                       + [f"files:missing/{i:06d}" for i in range(n - 2 * third)])
+            handles = ([f"vault:m/{i:06d};k" for i in range(third)]
+                       + [f"aws:m{i:06d}" for i in range(third)]
+                       + [f"files:x/{i:06d}" for i in range(n - 2 * third)])
             plans["multi"] = (handles, ["--config", self.multi_config(self.moto.url)], env)
         for name, (handles, extra, env) in plans.items():
             for label, binary in self.builds(name):

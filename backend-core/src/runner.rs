@@ -287,6 +287,7 @@ fn run<B: Backend>(cli: Cli<B::Args>, start: Instant) -> Result<u8, Failure> {
     if request.secrets.is_empty() {
         watchdog::replying();
         write_reply(Reply::default(), max_output, terminal)?;
+        watchdog::replied();
         return Ok(EXIT_OK);
     }
     let provider = B::build(config, cli.provider, &request).map_err(Failure::Config)?;
@@ -313,7 +314,11 @@ fn run<B: Backend>(cli: Cli<B::Args>, start: Instant) -> Result<u8, Failure> {
         }
     });
     let written = match answered {
-        Some(reply) if watchdog::replying() => write_reply(reply, max_output, terminal),
+        Some(reply) if watchdog::replying() => {
+            let written = write_reply(reply, max_output, terminal);
+            watchdog::replied();
+            written
+        }
         // The watchdog answered already and ends the process.
         Some(_) => loop {
             std::thread::park();
@@ -510,17 +515,22 @@ impl Deadlines {
     /// [`Deadlines::new`] for a call of `handles` distinct handles: the
     /// provider stops earlier by the time building and writing the reply
     /// takes for that many (about 2 µs a handle in release builds, doubled
-    /// here, at most a quarter of the budget), so that a reply of 200,000
-    /// handles is out as surely as one of ten.
+    /// here, at most a quarter of the budget), and the runner stops waiting
+    /// for it earlier by half that, so that a reply of 200,000 handles is
+    /// out as surely as one of ten.
     pub fn for_handles(start: Instant, budget: Duration, handles: usize) -> Self {
         let mut d = Self::new(start, budget);
         let extra =
             (Duration::from_micros(4) * u32::try_from(handles).unwrap_or(u32::MAX)).min(budget / 4);
+        // The runner stops waiting earlier too (by half as much), so that the
+        // reply of a provider late by its whole margin is still out in time.
+        d.reply = d.reply.checked_sub(extra / 2).unwrap_or(d.reply).max(start);
         d.provider = d
             .provider
             .checked_sub(extra)
             .unwrap_or(d.provider)
-            .max(start);
+            .max(start)
+            .min(d.reply);
         d
     }
 }
@@ -684,6 +694,27 @@ mod tests {
         }));
         assert!(Instant::now() <= d.reply + Duration::from_millis(1));
         assert!(d.reply < d.exit && d.exit < d.reply + Duration::from_secs(1));
+    }
+
+    #[test]
+    fn many_handles_move_the_provider_and_reply_deadlines_earlier() {
+        let now = Instant::now();
+        for secs in [1u64, 5, 30] {
+            let budget = Duration::from_secs(secs);
+            let few = Deadlines::for_handles(now, budget, 10);
+            let many = Deadlines::for_handles(now, budget, 200_000);
+            assert!(
+                many.provider <= many.reply && many.reply < many.exit,
+                "{secs}"
+            );
+            assert!(
+                many.provider < few.provider && many.reply < few.reply,
+                "{secs}"
+            );
+            assert_eq!(many.exit, few.exit);
+            // At most a quarter of the budget goes to the reply's size.
+            assert!(many.provider >= few.provider - budget / 4, "{secs}");
+        }
     }
 
     #[test]

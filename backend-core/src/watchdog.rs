@@ -12,8 +12,10 @@
 //! - resolving handles: it writes the reply itself, every handle `timed
 //!   out`, and exits 0, so the agent still gets an answer it can log per
 //!   handle;
-//! - writing the reply or cleaning up after it: it lets that run until the
-//!   exit deadline, then exits.
+//! - writing the reply: it lets that run until the caller's own deadline (a
+//!   large reply to a slow reader is not cut short), then exits;
+//! - cleaning up after the reply: it lets that run until the exit
+//!   deadline, then exits.
 //!
 //! Its deadline sits between the runner's own reply deadline and the exit
 //! deadline, so on the ordinary path (everything awaited under timers) the
@@ -40,7 +42,9 @@ enum Phase {
         budget: Duration,
         max_output: usize,
     },
-    /// The main thread is writing the reply, or has written it.
+    /// The main thread is writing the reply.
+    Writing,
+    /// The reply is written (or failed); cleanup may run.
     Replied,
 }
 
@@ -49,8 +53,11 @@ struct State {
     phase: Phase,
     /// When the watchdog acts on a phase before `Replied`.
     fire: Instant,
-    /// When the process ends whatever it is doing.
+    /// When the process ends after the reply, cleanup or not.
     exit: Instant,
+    /// The caller's own deadline: a reply still being written may take
+    /// until then (cutting it short would leave the agent half a JSON).
+    end: Instant,
 }
 
 static STATE: Mutex<Option<State>> = Mutex::new(None);
@@ -71,6 +78,7 @@ pub fn start(start: Instant, budget: Duration) {
         phase: Phase::Starting,
         fire,
         exit,
+        end: start + budget,
     });
     drop(guard);
     if first {
@@ -87,6 +95,7 @@ pub fn start(start: Instant, budget: Duration) {
 pub fn set_budget(start: Instant, budget: Duration) {
     if let Some(s) = state().as_mut() {
         (s.fire, s.exit) = deadlines(start, budget);
+        s.end = start + budget;
     }
     WAKE.notify_all();
 }
@@ -109,19 +118,31 @@ pub fn resolving(handles: Arc<[String]>, budget: Duration, max_output: usize) {
 /// has already answered (the main thread then writes nothing).
 pub fn replying() -> bool {
     let mut guard = state();
-    match guard.as_mut() {
-        Some(s) if matches!(s.phase, Phase::Replied) => false,
+    let taken = match guard.as_mut() {
+        Some(s) if matches!(s.phase, Phase::Writing | Phase::Replied) => false,
         Some(s) => {
-            s.phase = Phase::Replied;
+            s.phase = Phase::Writing;
             true
         }
         None => true,
+    };
+    drop(guard);
+    WAKE.notify_all();
+    taken
+}
+
+/// The reply is written (or its write failed): from now on the process
+/// ends at the exit deadline, cleanup done or not.
+pub fn replied() {
+    if let Some(s) = state().as_mut() {
+        s.phase = Phase::Replied;
     }
+    WAKE.notify_all();
 }
 
 fn set_phase(phase: Phase) {
     if let Some(s) = state().as_mut()
-        && !matches!(s.phase, Phase::Replied)
+        && !matches!(s.phase, Phase::Writing | Phase::Replied)
     {
         s.phase = phase;
     }
@@ -141,10 +162,10 @@ fn watch() {
     loop {
         let Some(s) = guard.as_mut() else { return };
         let now = Instant::now();
-        let due = if matches!(s.phase, Phase::Replied) {
-            s.exit
-        } else {
-            s.fire
+        let due = match s.phase {
+            Phase::Writing => s.end,
+            Phase::Replied => s.exit,
+            _ => s.fire,
         };
         if now < due {
             guard = WAKE
@@ -172,10 +193,11 @@ fn watch() {
                 answer(handles, budget, max_output);
                 std::process::exit(0);
             }
-            Phase::Replied => {
+            Phase::Writing | Phase::Replied => {
                 drop(guard);
-                // The reply is out (or its write is stuck on a caller that
-                // stopped reading); cleanup had its time.
+                // The reply is out, or its write is stuck on a caller that
+                // stopped reading until the caller's own deadline; cleanup
+                // had its time.
                 std::process::exit(0);
             }
         }
