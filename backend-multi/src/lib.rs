@@ -27,7 +27,8 @@
 pub mod connectors;
 pub mod stores;
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use backend_core::protocol::Request;
@@ -117,12 +118,15 @@ impl std::fmt::Debug for Slot {
 pub type HandleMap = fn(&str) -> String;
 
 /// One backend's share of a call: the backend (or why it cannot be built),
-/// the handles it gets, and where their answers go.
-type Batch = (
-    Result<Arc<dyn Provider>, HandleError>,
-    Vec<String>,
-    Vec<usize>,
-);
+/// the distinct handles it gets, and where their answers go.
+struct Batch<'a> {
+    provider: Result<Arc<dyn Provider>, HandleError>,
+    distinct: Vec<String>,
+    /// Sub-handle -> its index in `distinct`, borrowing the routed handles.
+    index: HashMap<&'a str, usize>,
+    /// (index of the caller's handle, index in `distinct`).
+    positions: Vec<(usize, usize)>,
+}
 
 /// The multi-store provider.
 #[derive(Debug)]
@@ -261,46 +265,62 @@ impl Provider for MultiProvider {
     ) -> BoxFuture<'a, Vec<Outcome>> {
         Box::pin(async move {
             let mut outcomes: Vec<Option<Outcome>> = handles.iter().map(|_| None).collect();
-            // (backend, its handle) per routable handle; errors answered now.
-            let mut routed: Vec<(usize, &str, String)> = Vec::new();
+            // (handle index, backend, its handle there) per routable handle,
+            // borrowing the handle where no rewrite applies; errors answered
+            // now.
+            let mut routed: Vec<(usize, &str, Cow<'_, str>)> = Vec::new();
             for (i, h) in handles.iter().enumerate() {
                 match self.route(h) {
-                    Ok((name, sub)) => routed.push((i, name, sub.into_owned())),
+                    Ok((name, sub)) => routed.push((i, name, sub)),
                     Err(e) => outcomes[i] = Some(Err(e)),
                 }
             }
             let (names, of_handle) = group(routed.iter().map(|(_, name, _)| *name));
             let mut batches: Vec<Batch> = names
                 .iter()
-                .map(|name| (self.provider(name), Vec::new(), Vec::new()))
+                .map(|name| Batch {
+                    provider: self.provider(name),
+                    distinct: Vec::new(),
+                    index: HashMap::new(),
+                    positions: Vec::new(),
+                })
                 .collect();
-            for ((i, _, sub), &b) in routed.into_iter().zip(&of_handle) {
+            for ((i, _, sub), &b) in routed.iter().zip(&of_handle) {
                 // Two handles may map to one sub-handle; the sub-provider
                 // wants distinct handles, so each is asked once.
                 let batch = &mut batches[b];
-                batch.1.push(sub);
-                batch.2.push(i);
+                let d = *batch.index.entry(sub.as_ref()).or_insert_with(|| {
+                    batch.distinct.push(sub.as_ref().to_owned());
+                    batch.distinct.len() - 1
+                });
+                batch.positions.push((*i, d));
             }
-            let calls = batches.iter().map(|(provider, subs, _)| async move {
-                match provider {
-                    Ok(p) => {
-                        let (distinct, idx) = group(subs.iter().cloned());
-                        let answers = p.resolve(&distinct, ctx).await;
-                        idx.into_iter()
-                            .map(|j| {
-                                answers
-                                    .get(j)
-                                    .cloned()
-                                    .unwrap_or_else(|| Err(ctx.timed_out()))
-                            })
-                            .collect::<Vec<_>>()
-                    }
-                    Err(e) => subs.iter().map(|_| Err(e.clone())).collect(),
+            let calls = batches.iter().map(|b| async move {
+                match &b.provider {
+                    Ok(p) => p.resolve(&b.distinct, ctx).await,
+                    Err(e) => b.distinct.iter().map(|_| Err(e.clone())).collect(),
                 }
             });
-            for ((_, _, positions), answers) in batches.iter().zip(join_all(calls).await) {
-                for (&i, answer) in positions.iter().zip(answers) {
-                    outcomes[i] = Some(answer);
+            for (batch, answers) in batches.iter().zip(join_all(calls).await) {
+                // Each answer moves to its handle; only one asked for by
+                // several handles is copied.
+                let mut uses = vec![0usize; answers.len()];
+                for &(_, d) in &batch.positions {
+                    if let Some(u) = uses.get_mut(d) {
+                        *u += 1;
+                    }
+                }
+                let mut answers: Vec<Option<Outcome>> = answers.into_iter().map(Some).collect();
+                for &(i, d) in &batch.positions {
+                    let answer = match (uses.get_mut(d), answers.get_mut(d)) {
+                        (Some(u), Some(slot)) if *u > 1 => {
+                            *u -= 1;
+                            slot.clone()
+                        }
+                        (_, Some(slot)) => slot.take(),
+                        _ => None,
+                    };
+                    outcomes[i] = Some(answer.unwrap_or_else(|| Err(ctx.timed_out())));
                 }
             }
             outcomes
