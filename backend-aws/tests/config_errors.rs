@@ -1,7 +1,8 @@
 //! No config error quotes a value, whatever its YAML type (see
-//! `backend_tests::config_quotes_no_value`).
+//! `backend_tests::config_quotes_no_value`), and an alias bomb as the
+//! config is refused before it is expanded.
 
-use backend_tests::config_quotes_no_value;
+use backend_tests::{config_bomb_is_refused, config_quotes_no_value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_secret-backend-aws");
 
@@ -17,4 +18,9 @@ fn config_errors_quote_no_value_of_any_type() {
         ],
         "secret/x",
     );
+}
+
+#[test]
+fn an_alias_bomb_config_is_refused_unexpanded() {
+    config_bomb_is_refused(BIN);
 }

@@ -79,6 +79,24 @@ pub fn config_quotes_no_value(bin: &str, places: &[&str], handle: &str) {
     }
 }
 
+/// Runs `bin --config FILE` with an alias bomb as the config
+/// ([`yaml_bomb`], 300 MB expanded): a config error naming the parser's
+/// limits, at once (a minute would mean it was being expanded).
+pub fn config_bomb_is_refused(bin: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    let conf = d.path().join("config.yaml");
+    std::fs::write(&conf, yaml_bomb("", 4)).unwrap();
+    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let done = Cmd::new(bin)
+        .args(["--config", conf.to_str().unwrap()])
+        .stdin(payload(&["x"]))
+        .kill_after(std::time::Duration::from_secs(60))
+        .run();
+    done.expect_code(2);
+    assert!(done.stderr.contains("over the parser's limits"), "{done}");
+}
+
 /// A test server shared by the tests of one test binary: started (and
 /// seeded) by the first test that asks while none holds it, stopped when
 /// the last test holding it ends. Use it as a `static`.
