@@ -9,9 +9,9 @@
 //!
 //! The default level is `warn`, so a successful call prints nothing on
 //! stderr (Vector logs every stderr line of its backend as a warning).
-//! Crates that log requests or responses (HTTP stacks, TLS, vaultrs, the AWS
-//! SDK) stay off unless the filter names them: vaultrs alone logs an ERROR
-//! for every 404, and the HTTP layers can log bodies at trace level.
+//! Crates that log requests or responses (HTTP stacks, TLS, the AWS SDK)
+//! stay off unless the filter names them: the HTTP layers can log bodies at
+//! trace level.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -30,9 +30,7 @@ use crate::error::ConfigError;
 pub const LOG_ENV: &str = "SECRET_BACKEND_LOG";
 
 /// Target prefixes kept off unless the filter names them.
-const NOISY: &[&str] = &[
-    "vaultrs", "rustify", "reqwest", "hyper", "h2", "rustls", "tower", "aws_", "tokio",
-];
+const NOISY: &[&str] = &["reqwest", "hyper", "h2", "rustls", "tower", "aws_", "tokio"];
 
 /// Parses a filter: a level (`debug`) or `tracing` target directives
 /// (`warn,backend_vault=trace`).
@@ -170,10 +168,10 @@ mod tests {
     fn levels_and_noisy_crates() {
         let t = filter("trace").unwrap();
         assert!(t.would_enable("backend_vault", &Level::TRACE));
-        assert!(!t.would_enable("vaultrs::api", &Level::ERROR));
+        assert!(!t.would_enable("hyper::proto", &Level::ERROR));
         assert!(!t.would_enable("aws_smithy_runtime::client", &Level::ERROR));
-        let t = filter("warn,vaultrs=debug").unwrap();
-        assert!(t.would_enable("vaultrs::api", &Level::DEBUG));
+        let t = filter("warn,hyper=debug").unwrap();
+        assert!(t.would_enable("hyper::proto", &Level::DEBUG));
         assert!(!t.would_enable("backend_core", &Level::INFO));
         assert!(t.would_enable("backend_core", &Level::WARN));
         let t = filter("").unwrap();
