@@ -10,6 +10,7 @@
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
 pub mod fault;
+pub mod k8s;
 pub mod ldap;
 pub mod moto;
 pub mod openbao;

@@ -1,0 +1,218 @@
+//! backend-k8s: secrets from Kubernetes Secrets.
+//!
+//! A handle is `<namespace>/<name>;<key>` ([`handle`]). One call goes:
+//!
+//! 1. parse every handle; invalid names and keys are answered before
+//!    anything is sent;
+//! 2. read what this call needs ([`connect`]): the service account token
+//!    and CA (in a pod) or the kubeconfig (outside one), fresh at every
+//!    call, so a rotated token is used; a failure there is every handle's
+//!    error;
+//! 3. group the handles by secret and `GET` each distinct secret once
+//!    ([`api`]), however many of its keys are asked, at most `concurrency`
+//!    at once, each bounded by the call's deadline;
+//! 4. pick each handle's key from the secret's `data`, base64-decoded;
+//!    binary values that are not UTF-8 are an error, as the agent takes
+//!    text. `stringData` is write-only in Kubernetes and never read.
+
+pub mod api;
+pub mod config;
+pub mod connect;
+pub mod handle;
+pub mod kubeconfig;
+
+use std::borrow::Cow;
+
+use backend_core::key::{extract, wipe};
+use backend_core::protocol::Request;
+use backend_core::runner::Backend;
+use backend_core::{
+    BoxFuture, ConfigError, Context, HandleError, Outcome, Provider, Secret, bounded, group,
+};
+use base64::Engine as _;
+use serde_json::Value;
+
+pub use config::{K8sConfig, Settings};
+
+use crate::api::{Api, Data, key_names};
+use crate::handle::Handle;
+
+/// The Kubernetes Secrets provider.
+#[derive(Debug)]
+pub struct K8sProvider {
+    settings: Settings,
+}
+
+/// The provider's own flags: none; everything is in the config file.
+#[derive(Debug, clap::Args)]
+pub struct K8sArgs {}
+
+impl K8sProvider {
+    /// Builds the provider from `config` and the process environment
+    /// (`KUBERNETES_SERVICE_HOST`, `KUBERNETES_SERVICE_PORT`,
+    /// `KUBECONFIG`). Reads no file.
+    pub fn new(config: K8sConfig) -> Result<Self, ConfigError> {
+        let settings = config.validate(&|k| std::env::var(k).ok())?;
+        Ok(Self { settings })
+    }
+
+    async fn resolve_all(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
+        let parsed: Vec<Result<Handle<'_>, HandleError>> =
+            handles.iter().map(|h| handle::parse(h)).collect();
+        if parsed.iter().all(Result::is_err) {
+            return parsed
+                .into_iter()
+                .map(|p| p.map(|_| Secret::from("")))
+                .collect();
+        }
+        let api = match connect::endpoint(&self.settings).and_then(Api::new) {
+            Ok(api) => api,
+            Err(why) => {
+                return parsed
+                    .into_iter()
+                    .map(|p| {
+                        Err(p.map_or_else(
+                            |e| e,
+                            |h| HandleError::other(format!("{}: {why}", location(&h, None))),
+                        ))
+                    })
+                    .collect();
+            }
+        };
+        // Each handle's namespace, the default one filled in.
+        let targets: Vec<Result<(Cow<'_, str>, &str), HandleError>> = parsed
+            .iter()
+            .map(|p| {
+                let h = p.as_ref().map_err(Clone::clone)?;
+                let ns = match (h.namespace, &api.namespace) {
+                    (Some(ns), _) => Cow::Borrowed(ns),
+                    (None, Ok(ns)) => Cow::Borrowed(ns.as_str()),
+                    (None, Err(why)) => {
+                        return Err(HandleError::other(format!("{}: {why}", h.name)));
+                    }
+                };
+                Ok((ns, h.name))
+            })
+            .collect();
+        let (secrets, index) = group(
+            targets
+                .iter()
+                .flatten()
+                .map(|(ns, name)| (ns.as_ref(), *name)),
+        );
+        tracing::debug!("reading {} secret(s)", secrets.len());
+        let fetched: Vec<Result<Data, HandleError>> =
+            bounded(&secrets, self.settings.concurrency, ctx, |(ns, name)| {
+                api.secret(ns, name, ctx)
+            })
+            .await;
+        let mut index = index.into_iter();
+        parsed
+            .iter()
+            .zip(targets)
+            .map(|(p, target)| {
+                let (ns, _) = target?;
+                let h = p.as_ref().map_err(Clone::clone)?;
+                let data = index
+                    .next()
+                    .and_then(|i| fetched.get(i))
+                    .ok_or_else(|| HandleError::other("internal error: no read for this handle"))?;
+                match data {
+                    Ok(data) => value(data, h, &ns),
+                    Err(e) if e.kind() == backend_core::ErrorKind::TimedOut => {
+                        Err(e.clone().context(location(h, Some(&ns))))
+                    }
+                    Err(e) => Err(e.clone()),
+                }
+            })
+            .collect()
+    }
+}
+
+/// `ns/name`, or `name` when the namespace is not known.
+fn location(h: &Handle<'_>, ns: Option<&str>) -> String {
+    match ns.or(h.namespace) {
+        Some(ns) => format!("{ns}/{}", h.name),
+        None => h.name.to_owned(),
+    }
+}
+
+/// The handle's value out of the secret's `data`.
+fn value(data: &Data, h: &Handle<'_>, ns: &str) -> Outcome {
+    let loc = location(h, Some(ns));
+    let map = match &data.0 {
+        Some(map) if !map.is_empty() => map,
+        _ => {
+            return Err(HandleError::not_found(format!(
+                "{loc}: the secret has no data"
+            )));
+        }
+    };
+    let key = match (h.key, map.len()) {
+        (Some(k), _) => k,
+        (None, 1) => map.keys().next().map_or("", String::as_str),
+        (None, n) => {
+            return Err(HandleError::invalid_handle(format!(
+                "{loc}: the secret has {n} keys; name one with ';<key>' ({})",
+                key_names(map)
+            )));
+        }
+    };
+    let Some(encoded) = map.get(key) else {
+        return Err(HandleError::not_found(format!(
+            "{loc}: no key '{key}' ({})",
+            key_names(map)
+        )));
+    };
+    let key = key.escape_debug();
+    let bytes = encoded
+        .as_str()
+        .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
+        .map(zeroize::Zeroizing::new)
+        .ok_or_else(|| HandleError::other(format!("{loc}: key '{key}' is not valid base64")))?;
+    let mut text = backend_core::fs::utf8(bytes).map_err(|_| {
+        HandleError::other(format!(
+            "{loc}: key '{key}' holds binary data, not UTF-8 text; the agent takes text values only"
+        ))
+    })?;
+    let Some(pointer) = h.pointer else {
+        return Ok(Secret::new(std::mem::take(&mut *text)));
+    };
+    let mut doc: Value = serde_json::from_str(&text).map_err(|_| {
+        HandleError::other(format!(
+            "{loc}: key '{key}' is not a JSON document, so '{}' cannot point into it",
+            pointer.escape_debug()
+        ))
+    })?;
+    let found = extract(&doc, pointer, &format!("{loc};{key}"));
+    wipe(&mut doc);
+    found
+}
+
+impl Provider for K8sProvider {
+    fn resolve<'a>(
+        &'a self,
+        handles: &'a [String],
+        ctx: &'a Context,
+    ) -> BoxFuture<'a, Vec<Outcome>> {
+        Box::pin(self.resolve_all(handles, ctx))
+    }
+}
+
+impl Backend for K8sProvider {
+    const BINARY: &'static str = "secret-backend-k8s";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const ABOUT: &'static str =
+        "Secret backend for Kubernetes Secrets: handles are <namespace>/<name>;<key>.";
+    type Config = K8sConfig;
+    type Args = K8sArgs;
+    type Provider = K8sProvider;
+
+    fn check_handle(_: &K8sConfig, handle: &str) -> Result<(), HandleError> {
+        handle::parse(handle).map(drop)
+    }
+
+    fn build(config: K8sConfig, _: K8sArgs, _: &Request) -> Result<Self, ConfigError> {
+        Self::new(config)
+    }
+}
