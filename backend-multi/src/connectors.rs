@@ -105,6 +105,8 @@ fn vault(cfg: &Ci<'_>) -> Result<Value, ConfigError> {
     if let (None, Some(a)) = (std::env::var_os("VAULT_ADDR"), cfg.str("vault_address")) {
         ours.insert("address".into(), a.into());
     }
+    // Sent on every request, the login included, as the connector does.
+    put(&mut ours, "namespace", cfg.str("vault_namespace"));
     if let Some(tls) = cfg.sub("vault_tls_config") {
         for (theirs, key) in [
             ("ca_cert", "ca_cert"),
@@ -125,7 +127,28 @@ fn vault(cfg: &Ci<'_>) -> Result<Value, ConfigError> {
     let s = |k: &str| session.as_ref().and_then(|s| s.str(k));
     let mut auth = Map::new();
     let auth_type = s("vault_auth_type").map(str::to_ascii_lowercase);
-    if s("vault_role_id").is_some() || s("vault_secret_id").is_some() {
+    let implicit = session
+        .as_ref()
+        .and_then(|s| s.get("implicit_auth"))
+        .and_then(Value::as_bool)
+        == Some(true);
+    if implicit {
+        // No login: the token the vault CLI would find (VAULT_TOKEN, else
+        // ~/.vault-token), which is our token method's own default.
+        let login_keys = [
+            "vault_role_id",
+            "vault_secret_id",
+            "vault_username",
+            "vault_ldap_username",
+            "vault_auth_type",
+        ];
+        if login_keys.iter().any(|k| s(k).is_some()) || cfg.str("vault_token").is_some() {
+            return Err(ConfigError::new(
+                "hashicorp.vault: vault_session.implicit_auth takes the token from the                  environment; it excludes vault_token and the login keys",
+            ));
+        }
+        auth.insert("method".into(), "token".into());
+    } else if s("vault_role_id").is_some() || s("vault_secret_id").is_some() {
         auth.insert("method".into(), "approle".into());
         put(&mut auth, "role_id", s("vault_role_id"));
         put(&mut auth, "secret_id", s("vault_secret_id"));
@@ -150,9 +173,14 @@ fn vault(cfg: &Ci<'_>) -> Result<Value, ConfigError> {
                 .trim_end_matches("/login");
             auth.insert("mount".into(), mount.into());
         }
+    } else if auth_type.as_deref() == Some("aws") {
+        auth.insert("method".into(), "aws".into());
+        put(&mut auth, "role", s("vault_aws_role"));
+        put(&mut auth, "region", s("aws_region"));
+        put(&mut auth, "iam_server_id", s("vault_aws_iam_server_id"));
     } else if let Some(t) = auth_type.as_deref().filter(|t| !t.is_empty()) {
         return Err(ConfigError::new(format!(
-            "hashicorp.vault: vault_auth_type '{}' is not supported here (kubernetes is; \
+            "hashicorp.vault: vault_auth_type '{}' is not supported here (kubernetes and aws are; \
              or use vault_role_id/vault_secret_id, vault_username, vault_ldap_username, vault_token)",
             t.escape_debug()
         )));
@@ -275,10 +303,35 @@ mod tests {
             c["auth"],
             json!({"method": "approle", "role_id": "r", "secret_id": "s"})
         );
+        let (_, c, _) = translate(
+            "hashicorp.vault",
+            &json!({"vault_namespace": "team/a", "vault_session": {"vault_auth_type": "AWS",
+                    "vault_aws_role": "agent", "aws_region": "eu-west-1",
+                    "vault_aws_iam_server_id": "vault.example.com"}}),
+        )
+        .unwrap();
+        assert_eq!(
+            c,
+            json!({"namespace": "team/a", "auth": {"method": "aws", "role": "agent",
+                   "region": "eu-west-1", "iam_server_id": "vault.example.com"}})
+        );
+        let (_, c, _) = translate(
+            "hashicorp.vault",
+            &json!({"vault_session": {"implicit_auth": true}}),
+        )
+        .unwrap();
+        assert_eq!(c, json!({"auth": {"method": "token"}}));
+        for contradiction in [
+            json!({"vault_token": "t", "vault_session": {"implicit_auth": true}}),
+            json!({"vault_session": {"implicit_auth": true, "vault_role_id": "r"}}),
+            json!({"vault_session": {"implicit_auth": true, "vault_auth_type": "aws"}}),
+        ] {
+            assert!(translate("hashicorp.vault", &contradiction).is_err());
+        }
         assert!(
             translate(
                 "hashicorp.vault",
-                &json!({"vault_session": {"vault_auth_type": "aws"}})
+                &json!({"vault_session": {"vault_auth_type": "gcp"}})
             )
             .is_err()
         );

@@ -185,8 +185,20 @@ async fn log_in(api: &Api, login: &Login, ctx: &Context) -> Result<Secret, Handl
     if let Some(user) = &login.user {
         segments.push(user);
     }
-    let body: std::collections::BTreeMap<&str, &str> =
-        login.body.iter().map(|(k, v)| (*k, v.expose())).collect();
+    // The aws method signs a fresh request at each login.
+    let signed = match &login.aws {
+        Some(aws) => aws
+            .fields(ctx)
+            .await
+            .map_err(|e| HandleError::new(e.kind(), failed(e.message().to_owned())))?,
+        None => Vec::new(),
+    };
+    let body: std::collections::BTreeMap<&str, &str> = login
+        .body
+        .iter()
+        .chain(&signed)
+        .map(|(k, v)| (*k, v.expose()))
+        .collect();
     let body = Zeroizing::new(
         serde_json::to_vec(&body).map_err(|e| HandleError::other(failed(e.to_string())))?,
     );

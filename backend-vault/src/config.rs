@@ -78,6 +78,8 @@ pub enum Method {
     Ldap,
     /// The TLS client certificate.
     Cert,
+    /// AWS IAM: a signed `sts:GetCallerIdentity` request ([`crate::aws_login`]).
+    Aws,
 }
 
 impl Method {
@@ -91,6 +93,7 @@ impl Method {
             Self::Userpass => "userpass",
             Self::Ldap => "ldap",
             Self::Cert => "cert",
+            Self::Aws => "aws",
         }
     }
 }
@@ -116,7 +119,7 @@ pub struct AuthConfig {
     pub secret_id: Option<String>,
     /// approle: file holding the secret id.
     pub secret_id_file: Option<PathBuf>,
-    /// kubernetes, jwt: the role; cert: the certificate role name (optional).
+    /// kubernetes, jwt, aws: the role; cert: the certificate role name (optional).
     pub role: Option<String>,
     /// kubernetes, jwt: the JWT itself (prefer `jwt_file`).
     pub jwt: Option<String>,
@@ -128,6 +131,12 @@ pub struct AuthConfig {
     pub password: Option<String>,
     /// userpass, ldap: file holding the password.
     pub password_file: Option<PathBuf>,
+    /// aws: the region whose STS endpoint the login request names.
+    pub region: Option<String>,
+    /// aws: the `X-Vault-AWS-IAM-Server-ID` header value, signed with the request.
+    pub iam_server_id: Option<String>,
+    /// aws: the STS endpoint the login request names, instead of the region's.
+    pub sts_endpoint: Option<String>,
 }
 
 fn shown<T>(o: &Option<T>) -> &'static str {
@@ -170,6 +179,9 @@ impl fmt::Debug for AuthConfig {
             .field("username", &self.username)
             .field("password", &shown(&self.password))
             .field("password_file", &self.password_file)
+            .field("region", &self.region)
+            .field("iam_server_id", &self.iam_server_id)
+            .field("sts_endpoint", &self.sts_endpoint)
             .finish()
     }
 }
@@ -231,6 +243,8 @@ pub struct Login {
     pub user: Option<String>,
     /// The JSON body fields; values are credentials.
     pub body: Vec<(&'static str, Secret)>,
+    /// aws: how to sign the request whose fields join `body` at login time.
+    pub aws: Option<crate::aws_login::AwsLogin>,
 }
 
 /// The validated configuration.
@@ -487,6 +501,7 @@ fn unused(auth: &AuthConfig) -> Vec<&'static str> {
         Method::Kubernetes | Method::Jwt => &["mount", "role", "jwt", "jwt_file"],
         Method::Userpass | Method::Ldap => &["mount", "username", "password", "password_file"],
         Method::Cert => &["mount", "role"],
+        Method::Aws => &["mount", "role", "region", "iam_server_id", "sts_endpoint"],
     };
     let set = [
         ("mount", auth.mount.is_some()),
@@ -502,6 +517,9 @@ fn unused(auth: &AuthConfig) -> Vec<&'static str> {
         ("username", auth.username.is_some()),
         ("password", auth.password.is_some()),
         ("password_file", auth.password_file.is_some()),
+        ("region", auth.region.is_some()),
+        ("iam_server_id", auth.iam_server_id.is_some()),
+        ("sts_endpoint", auth.sts_endpoint.is_some()),
     ];
     set.into_iter()
         .filter(|(name, is_set)| *is_set && !uses.contains(name))
@@ -582,12 +600,23 @@ fn credentials(auth: AuthConfig, env: &dyn Env) -> Result<Credentials, ConfigErr
             (Some(user), vec![("password", password)])
         }
         Method::Cert => (None, role.map(|r| vec![("name", r)]).unwrap_or_default()),
+        // The role is optional, as in Vault (the principal's name then).
+        Method::Aws => (None, role.map(|r| vec![("role", r)]).unwrap_or_default()),
+    };
+    let aws = match method {
+        Method::Aws => Some(crate::aws_login::AwsLogin::new(
+            auth.region,
+            auth.iam_server_id,
+            auth.sts_endpoint,
+        )?),
+        _ => None,
     };
     Ok(Credentials::Login(Login {
         method,
         mount,
         user,
         body,
+        aws,
     }))
 }
 

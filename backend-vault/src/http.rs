@@ -239,6 +239,14 @@ async fn read(mut resp: reqwest::Response) -> Result<Response, Failure> {
     Ok(Response { status, body })
 }
 
+/// A transport error's cause in words, as [`transport_failure`] names it.
+pub(crate) fn transport_cause(e: &reqwest::Error) -> String {
+    match transport_failure(e) {
+        Failure::Unreachable(text) | Failure::Permanent(text) => text,
+        Failure::TooLarge => "response too large".into(),
+    }
+}
+
 /// A transport error as a [`Failure`], named by its innermost cause
 /// ("Connection refused", "invalid peer certificate: UnknownIssuer"): the
 /// useful part, without reqwest's wrapping.

@@ -29,6 +29,7 @@
 //! HTTP goes through reqwest directly, not vaultrs ([`http`] says why).
 
 pub mod auth;
+pub mod aws_login;
 pub mod config;
 pub mod handle;
 pub mod http;

@@ -155,17 +155,7 @@ impl FaultProxy {
             met: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
         });
-        let s = shared.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if s.stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(stream) = stream else { continue };
-                let s = s.clone();
-                std::thread::spawn(move || serve(stream, &s));
-            }
-        });
+        accept_loop(listener, shared.clone(), |s| &s.stop, serve);
         Self { addr, shared }
     }
 
@@ -194,6 +184,26 @@ impl FaultProxy {
     }
 }
 
+/// Serves each connection of `listener` with `serve`, on a thread of its
+/// own, until `stop` says so (the next connection wakes the loop to see it).
+pub(crate) fn accept_loop<S: Send + Sync + 'static>(
+    listener: TcpListener,
+    state: Arc<S>,
+    stop: fn(&S) -> &AtomicBool,
+    serve: fn(TcpStream, &S),
+) {
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            if stop(&state).load(Ordering::SeqCst) {
+                break;
+            }
+            let Ok(stream) = stream else { continue };
+            let s = state.clone();
+            std::thread::spawn(move || serve(stream, &s));
+        }
+    });
+}
+
 impl Drop for FaultProxy {
     fn drop(&mut self) {
         // Wake the accept loop so it sees the flag and ends.
@@ -203,17 +213,17 @@ impl Drop for FaultProxy {
 }
 
 /// A request read off a connection.
-struct Request {
-    head: String,
-    body: Vec<u8>,
+pub(crate) struct Request {
+    pub(crate) head: String,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Request {
-    fn line(&self) -> &str {
+    pub(crate) fn line(&self) -> &str {
         self.head.lines().next().unwrap_or_default()
     }
 
-    fn header(&self, name: &str) -> Option<String> {
+    pub(crate) fn header(&self, name: &str) -> Option<String> {
         self.head.lines().skip(1).find_map(|l| {
             let (k, v) = l.split_once(':')?;
             k.trim()
@@ -224,7 +234,7 @@ impl Request {
 }
 
 /// Reads one request: the head, then a `Content-Length` or chunked body.
-fn read_request(s: &mut TcpStream) -> Option<Request> {
+pub(crate) fn read_request(s: &mut TcpStream) -> Option<Request> {
     let mut data = Vec::new();
     let mut buf = [0u8; 8192];
     let end = loop {
@@ -344,7 +354,7 @@ fn hold(client: TcpStream, shared: &Shared) {
     drop(client);
 }
 
-fn answer(client: &mut TcpStream, code: u16, retry_after: Option<u64>, body: &str) {
+pub(crate) fn answer(client: &mut TcpStream, code: u16, retry_after: Option<u64>, body: &str) {
     let retry = retry_after.map_or(String::new(), |s| format!("Retry-After: {s}\r\n"));
     let ctype = if body.starts_with("{\"__type\"") {
         "application/x-amz-json-1.1"
@@ -369,6 +379,12 @@ fn forward(mut client: TcpStream, req: &Request, target: &str, shared: &Shared) 
         Some(i) if !shared.prefix.is_empty() => &target[i..],
         _ => target,
     };
+    relay(client, req, target, upstream);
+}
+
+/// Sends `req` to `upstream` for `target` with `Connection: close` and
+/// copies the answer back, also marked `Connection: close`.
+pub(crate) fn relay(mut client: TcpStream, req: &Request, target: &str, upstream: SocketAddr) {
     let method = req.line().split_whitespace().next().unwrap_or("GET");
     let mut head = format!("{method} {target} HTTP/1.1\r\n");
     for line in req.head.lines().skip(1) {

@@ -15,6 +15,7 @@ pub mod ldap;
 pub mod moto;
 pub mod openbao;
 pub mod run;
+pub mod vault_aws;
 
 pub use run::{Cmd, Done, go_payload, payload};
 
