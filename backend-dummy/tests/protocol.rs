@@ -284,7 +284,7 @@ fn usage_and_config_errors_exit_2() {
         .stdin(payload(&["a"]))
         .run();
     done.expect_code(2);
-    assert!(done.stderr.contains("takes no configuration"), "{done}");
+    assert!(done.stderr.contains("holds only 'aliases:'"), "{done}");
     assert!(done.stdout.is_empty());
 
     std::fs::write(&conf, "").unwrap();
