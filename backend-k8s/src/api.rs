@@ -249,9 +249,10 @@ fn status_parts(body: &[u8]) -> (Option<String>, Option<String>) {
             .get("message")
             .and_then(Value::as_str)
             .filter(|m| !backend_core::secret::reveals_credential(m))
+            // Control characters are escaped where the HandleError is made.
             .map(|m| {
-                let mut shown: String = m.escape_debug().take(MAX_MESSAGE).collect();
-                if m.escape_debug().nth(MAX_MESSAGE).is_some() {
+                let mut shown: String = m.chars().take(MAX_MESSAGE).collect();
+                if m.chars().nth(MAX_MESSAGE).is_some() {
                     shown.push_str("...");
                 }
                 shown

@@ -73,7 +73,10 @@ impl K8sProvider {
                     .map(|p| {
                         Err(p.map_or_else(
                             |e| e,
-                            |h| HandleError::other(format!("{}: {why}", location(&h, None))),
+                            |h| {
+                                let ns = self.settings.namespace.as_deref();
+                                HandleError::other(format!("{}: {why}", location(&h, ns)))
+                            },
                         ))
                     })
                     .collect();
@@ -131,7 +134,7 @@ impl K8sProvider {
 
 /// `ns/name`, or `name` when the namespace is not known.
 fn location(h: &Handle<'_>, ns: Option<&str>) -> String {
-    match ns.or(h.namespace) {
+    match h.namespace.or(ns) {
         Some(ns) => format!("{ns}/{}", h.name),
         None => h.name.to_owned(),
     }
