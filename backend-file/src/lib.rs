@@ -38,7 +38,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use backend_core::key::extract;
 use backend_core::protocol::Request;
 use backend_core::runner::{Backend, shorten};
-use backend_core::{BoxFuture, ConfigError, Context, HandleError, Outcome, Provider, Secret};
+use backend_core::{
+    Aliases, BoxFuture, ConfigError, Context, HandleError, Outcome, Provider, Secret,
+};
 use cap_std::fs::Dir;
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
@@ -73,6 +75,8 @@ pub struct FileConfig {
     pub trim_trailing_newline: bool,
     /// Largest file read, in bytes; larger files are refused, not truncated.
     pub max_file_bytes: u64,
+    /// Names that stand for handles ([`backend_core::alias`]).
+    pub aliases: Aliases,
 }
 
 impl Default for FileConfig {
@@ -82,6 +86,7 @@ impl Default for FileConfig {
             document: None,
             trim_trailing_newline: false,
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            aliases: Aliases::default(),
         }
     }
 }
@@ -241,12 +246,7 @@ impl FileProvider {
         handles
             .iter()
             .map(|key| match &doc {
-                Ok(_) if key.is_empty() => Err(HandleError::invalid_handle(format!(
-                    "{location}: empty handle: name a key of the document"
-                ))),
-                Ok(doc) => {
-                    handle::check_key(key, &location).and_then(|()| keyed(doc, key, &location))
-                }
+                Ok(doc) => document_key(key, &location).and_then(|()| keyed(doc, key, &location)),
                 Err(e) => Err(e.clone()),
             })
             .collect()
@@ -284,9 +284,32 @@ impl Backend for FileProvider {
         backend_core::config::load_flat(path)
     }
 
+    fn aliases(config: &FileConfig) -> Option<&Aliases> {
+        Some(&config.aliases)
+    }
+
+    /// By the config's mode: a document's key, or a path under the
+    /// directory (a `--dir` or `--document` flag is not seen here).
+    fn check_handle(config: &FileConfig, handle: &str) -> Result<(), HandleError> {
+        match &config.document {
+            Some(path) => document_key(handle, &path.display().to_string()),
+            None => handle::parse(handle).map(drop),
+        }
+    }
+
     fn build(config: FileConfig, args: FileArgs, _: &Request) -> Result<Self, ConfigError> {
         Self::new(config.merge(args))
     }
+}
+
+/// Whether `key` can name a key of the document at `location`.
+fn document_key(key: &str, location: &str) -> Result<(), HandleError> {
+    if key.is_empty() {
+        return Err(HandleError::invalid_handle(format!(
+            "{location}: empty handle: name a key of the document"
+        )));
+    }
+    handle::check_key(key, location)
 }
 
 /// A whole file as a value: the newline trimmed if asked, never empty.
