@@ -43,8 +43,13 @@ BINARIES = {
     "multi": ("secret-backend", "backend-multi"),
 }
 
-# Stripped size targets from the issue, in MB (10^6 bytes).
-SIZE_TARGETS_MB = {"dummy": 1.0, "file": 1.0, "vault": 3.5, "aws": 5.0, "multi": 6.0}
+# Stripped size targets, in MB (10^6 bytes): issue 9's, except file and aws,
+# raised in issue 13's round (file 1.0 -> 1.1, aws 5.0 -> 5.2): the
+# deadline watchdog, SIGTERM cleanup, non-blocking file layer, redaction,
+# YAML budget, held credentials and aliases cost file about 40 KB and aws
+# (with its own file and error hardening) about 70 KB; RESULTS.md has the
+# numbers. dist/check.sh holds the shipped binaries to these.
+SIZE_TARGETS_MB = {"dummy": 1.0, "file": 1.1, "vault": 3.5, "aws": 5.2, "multi": 6.0}
 RSS_TARGET_MB = 20.0
 # The store layout; the full run's numbers are the issue's.
 VAULT_PATHS = 20
