@@ -190,8 +190,13 @@ fn watch() {
                 max_output,
             } => {
                 drop(guard);
-                answer(handles, budget, max_output);
-                std::process::exit(0);
+                if answer(handles, budget, max_output) {
+                    std::process::exit(0);
+                }
+                fail(
+                    1,
+                    "the call did not finish by the deadline, and even a reply of timeouts is over the output limit: nothing written",
+                );
             }
             Phase::Writing | Phase::Replied => {
                 drop(guard);
@@ -210,8 +215,9 @@ fn fail(code: i32, message: &str) -> ! {
     std::process::exit(code);
 }
 
-/// Writes the reply with every handle timed out.
-fn answer(handles: Arc<[String]>, budget: Duration, max_output: usize) {
+/// Writes the reply with every handle timed out; `false` when even that
+/// is over the output limit (nothing is written then).
+fn answer(handles: Arc<[String]>, budget: Duration, max_output: usize) -> bool {
     tracing::warn!("the call did not finish by the deadline; every handle timed out");
     let entries = handles
         .iter()
@@ -221,8 +227,10 @@ fn answer(handles: Arc<[String]>, budget: Duration, max_output: usize) {
         })
         .collect();
     let (bytes, _) = Reply::new(entries).to_json(max_output);
-    if bytes.len() <= max_output {
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(&bytes).and_then(|()| out.flush());
+    if bytes.len() > max_output {
+        return false;
     }
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(&bytes).and_then(|()| out.flush());
+    true
 }
