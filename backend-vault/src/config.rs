@@ -57,6 +57,8 @@ pub struct VaultConfig {
     /// Path prefixes (whole segments, as handles write them) that handles
     /// may read; default: every path that is not refused ([`crate::policy`]).
     pub allowed_paths: Option<Vec<String>>,
+    /// Names that stand for handles ([`backend_core::alias`]).
+    pub aliases: backend_core::Aliases,
 }
 
 /// The auth methods.
@@ -158,6 +160,7 @@ impl fmt::Debug for VaultConfig {
             .field("auth", &self.auth)
             .field("token_cache_file", &self.token_cache_file)
             .field("allowed_paths", &self.allowed_paths)
+            .field("aliases", &self.aliases)
             .finish()
     }
 }

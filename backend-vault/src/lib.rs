@@ -142,16 +142,8 @@ impl VaultProvider {
 
     async fn resolve_all(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
         // Refused paths are answered before anything is sent (no login either).
-        let parsed: Vec<Result<Handle, HandleError>> = handles
-            .iter()
-            .map(|h| {
-                let h = handle::parse(h)?;
-                self.policy
-                    .precheck(&h.segments)
-                    .map_err(|e| e.context(h.path()))?;
-                Ok(h)
-            })
-            .collect();
+        let parsed: Vec<Result<Handle, HandleError>> =
+            handles.iter().map(|h| checked(&self.policy, h)).collect();
         // Grouped by reference: a request of 200,000 handles holds each
         // path once, in its parsed handle.
         let (targets, index) = group(parsed.iter().flatten().map(Handle::target_ref));
@@ -519,9 +511,28 @@ impl Backend for VaultProvider {
             .any(|c| c.is_some())
     }
 
+    fn aliases(config: &VaultConfig) -> Option<&backend_core::Aliases> {
+        Some(&config.aliases)
+    }
+
+    /// The handle grammar and the paths refused whatever the config
+    /// (`allowed_paths` is applied when the handle is read).
+    fn check_handle(_: &VaultConfig, handle: &str) -> Result<(), HandleError> {
+        checked(&Policy::new(None), handle).map(drop)
+    }
+
     fn build(config: VaultConfig, _: VaultArgs, _: &Request) -> Result<Self, ConfigError> {
         Self::new(config)
     }
+}
+
+/// A handle parsed, its path held to `policy` before anything is sent.
+fn checked(policy: &Policy, handle: &str) -> Result<Handle, HandleError> {
+    let h = handle::parse(handle)?;
+    policy
+        .precheck(&h.segments)
+        .map_err(|e| e.context(h.path()))?;
+    Ok(h)
 }
 
 #[cfg(test)]
