@@ -49,6 +49,9 @@ pub struct AwsConfig {
     /// Ignore keys: every Secrets Manager handle gets the whole secret
     /// string (the Datadog `aws.secrets` connector's `force_string`).
     pub force_string: Option<bool>,
+    /// Names that stand for handles ([`backend_core::alias`]).
+    #[serde(default)]
+    pub aliases: backend_core::Aliases,
 }
 
 impl fmt::Debug for AwsConfig {
@@ -69,6 +72,7 @@ impl fmt::Debug for AwsConfig {
             .field("secret_access_key", &redacted(&self.secret_access_key))
             .field("session_token", &redacted(&self.session_token))
             .field("force_string", &self.force_string)
+            .field("aliases", &self.aliases)
             .finish()
     }
 }

@@ -172,6 +172,14 @@ impl Backend for AwsProvider {
         config.credentials().next().is_some()
     }
 
+    fn aliases(config: &AwsConfig) -> Option<&backend_core::Aliases> {
+        Some(&config.aliases)
+    }
+
+    fn check_handle(_: &AwsConfig, handle: &str) -> Result<(), HandleError> {
+        handle::parse(handle).map(drop)
+    }
+
     fn build(config: AwsConfig, args: AwsArgs, _: &Request) -> Result<AwsProvider, ConfigError> {
         AwsProvider::new(config.with_args(args))
     }
