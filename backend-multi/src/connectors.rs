@@ -24,6 +24,7 @@ pub const CALLER_TYPES: &[(&str, &str)] = &[
     ("file.text", "file"),
     ("docker.secrets", "file"),
     ("k8s.file", "file"),
+    ("k8s.secrets", "k8s"),
 ];
 
 /// Translates a caller's `type` and `config` into one of our store types,
@@ -35,7 +36,8 @@ pub fn translate(
     let cfg = Ci(config);
     let (kind, ours, rewrite): (&str, Value, Option<HandleMap>) = match backend_type {
         // Our own names work too, with our own keys.
-        "vault" | "aws" | "file" | "dummy" => (backend_type, config.clone(), None),
+        "vault" | "aws" | "file" | "k8s" | "dummy" => (backend_type, config.clone(), None),
+        "k8s.secrets" => ("k8s", k8s(&cfg), None),
         "hashicorp.vault" => ("vault", vault(&cfg)?, Some(vault_handle)),
         "aws.secrets" => ("aws", aws(&cfg)?, None),
         "aws.ssm" => ("aws", aws(&cfg)?, Some(ssm_handle)),
@@ -58,7 +60,7 @@ pub fn translate(
         other => {
             let known: Vec<&str> = CALLER_TYPES.iter().map(|(t, _)| *t).collect();
             return Err(ConfigError::new(format!(
-                "backend type '{}' is not served here (served: {}, and vault, aws, file, dummy)",
+                "backend type '{}' is not served here (served: {}, and vault, aws, file, k8s, dummy)",
                 other.escape_debug(),
                 known.join(", ")
             )));
@@ -85,6 +87,15 @@ fn vault_handle(h: &str) -> String {
         },
         None => h.to_owned(),
     }
+}
+
+/// `k8s.secrets`: the connector's keys are ours; its handles too.
+fn k8s(cfg: &Ci<'_>) -> Value {
+    let mut ours = Map::new();
+    for key in ["token_path", "ca_path", "api_server"] {
+        put(&mut ours, key, cfg.str(key));
+    }
+    Value::Object(ours)
 }
 
 fn missing(t: &str, key: &str) -> ConfigError {

@@ -25,6 +25,7 @@
 //! and no config file is needed: see [`connectors`].
 
 pub mod connectors;
+pub mod helper;
 pub mod stores;
 
 use std::borrow::Cow;
@@ -52,6 +53,9 @@ pub struct MultiConfig {
     /// backends (see [`CallerConfig`]).
     #[serde(default)]
     pub caller_config: CallerConfig,
+    /// Where the helper's `file@/path` handles may read ([`helper`]).
+    #[serde(default)]
+    pub file_roots: Option<Vec<std::path::PathBuf>>,
 }
 
 /// What a request carrying `type` and `config` (Datadog's
@@ -90,6 +94,7 @@ impl std::fmt::Debug for MultiConfig {
             .field("backends", &backends)
             .field("default", &self.default)
             .field("caller_config", &self.caller_config)
+            .field("file_roots", &self.file_roots)
             .finish()
     }
 }
@@ -135,6 +140,10 @@ pub struct MultiProvider {
     default: Option<String>,
     /// For a caller-configured single backend: how its handles map to ours.
     rewrite: Option<HandleMap>,
+    /// The slot serving the helper's `k8s_secret@` handles.
+    helper_k8s: String,
+    /// Where the helper's `file@` handles may read.
+    file_roots: Vec<std::path::PathBuf>,
 }
 
 impl MultiProvider {
@@ -147,6 +156,13 @@ impl MultiProvider {
                  or call with a request that carries 'type' and 'config'",
             ));
         }
+        Self::with_helpers(config)
+    }
+
+    /// The config's backends (none at all is fine) and the built-in stores
+    /// of the helper's handles ([`helper`]).
+    pub fn with_helpers(config: MultiConfig) -> Result<Self, ConfigError> {
+        let file_roots = helper::roots(config.file_roots.as_deref())?;
         let mut slots = BTreeMap::new();
         for (name, value) in config.backends {
             if name.is_empty() || name.contains(':') {
@@ -174,10 +190,35 @@ impl MultiProvider {
                 d.escape_debug()
             )));
         }
+        for root in &file_roots {
+            slots.insert(
+                helper::file_slot(root),
+                Slot {
+                    kind: "file".into(),
+                    config: helper::file_config(root),
+                    built: Mutex::new(None),
+                },
+            );
+        }
+        let configured_k8s = slots.iter().find(|(_, s)| s.kind == "k8s");
+        let helper_k8s = match configured_k8s {
+            Some((name, _)) => name.clone(),
+            None => {
+                let slot = Slot {
+                    kind: "k8s".into(),
+                    config: Value::Object(serde_json::Map::new()),
+                    built: Mutex::new(None),
+                };
+                slots.insert(helper::K8S_SLOT.into(), slot);
+                helper::K8S_SLOT.into()
+            }
+        };
         Ok(Self {
             slots,
             default: config.default,
             rewrite: None,
+            helper_k8s,
+            file_roots,
         })
     }
 
@@ -203,6 +244,8 @@ impl MultiProvider {
             slots: BTreeMap::from([(name.clone(), slot)]),
             default: Some(name),
             rewrite,
+            helper_k8s: String::new(),
+            file_roots: Vec::new(),
         })
     }
 
@@ -211,6 +254,15 @@ impl MultiProvider {
         if let Some(rewrite) = self.rewrite {
             let name = self.default.as_deref().unwrap_or_default();
             return Ok((name, rewrite(handle).into()));
+        }
+        if let Some(routed) = helper::route(handle, &self.helper_k8s, &self.file_roots) {
+            let (slot, sub) = routed?;
+            let name = self
+                .slots
+                .get_key_value(&slot)
+                .map(|(name, _)| name.as_str())
+                .ok_or_else(|| HandleError::other("internal error: no store for this handle"))?;
+            return Ok((name, sub.into()));
         }
         if let Some((name, rest)) = handle
             .split_once(':')
@@ -345,7 +397,7 @@ pub struct Multi;
 impl Backend for Multi {
     const BINARY: &'static str = "secret-backend";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
-    const ABOUT: &'static str = "Secret backend for many stores: routes '<backend>:<handle>' to the vault, aws, file or dummy backend named in the config.";
+    const ABOUT: &'static str = "Secret backend for many stores: routes '<backend>:<handle>' to the vault, aws, file, k8s or dummy backend named in the config, and the helper's k8s_secret@ and file@ handles.";
     type Config = MultiConfig;
     type Args = MultiArgs;
     type Provider = MultiProvider;
@@ -385,6 +437,13 @@ impl Backend for Multi {
                     backend_core::runner::shorten(t)
                 );
                 MultiProvider::new(config)
+            }
+            // The helper's handles need no config file.
+            (None, _)
+                if config.backends.is_empty()
+                    && request.secrets.iter().any(|h| helper::is_helper(h)) =>
+            {
+                MultiProvider::with_helpers(config)
             }
             (None, _) => MultiProvider::new(config),
         }

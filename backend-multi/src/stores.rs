@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// Our type names, as written after `type:` in the config.
-pub const TYPES: &[&str] = &["vault", "aws", "file", "dummy"];
+pub const TYPES: &[&str] = &["vault", "aws", "file", "k8s", "dummy"];
 
 /// Takes `type` out of a backend's config map.
 pub fn split_type(value: Value) -> Result<(String, Value), ConfigError> {
@@ -69,6 +69,7 @@ fn dispatch(
         "vault" => typed(config, build, backend_vault::VaultProvider::new),
         "aws" => typed(config, build, backend_aws::AwsProvider::new),
         "file" => typed(config, build, backend_file::FileProvider::new),
+        "k8s" => typed(config, build, backend_k8s::K8sProvider::new),
         "dummy" => typed(config, build, |_: backend_dummy::DummyConfig| {
             Ok(backend_dummy::Dummy::default())
         }),

@@ -119,7 +119,7 @@ fn config_mistakes_exit_2_naming_the_backend() {
         ("backends:\n  f:\n    dir: /x\n", "backends.f: no 'type'"),
         (
             "backends:\n  f:\n    type: ftp\n",
-            "backends.f: unknown type (expected one of: vault, aws, file, dummy)",
+            "backends.f: unknown type (expected one of: vault, aws, file, k8s, dummy)",
         ),
         (
             "backends:\n  f:\n    type: dummy\ndefault: g\n",
