@@ -40,9 +40,14 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// The multi binary's config file.
-#[derive(Default, Deserialize)]
+#[derive(Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MultiConfig {
+    /// Names that stand for handles ([`backend_core::alias`]): targets are
+    /// handles of this binary, `<backend>:<handle>` or, unprefixed, the
+    /// default backend's.
+    #[serde(default)]
+    pub aliases: backend_core::Aliases,
     /// Backend name -> `{type: <store>, <that store's config keys>...}`.
     #[serde(default)]
     pub backends: BTreeMap<String, Value>,
@@ -94,6 +99,7 @@ impl std::fmt::Debug for MultiConfig {
             .field("backends", &backends)
             .field("default", &self.default)
             .field("caller_config", &self.caller_config)
+            .field("aliases", &self.aliases)
             .field("file_roots", &self.file_roots)
             .finish()
     }
@@ -407,6 +413,24 @@ impl Backend for Multi {
     /// serde-saphyr, in a smaller binary.
     fn load_config(path: &std::path::Path) -> Result<MultiConfig, ConfigError> {
         backend_core::config::load_flat(path)
+    }
+
+    fn aliases(config: &MultiConfig) -> Option<&backend_core::Aliases> {
+        Some(&config.aliases)
+    }
+
+    /// Routed as a request's handle would be, then held to the handle
+    /// parser of the store it reaches. A config the run will refuse anyway
+    /// checks nothing here.
+    fn check_handle(config: &MultiConfig, handle: &str) -> Result<(), HandleError> {
+        let Ok(provider) = MultiProvider::new(config.clone()) else {
+            return Ok(());
+        };
+        let (name, sub) = provider.route(handle)?;
+        match provider.slots.get(name) {
+            Some(slot) => stores::check_handle(&slot.kind, &slot.config, &sub),
+            None => Ok(()),
+        }
     }
 
     fn holds_credentials(config: &MultiConfig) -> bool {

@@ -4,7 +4,8 @@
 //! single-store binary reads from `--config`), so a store has one schema
 //! wherever it is used. Adding a store is one line in [`build`].
 
-use backend_core::{ConfigError, Provider};
+use backend_core::runner::Backend;
+use backend_core::{ConfigError, HandleError, Provider};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -57,7 +58,33 @@ pub fn build(kind: &str, config: Value) -> Result<Box<dyn Provider>, ConfigError
 /// credential files are read when the store is first used, so a broken
 /// store costs only its own handles).
 pub fn validate(kind: &str, config: Value) -> Result<(), ConfigError> {
+    if config.get("aliases").is_some() {
+        // The store's own config takes them, but here a handle reaches a
+        // store only through this binary's routing.
+        return Err(ConfigError::new(
+            "aliases: write them at the top level of this config, with targets '<backend>:<handle>'",
+        ));
+    }
     dispatch(kind, config, false).map(drop)
+}
+
+/// Whether `handle` is one that store `kind` with `config` could resolve,
+/// by that store's own handle check ([`Backend::check_handle`]); a config
+/// that does not deserialize checks nothing (it is refused elsewhere).
+pub fn check_handle(kind: &str, config: &Value, handle: &str) -> Result<(), HandleError> {
+    fn checked<B: Backend>(config: &Value, handle: &str) -> Result<(), HandleError> {
+        match serde_json::from_value::<B::Config>(config.clone()) {
+            Ok(config) => B::check_handle(&config, handle),
+            Err(_) => Ok(()),
+        }
+    }
+    match kind {
+        "vault" => checked::<backend_vault::VaultProvider>(config, handle),
+        "aws" => checked::<backend_aws::AwsProvider>(config, handle),
+        "file" => checked::<backend_file::FileProvider>(config, handle),
+        "dummy" => checked::<backend_dummy::Dummy>(config, handle),
+        _ => Ok(()),
+    }
 }
 
 fn dispatch(
