@@ -130,11 +130,9 @@ pub type HandleMap = fn(&str) -> String;
 
 /// One backend's share of a call: the backend (or why it cannot be built),
 /// the distinct handles it gets, and where their answers go.
-struct Batch<'a> {
+struct Batch {
     provider: Result<Arc<dyn Provider>, HandleError>,
     distinct: Vec<String>,
-    /// Sub-handle -> its index in `distinct`, borrowing the routed handles.
-    index: HashMap<&'a str, usize>,
     /// (index of the caller's handle, index in `distinct`).
     positions: Vec<(usize, usize)>,
 }
@@ -339,20 +337,25 @@ impl Provider for MultiProvider {
                 .map(|name| Batch {
                     provider: self.provider(name),
                     distinct: Vec::new(),
-                    index: HashMap::new(),
                     positions: Vec::new(),
                 })
                 .collect();
+            // Sub-handle -> its index in its batch's `distinct`, borrowing
+            // the routed handles; both go before the stores are asked.
+            let mut index: Vec<HashMap<&str, usize>> =
+                names.iter().map(|_| HashMap::new()).collect();
             for ((i, _, sub), &b) in routed.iter().zip(&of_handle) {
                 // Two handles may map to one sub-handle; the sub-provider
                 // wants distinct handles, so each is asked once.
                 let batch = &mut batches[b];
-                let d = *batch.index.entry(sub.as_ref()).or_insert_with(|| {
+                let d = *index[b].entry(sub.as_ref()).or_insert_with(|| {
                     batch.distinct.push(sub.as_ref().to_owned());
                     batch.distinct.len() - 1
                 });
                 batch.positions.push((*i, d));
             }
+            drop(index);
+            drop(routed);
             let calls = batches.iter().map(|b| async move {
                 match &b.provider {
                     Ok(p) => p.resolve(&b.distinct, ctx).await,
