@@ -56,13 +56,17 @@ ln -sfn "$STAGE" "$RELEASE_DIR/dist-root"
 cargo deb -p backend-multi --no-build --no-strip --target "$TARGET" --output "$DIST/" >/dev/null
 # The rpm's file list is made here, from the tree (cargo-generate-rpm takes
 # no mode from the files): each file where dist_install_path puts it, with
-# its mode, the top-level files as documentation.
+# its mode; the top-level files as documentation, the files under /etc as
+# %config(noreplace) (dpkg keeps an edited file under /etc alike).
 assets="assets = ["
 while IFS= read -r f; do
   rel="${f#"$STAGE"/}"
-  doc=false
-  [[ "$rel" == */* ]] || doc=true
-  assets+="{ source = \"$f\", dest = \"$(dist_install_path "$rel")\", mode = \"$(stat -c %a "$f")\", doc = $doc },"
+  dest=$(dist_install_path "$rel")
+  mode=$(stat -c %a "$f")
+  flags="doc = false"
+  [[ "$rel" == */* ]] || flags="doc = true"
+  [[ "$dest" != /etc/* ]] || flags="config = \"noreplace\""
+  assets+="{ source = \"$f\", dest = \"$dest\", mode = \"$mode\", $flags },"
 done < <(find "$STAGE" -type f | sort)
 assets+="]"
 # gzip: rpm before 4.14 (RHEL/CentOS 7, Amazon Linux 2, SLES 12) cannot

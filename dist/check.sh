@@ -11,7 +11,7 @@
 #     where it has one;
 #   - the tarball, the deb (`dpkg-deb -c`) and the rpm (`rpm -qlp --dump`)
 #     hold the same files with the same modes, owned by root, and the same
-#     bytes; the deb depends only on libc6 (>= 2.17), the rpm requires only
+#     bytes, the same config files (/etc); the deb depends only on libc6 (>= 2.17), the rpm requires only
 #     glibc >= 2.17 (and /bin/sh for its %post), asks nothing of rpm that
 #     rpm 4.11 (RHEL 7, Amazon Linux 2, SLES 12) lacks, and has a gzip
 #     payload and SHA-256 file digests;
@@ -83,6 +83,9 @@ grep -q " \./usr/share/doc/secret-backend/copyright$" "$work/deb.contents" || di
     cmp -s "$top/$rel" "$work/$p$path" || dist_fail "$path differs between the tarball and the $p"
   done
 done
+
+[ "$(rpm -qp --configfiles "$rpm" | sort)" = "$(sort "$work/deb/DEBIAN/conffiles")" ] \
+  || dist_fail "the rpm's %config files are not the deb's conffiles"
 
 # Dependencies declared by the packages.
 [ "$(dpkg-deb -f "$deb" Depends)" = "libc6 (>= $GLIBC_FLOOR)" ] || dist_fail "deb Depends: $(dpkg-deb -f "$deb" Depends)"

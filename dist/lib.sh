@@ -1,4 +1,4 @@
-# Sourced by dist/build.sh and dist/check.sh, from the workspace root: the
+# Sourced by dist/build.sh, check.sh and test.sh, from the workspace root: the
 # target and the names of the artifacts, the executables to ship, where each
 # file goes when installed, and the pinned tools (installed on first use, so
 # that a fresh machine builds and checks the same way).
@@ -9,7 +9,7 @@
 # Depends, the rpm's Requires); dist/check.sh holds all three to it.
 GLIBC_FLOOR=2.17
 
-ZIGLANG_VERSION=0.15.2           # PyPI: the zig compiler, as `python -m ziglang`
+ZIGLANG_VERSION=0.15.2           # PyPI: the zig compiler, in a wheel
 CARGO_ZIGBUILD_VERSION=0.24.1    # PyPI
 CARGO_AUDITABLE_VERSION=0.7.7    # crates.io: the dependency list in each binary
 CARGO_DEB_VERSION=3.8.0          # crates.io
@@ -118,8 +118,13 @@ dist_zig_tools() {
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
     "ziglang==$ZIGLANG_VERSION" "cargo-zigbuild==$CARGO_ZIGBUILD_VERSION" \
     || dist_fail "installing ziglang and cargo-zigbuild from PyPI failed"
-  # cargo-zigbuild runs `python3 -m ziglang` when no `zig` is on PATH.
   export PATH="$venv/bin:$PATH"
+  # The zig binary the ziglang wheel ships, named for cargo-zigbuild (which
+  # otherwise tries `zig`, then `python3 -m ziglang` of whatever python3
+  # comes first on PATH).
+  CARGO_ZIGBUILD_ZIG_PATH=$("$venv/bin/python" -c 'import os, ziglang; print(os.path.join(os.path.dirname(ziglang.__file__), "zig"))')
+  [ -x "$CARGO_ZIGBUILD_ZIG_PATH" ] || dist_fail "no zig in the ziglang package ($CARGO_ZIGBUILD_ZIG_PATH)"
+  export CARGO_ZIGBUILD_ZIG_PATH
 }
 
 dist_cargo_tool() { # CRATE VERSION
