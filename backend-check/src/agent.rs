@@ -714,6 +714,7 @@ pub fn settle(flags: Flags, cfg: Option<&AgentConfig>) -> Result<crate::call::Pl
         warnings: cfg.map(|c| c.problems.clone()).unwrap_or_default(),
         handles: Vec::new(),
         files: Vec::new(),
+        aliases: crate::aliases::Known::default(),
     })
 }
 

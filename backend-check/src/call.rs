@@ -40,6 +40,8 @@ pub struct Plan {
     pub handles: Vec<String>,
     /// The files the handles came from (`--from`), if any.
     pub files: Vec<FileScan>,
+    /// The backend config's aliases, shown next to the handles they name.
+    pub aliases: crate::aliases::Known,
 }
 
 /// The verdict on a whole call, when it failed.

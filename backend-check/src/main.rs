@@ -15,6 +15,7 @@
 //! itself could not be made (usage, unreadable input).
 
 mod agent;
+mod aliases;
 mod call;
 mod exec;
 mod judge;
@@ -86,6 +87,10 @@ enum Cmd {
         /// Files, conf.d directories, or agent config directories (holding conf.d/).
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
+        /// The backend's config: handles that are its aliases are shown
+        /// with what they stand for.
+        #[arg(long, value_name = "FILE")]
+        backend_config: Option<PathBuf>,
     },
     /// Run the backend as the agent does and judge its reply.
     #[command(after_help = AFTER_HELP)]
@@ -122,6 +127,10 @@ enum Cmd {
         /// Print resolved values instead of masking them.
         #[arg(long)]
         show_values: bool,
+        /// The backend's config, for its aliases [default: the --config
+        /// FILE among the backend's arguments].
+        #[arg(long, value_name = "FILE")]
+        backend_config: Option<PathBuf>,
         /// Take the handles from these files or directories, as `scan` finds them.
         #[arg(long, value_name = "PATH", num_args = 1.., conflicts_with = "handles")]
         from: Vec<PathBuf>,
@@ -158,7 +167,10 @@ fn main() -> ExitCode {
             user,
             allow_group_exec,
         } => rights_cmd(&path, user.as_deref(), allow_group_exec),
-        Cmd::Scan { paths } => scan_cmd(&paths),
+        Cmd::Scan {
+            paths,
+            backend_config,
+        } => scan_cmd(&paths, backend_config.as_deref()),
         Cmd::Run {
             agent_config,
             command,
@@ -169,6 +181,7 @@ fn main() -> ExitCode {
             allow_group_exec,
             remove_trailing_line_break,
             show_values,
+            backend_config,
             from,
             handles,
         } => {
@@ -184,7 +197,12 @@ fn main() -> ExitCode {
                 allow_group_exec,
                 trim_line_break: remove_trailing_line_break,
             };
-            run_cmd(flags, agent_config.as_deref(), &from, handles, show_values)
+            let sources = Sources {
+                agent_config: agent_config.as_deref(),
+                backend_config: backend_config.as_deref(),
+                from: &from,
+            };
+            run_cmd(flags, &sources, handles, show_values)
         }
     })
 }
@@ -206,10 +224,30 @@ fn rights_cmd(path: &str, user: Option<&str>, allow_group_exec: bool) -> u8 {
     if r.refused() { EXIT_REFUSED } else { EXIT_OK }
 }
 
-fn scan_cmd(paths: &[PathBuf]) -> u8 {
+/// The aliases of an explicit `--backend-config`; one that cannot be read
+/// stops the check.
+fn backend_aliases(path: Option<&Path>) -> Result<aliases::Known, String> {
+    let Some(path) = path else {
+        return Ok(aliases::Known::default());
+    };
+    let known = aliases::Known::load(path);
+    match &known.unread {
+        Some(why) => Err(why.clone()),
+        None => Ok(known),
+    }
+}
+
+fn scan_cmd(paths: &[PathBuf], backend_config: Option<&Path>) -> u8 {
+    let known = match backend_aliases(backend_config) {
+        Ok(k) => k,
+        Err(e) => {
+            report::error(&e);
+            return EXIT_USAGE;
+        }
+    };
     match scan::scan(paths) {
         Ok(s) => {
-            report::scan(&s);
+            report::scan(&s, &known);
             let unloadable = s
                 .files
                 .iter()
@@ -223,14 +261,16 @@ fn scan_cmd(paths: &[PathBuf]) -> u8 {
     }
 }
 
-fn run_cmd(
-    flags: agent::Flags,
-    agent_config: Option<&Path>,
-    from: &[PathBuf],
-    handles: Vec<String>,
-    show: bool,
-) -> u8 {
-    match plan(flags, agent_config, from, handles) {
+/// Where `run` takes its settings and handles from, besides the flags.
+#[derive(Debug, Clone, Copy)]
+struct Sources<'a> {
+    agent_config: Option<&'a Path>,
+    backend_config: Option<&'a Path>,
+    from: &'a [PathBuf],
+}
+
+fn run_cmd(flags: agent::Flags, sources: &Sources<'_>, handles: Vec<String>, show: bool) -> u8 {
+    match plan(flags, sources, handles) {
         Ok(plan) => {
             let r = call::execute(plan);
             report::run(&r, show);
@@ -246,13 +286,24 @@ fn run_cmd(
 /// Settles the settings, finds the handles and adds the warnings.
 fn plan(
     flags: agent::Flags,
-    agent_config: Option<&Path>,
-    from: &[PathBuf],
+    sources: &Sources<'_>,
     handles: Vec<String>,
 ) -> Result<call::Plan, String> {
+    let Sources {
+        agent_config,
+        backend_config,
+        from,
+    } = *sources;
     let env = |name: &str| std::env::var(name).ok();
     let cfg = agent_config.map(|p| agent::load(p, &env)).transpose()?;
     let mut plan = agent::settle(flags, cfg.as_ref())?;
+    plan.aliases = match backend_config {
+        Some(_) => backend_aliases(backend_config)?,
+        // Read as the backend will read it; if it cannot be, the call shows why.
+        None => aliases::config_in_args(&plan.args)
+            .map(|p| aliases::Known::load(&p))
+            .unwrap_or_default(),
+    };
     if !from.is_empty() {
         plan.files = scan::scan(from).map_err(|e| e.to_string())?.files;
     } else if let Some(c) = &cfg

@@ -21,6 +21,7 @@ macro_rules! say {
 
 use std::fmt::Display;
 
+use crate::aliases::Known;
 use crate::call::{self, Report};
 use crate::judge::{self, HandleVerdict, PayloadVersion};
 use crate::rights::{self, Rights};
@@ -98,8 +99,19 @@ pub fn rights(r: &Rights) {
     }
 }
 
+/// `  [alias of <target>]` after a handle that is an alias, else nothing.
+fn alias_note(known: &Known, handle: &str) -> String {
+    known
+        .note(handle)
+        .map(|n| format!("  [{}]", esc(&n)))
+        .unwrap_or_default()
+}
+
 /// The `scan` report.
-pub fn scan(s: &Scan) {
+pub fn scan(s: &Scan, known: &Known) {
+    if let Some(line) = known.summary() {
+        say!("{}", esc(&line));
+    }
     let mut total = 0;
     for f in &s.files {
         let role = match f.role {
@@ -134,9 +146,10 @@ pub fn scan(s: &Scan) {
                         (true, false) => "",
                     };
                     say!(
-                        "  {}{line}: ENC[{}]{note}",
+                        "  {}{line}: ENC[{}]{note}{}",
                         esc(&h.location),
-                        esc(&h.handle)
+                        esc(&h.handle),
+                        alias_note(known, &h.handle)
                     );
                     total += 1;
                 }
@@ -160,7 +173,7 @@ pub fn scan(s: &Scan) {
 /// The `run` report.
 pub fn run(r: &Report, show: bool) {
     let p = &r.plan;
-    for line in &p.preface {
+    for line in p.preface.iter().chain(&p.aliases.summary()) {
         say!("{}", esc(line));
     }
     say!("command: {}", esc(&p.command));
@@ -279,7 +292,8 @@ fn stderr_section(r: &Report, show: bool) {
 fn handles_section(r: &Report, show: bool) {
     say!("handles:");
     for (h, v) in r.plan.handles.iter().zip(&r.verdicts) {
-        let h_shown = esc(h);
+        // `ENC[handle]`, and what it stands for when it is an alias.
+        let h_shown = format!("{}]{}", esc(h), alias_note(&r.plan.aliases, h));
         match v {
             HandleVerdict::Resolved(secret) => {
                 // The one place a value is shown, and only when asked for.
@@ -289,7 +303,7 @@ fn handles_section(r: &Report, show: bool) {
                 } else {
                     format!("****** ({} chars)", value.chars().count())
                 };
-                say!("  ok    ENC[{h_shown}] = {shown}");
+                say!("  ok    ENC[{h_shown} = {shown}");
                 if value.ends_with('\n') || value.ends_with('\r') {
                     say!(
                         "        warning: the value ends with a line break, which the agent keeps (newer agents strip it only with secret_backend_remove_trailing_line_break)"
@@ -297,11 +311,11 @@ fn handles_section(r: &Report, show: bool) {
                 }
             }
             HandleVerdict::CallFailed => {
-                say!("  FAIL  ENC[{h_shown}]: the whole call failed");
+                say!("  FAIL  ENC[{h_shown}: the whole call failed");
             }
             other => {
                 let words = judge::agent_words(h, other).unwrap_or_default();
-                say!("  FAIL  ENC[{h_shown}]: {}", esc(&words));
+                say!("  FAIL  ENC[{h_shown}: {}", esc(&words));
             }
         }
     }
