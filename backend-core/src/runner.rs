@@ -21,7 +21,7 @@ use crate::config;
 use crate::error::{ConfigError, HandleError};
 use crate::logging;
 use crate::protocol::{Entry, Reply, Request, RequestError};
-use crate::provider::{Context, Provider};
+use crate::provider::{Context, Outcome, Provider};
 use crate::watchdog;
 
 /// The timeout when neither `--timeout` nor the request sets one: the
@@ -304,17 +304,21 @@ fn run<B: Backend>(cli: Cli<B::Args>, start: Instant) -> Result<u8, Failure> {
         .build()
         .map_err(|e| Failure::Config(ConfigError::new(format!("cannot start the runtime: {e}"))))?;
     let mut request = request;
-    let handles: Arc<[String]> = request.take_distinct_secrets().into();
+    let handles: Arc<Vec<String>> = Arc::new(request.take_distinct_secrets());
     let deadlines = Deadlines::for_handles(start, budget, handles.len());
     watchdog::resolving(Arc::clone(&handles), budget, max_output);
     let answered = runtime.block_on(async {
         tokio::select! {
-            reply = respond_to(&provider, &handles, &deadlines) => Some(reply),
+            outcomes = outcomes(&provider, &handles, &deadlines) => Some(outcomes),
             () = signals::terminated(B::NETWORK) => None,
         }
     });
     let written = match answered {
-        Some(reply) if watchdog::replying() => {
+        Some(outcomes) if watchdog::replying() => {
+            // The watchdog let its share of the handles go: the reply takes
+            // them over without a copy.
+            let handles = Arc::try_unwrap(handles).unwrap_or_else(|shared| (*shared).clone());
+            let reply = reply(handles.into_iter(), outcomes, &deadlines);
             let written = write_reply(reply, max_output, terminal);
             watchdog::replied();
             written
@@ -551,6 +555,16 @@ pub async fn respond_to<P: Provider + ?Sized>(
     handles: &[String],
     deadlines: &Deadlines,
 ) -> Reply {
+    let outcomes = outcomes(provider, handles, deadlines).await;
+    reply(handles.iter().cloned(), outcomes, deadlines)
+}
+
+/// The provider's outcomes for `handles`, or none past the reply deadline.
+async fn outcomes<P: Provider + ?Sized>(
+    provider: &P,
+    handles: &[String],
+    deadlines: &Deadlines,
+) -> Vec<Outcome> {
     let ctx = Context::new(deadlines.provider, deadlines.budget);
     let outcomes = match tokio::time::timeout_at(deadlines.reply, provider.resolve(handles, &ctx))
         .await
@@ -561,16 +575,26 @@ pub async fn respond_to<P: Provider + ?Sized>(
             Vec::new()
         }
     };
-    let returned = outcomes.len();
-    if returned > handles.len() {
+    if outcomes.len() > handles.len() {
         tracing::error!(
-            "provider returned {returned} results for {} handles",
+            "provider returned {} results for {} handles",
+            outcomes.len(),
             handles.len()
         );
     }
+    outcomes
+}
+
+/// The reply pairing `handles` with `outcomes`, in order; a handle without
+/// an outcome timed out (or, before the deadline, met a provider bug).
+fn reply(
+    handles: impl Iterator<Item = String>,
+    outcomes: Vec<Outcome>,
+    deadlines: &Deadlines,
+) -> Reply {
+    let ctx = Context::new(deadlines.provider, deadlines.budget);
     let mut outcomes = outcomes.into_iter();
     let entries: Vec<Entry> = handles
-        .iter()
         .map(|handle| {
             let outcome = outcomes.next().unwrap_or_else(|| {
                 Err(if Instant::now() >= deadlines.provider {
@@ -582,12 +606,9 @@ pub async fn respond_to<P: Provider + ?Sized>(
                 })
             });
             if let Err(e) = &outcome {
-                tracing::debug!(handle = %shorten(handle), "{e}");
+                tracing::debug!(handle = %shorten(&handle), "{e}");
             }
-            Entry {
-                handle: handle.clone(),
-                outcome,
-            }
+            Entry { handle, outcome }
         })
         .collect();
     let failed = entries.iter().filter(|e| e.outcome.is_err()).count();

@@ -38,7 +38,7 @@ enum Phase {
     /// Waiting for the provider; the distinct handles and the budget, for
     /// the all-timed-out reply.
     Resolving {
-        handles: Arc<[String]>,
+        handles: Arc<Vec<String>>,
         budget: Duration,
         max_output: usize,
     },
@@ -106,7 +106,7 @@ pub fn reading() {
 }
 
 /// The main thread waits for the provider to resolve `handles`.
-pub fn resolving(handles: Arc<[String]>, budget: Duration, max_output: usize) {
+pub fn resolving(handles: Arc<Vec<String>>, budget: Duration, max_output: usize) {
     set_phase(Phase::Resolving {
         handles,
         budget,
@@ -217,7 +217,7 @@ fn fail(code: i32, message: &str) -> ! {
 
 /// Writes the reply with every handle timed out; `false` when even that
 /// is over the output limit (nothing is written then).
-fn answer(handles: Arc<[String]>, budget: Duration, max_output: usize) -> bool {
+fn answer(handles: Arc<Vec<String>>, budget: Duration, max_output: usize) -> bool {
     tracing::warn!("the call did not finish by the deadline; every handle timed out");
     let entries = handles
         .iter()
