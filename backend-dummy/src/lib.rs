@@ -71,7 +71,7 @@ impl Backend for Dummy {
     type Provider = Dummy;
 
     /// The dummy's config holds only `aliases:`, read by [`config::parse`]
-    /// rather than a YAML parser, which would add about 0.2 MB to the binary.
+    /// rather than a YAML parser, which would grow the binary.
     fn load_config(path: &std::path::Path) -> Result<DummyConfig, ConfigError> {
         let text = backend_core::config::read_guarded(path, "config file", 64 * 1024)?;
         config::parse(&text)
