@@ -38,7 +38,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// Longest Status message shown.
 const MAX_MESSAGE: usize = 300;
 /// Where the RBAC recipe is.
-pub const RBAC_DOC: &str = "the RBAC section of the backend-k8s README";
+pub const RBAC_DOC: &str = concat!(
+    "the RBAC recipe: ",
+    env!("CARGO_PKG_REPOSITORY"),
+    "/blob/main/backend-k8s/README.md#rbac"
+);
 
 /// The API server of one call.
 #[derive(Debug)]

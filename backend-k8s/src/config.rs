@@ -172,6 +172,15 @@ impl K8sConfig {
                     .unwrap_or_else(|| DEFAULT_NAMESPACE_PATH.into()),
             },
         };
+        if let Source::InCluster {
+            server: Ok(url), ..
+        } = &source
+            && url.starts_with("http://")
+        {
+            tracing::warn!(
+                "the API server address {url} is plain http: the token and every secret cross the network in clear"
+            );
+        }
         if self.insecure_skip_tls_verify {
             tracing::warn!(
                 "TLS verification of the Kubernetes API server is off (insecure_skip_tls_verify): anyone between us and it can read the token and every secret"

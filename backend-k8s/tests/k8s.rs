@@ -223,6 +223,7 @@ fn errors_403_404_500_and_a_hang_under_the_deadline() {
     assert!(
         e.contains("get secrets in namespace prod")
             && e.contains("RBAC")
+            && e.contains("backend-k8s/README.md#rbac")
             && e.contains("system:serviceaccount:agents:agent"),
         "{e}"
     );
