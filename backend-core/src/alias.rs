@@ -173,7 +173,7 @@ impl Aliases {
     /// handle error would show.
     pub fn check_targets(
         &self,
-        check: impl Fn(&str) -> Result<(), HandleError>,
+        mut check: impl FnMut(&str) -> Result<(), HandleError>,
     ) -> Result<(), ConfigError> {
         for (name, target) in self.iter() {
             check(target).map_err(|e| {

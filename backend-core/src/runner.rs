@@ -92,6 +92,13 @@ pub trait Backend {
         Ok(())
     }
 
+    /// Checks every alias target when the config is loaded; by default each
+    /// with [`Backend::check_handle`]. A backend whose check needs preparing
+    /// (`secret-backend` routes targets to its stores) prepares it once here.
+    fn check_aliases(config: &Self::Config, aliases: &Aliases) -> Result<(), ConfigError> {
+        aliases.check_targets(|target| Self::check_handle(config, target))
+    }
+
     /// Builds the provider. `request` carries the caller's `type` and
     /// `config` for providers that honour them. Errors exit with code 2.
     fn build(
@@ -345,12 +352,10 @@ fn checked_aliases<B: Backend>(
     path: Option<&std::path::Path>,
 ) -> Result<Aliases, Failure> {
     let aliases = B::aliases(config).cloned().unwrap_or_default();
-    aliases
-        .check_targets(|target| B::check_handle(config, target))
-        .map_err(|e| {
-            let file = path.map(|p| format!("config file {}: ", p.display()));
-            Failure::Config(ConfigError::new(format!("{}{e}", file.unwrap_or_default())))
-        })?;
+    B::check_aliases(config, &aliases).map_err(|e| {
+        let file = path.map(|p| format!("config file {}: ", p.display()));
+        Failure::Config(ConfigError::new(format!("{}{e}", file.unwrap_or_default())))
+    })?;
     Ok(aliases)
 }
 

@@ -73,7 +73,11 @@ impl Backend for Dummy {
     /// The dummy's config holds only `aliases:`, read by [`config::parse`]
     /// rather than a YAML parser, which would grow the binary.
     fn load_config(path: &std::path::Path) -> Result<DummyConfig, ConfigError> {
-        let text = backend_core::config::read_guarded(path, "config file", 64 * 1024)?;
+        let text = backend_core::config::read_guarded(
+            path,
+            "config file",
+            backend_core::config::MAX_CONFIG_BYTES,
+        )?;
         config::parse(&text)
             .map(|aliases| DummyConfig { aliases })
             .map_err(|e| ConfigError::new(format!("config file {}: {e}", path.display())))

@@ -149,6 +149,14 @@ proptest! {
     }
 }
 
+proptest! {
+    /// Any text at all: an answer, never a panic.
+    #[test]
+    fn the_reader_never_panics(text in "(aliases:\n)?[ -~\t\n'\"#é]{0,200}") {
+        let _ = backend_dummy::config::parse(&text);
+    }
+}
+
 #[test]
 fn the_reader_accepts_what_operators_write() {
     // The generator above must reach the accepting side, or the property

@@ -422,18 +422,31 @@ impl Backend for Multi {
         Some(&config.aliases)
     }
 
-    /// Routed as a request's handle would be, then held to the handle
-    /// parser of the store it reaches. A config the run will refuse anyway
-    /// checks nothing here.
-    fn check_handle(config: &MultiConfig, handle: &str) -> Result<(), HandleError> {
+    /// Each target routed as a request's handle would be, then held to the
+    /// handle check of the store it reaches (each store's config read once
+    /// for all its targets). A config the run will refuse anyway checks
+    /// nothing here.
+    fn check_aliases(
+        config: &MultiConfig,
+        aliases: &backend_core::Aliases,
+    ) -> Result<(), ConfigError> {
+        if aliases.is_empty() {
+            return Ok(());
+        }
         let Ok(provider) = MultiProvider::new(config.clone()) else {
             return Ok(());
         };
-        let (name, sub) = provider.route(handle)?;
-        match provider.slots.get(name) {
-            Some(slot) => stores::check_handle(&slot.kind, &slot.config, &sub),
-            None => Ok(()),
-        }
+        let mut checkers: HashMap<&str, stores::Checker> = HashMap::new();
+        aliases.check_targets(|target| {
+            let (name, sub) = provider.route(target)?;
+            let Some(slot) = provider.slots.get(name) else {
+                return Ok(());
+            };
+            let check = checkers
+                .entry(name)
+                .or_insert_with(|| stores::checker(&slot.kind, &slot.config));
+            check(&sub)
+        })
     }
 
     fn holds_credentials(config: &MultiConfig) -> bool {

@@ -68,22 +68,25 @@ pub fn validate(kind: &str, config: Value) -> Result<(), ConfigError> {
     dispatch(kind, config, false).map(drop)
 }
 
-/// Whether `handle` is one that store `kind` with `config` could resolve,
-/// by that store's own handle check ([`Backend::check_handle`]); a config
-/// that does not deserialize checks nothing (it is refused elsewhere).
-pub fn check_handle(kind: &str, config: &Value, handle: &str) -> Result<(), HandleError> {
-    fn checked<B: Backend>(config: &Value, handle: &str) -> Result<(), HandleError> {
+/// Tells whether a handle is one a store could resolve.
+pub type Checker = Box<dyn Fn(&str) -> Result<(), HandleError>>;
+
+/// The handle check of store `kind` with `config`: that store's own
+/// ([`Backend::check_handle`]), its config read once. A config that does
+/// not deserialize checks nothing (it is refused elsewhere).
+pub fn checker(kind: &str, config: &Value) -> Checker {
+    fn typed<B: Backend + 'static>(config: &Value) -> Checker {
         match serde_json::from_value::<B::Config>(config.clone()) {
-            Ok(config) => B::check_handle(&config, handle),
-            Err(_) => Ok(()),
+            Ok(config) => Box::new(move |handle| B::check_handle(&config, handle)),
+            Err(_) => Box::new(|_| Ok(())),
         }
     }
     match kind {
-        "vault" => checked::<backend_vault::VaultProvider>(config, handle),
-        "aws" => checked::<backend_aws::AwsProvider>(config, handle),
-        "file" => checked::<backend_file::FileProvider>(config, handle),
-        "dummy" => checked::<backend_dummy::Dummy>(config, handle),
-        _ => Ok(()),
+        "vault" => typed::<backend_vault::VaultProvider>(config),
+        "aws" => typed::<backend_aws::AwsProvider>(config),
+        "file" => typed::<backend_file::FileProvider>(config),
+        "dummy" => typed::<backend_dummy::Dummy>(config),
+        _ => Box::new(|_| Ok(())),
     }
 }
 

@@ -156,3 +156,28 @@ fn refused_alias_configs() {
         assert_eq!(done.stderr.lines().count(), 1, "{done}");
     }
 }
+
+#[test]
+fn the_most_aliases_a_config_may_hold() {
+    // The maximum, over four stores, each target routed and checked by its
+    // store's parser when the config loads; one more is refused.
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = "backends:\n  vault: {type: vault, address: \"http://127.0.0.1:9\"}\n  aws: {type: aws, region: us-east-1}\n  files: {type: file, dir: /tmp}\n  d: {type: dummy}\naliases:\n".to_owned();
+    let max = backend_core::alias::MAX_ALIASES;
+    for i in 0..max {
+        let target = ["vault:secret/x", "aws:prod/x", "files:x", "d:x"][i % 4];
+        text.push_str(&format!("  a{i}: \"{target}{i};key\"\n"));
+    }
+    let config = write(&dir.path().join("multi.yaml"), &text);
+    let done = run(&config, dir.path(), &[], &["a3", "a4095"]);
+    assert_eq!(done.value("a3"), "decrypted_x3;key");
+    assert_eq!(done.value("a4095"), "decrypted_x4095;key");
+    text.push_str("  one_more: \"d:x\"\n");
+    let config = write(&dir.path().join("multi.yaml"), &text);
+    let done = run(&config, dir.path(), &[], &["a3"]);
+    done.expect_code(2);
+    assert!(
+        done.stderr.contains(&format!("more than {max} aliases")),
+        "{done}"
+    );
+}
