@@ -91,7 +91,10 @@ done
 [ "$(dpkg-deb -f "$deb" Depends)" = "libc6 (>= $GLIBC_FLOOR)" ] || dist_fail "deb Depends: $(dpkg-deb -f "$deb" Depends)"
 [ "$(dpkg-deb -f "$deb" Architecture)" = "$DEB_ARCH" ] || dist_fail "deb Architecture: $(dpkg-deb -f "$deb" Architecture)"
 requires=$(rpm -qp --requires "$rpm" | sort -u)
-[ "$(grep -v '^rpmlib(' <<<"$requires")" = "$(printf '%s\n' /bin/sh "glibc >= $GLIBC_FLOOR" | sort)" ] \
+# (config(...) is the package's own, for its %config files, as rpmbuild
+# writes it.)
+[ "$(grep -v '^rpmlib(' <<<"$requires")" \
+  = "$(printf '%s\n' /bin/sh "config(secret-backend) = $VERSION-1" "glibc >= $GLIBC_FLOOR" | sort)" ] \
   || dist_fail "rpm Requires: $requires"
 # What rpm 4.11 knows: anything else (PayloadIsZstd, LargeFiles,
 # RichDependencies, ...) makes the package uninstallable there.
