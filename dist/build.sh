@@ -69,9 +69,9 @@ while IFS= read -r f; do
   assets+="{ source = \"$f\", dest = \"$dest\", mode = \"$mode\", $flags },"
 done < <(find "$STAGE" -type f | sort)
 assets+="]"
-# gzip: rpm before 4.14 (RHEL/CentOS 7, Amazon Linux 2, SLES 12) cannot
-# read a zstd payload.
-cargo generate-rpm -p backend-multi --target "$TARGET" --payload-compress gzip \
+# xz, as RHEL/CentOS 7, Amazon Linux 2 and SLES 12 compress their own
+# packages: their rpm (before 4.14) cannot read the default zstd payload.
+cargo generate-rpm -p backend-multi --target "$TARGET" --payload-compress xz \
   --set-metadata "$assets" --output "$DIST/" >/dev/null
 
 (cd "$DIST" && sha256sum -- *.tar.gz *.deb *.rpm >SHA256SUMS)

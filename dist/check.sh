@@ -13,7 +13,7 @@
 #     hold the same files with the same modes, owned by root, and the same
 #     bytes, the same config files (/etc); the deb depends only on libc6 (>= 2.17), the rpm requires only
 #     glibc >= 2.17 (and /bin/sh for its %post), asks nothing of rpm that
-#     rpm 4.11 (RHEL 7, Amazon Linux 2, SLES 12) lacks, and has a gzip
+#     rpm 4.11 (RHEL 7, Amazon Linux 2, SLES 12) lacks, and has an xz
 #     payload and SHA-256 file digests;
 #   - the rpm installs into a scratch root (`rpm -i --root ... --nodeps`);
 #     every executable of the tarball, the deb and the rpm answers --version
@@ -98,9 +98,9 @@ requires=$(rpm -qp --requires "$rpm" | sort -u)
   || dist_fail "rpm Requires: $requires"
 # What rpm 4.11 knows: anything else (PayloadIsZstd, LargeFiles,
 # RichDependencies, ...) makes the package uninstallable there.
-grep '^rpmlib(' <<<"$requires" | grep -Ev '^rpmlib\((CompressedFileNames|FileDigests|PayloadFilesHavePrefix)\) ' \
+grep '^rpmlib(' <<<"$requires" | grep -Ev '^rpmlib\((CompressedFileNames|FileDigests|PayloadFilesHavePrefix|PayloadIsXz)\) ' \
   && dist_fail "the rpm needs rpm features that rpm 4.11 lacks"
-[ "$(rpm -qp --qf '%{PAYLOADCOMPRESSOR} %{FILEDIGESTALGO} %{ARCH} %{POSTINPROG}' "$rpm")" = "gzip 8 $ARCH /bin/sh" ] \
+[ "$(rpm -qp --qf '%{PAYLOADCOMPRESSOR} %{FILEDIGESTALGO} %{ARCH} %{POSTINPROG}' "$rpm")" = "xz 8 $ARCH /bin/sh" ] \
   || dist_fail "rpm payload, digest, arch or %post interpreter: $(rpm -qp --qf '%{PAYLOADCOMPRESSOR} %{FILEDIGESTALGO} %{ARCH} %{POSTINPROG}' "$rpm")"
 
 # The executables.
