@@ -94,8 +94,14 @@ pub trait Backend {
 
     /// Checks every alias target when the config is loaded; by default each
     /// with [`Backend::check_handle`]. A backend whose check needs preparing
-    /// (`secret-backend` routes targets to its stores) prepares it once here.
-    fn check_aliases(config: &Self::Config, aliases: &Aliases) -> Result<(), ConfigError> {
+    /// (`secret-backend` routes targets to its stores) prepares it once
+    /// here, and one whose flags change what a handle means (the file
+    /// backend's `--dir` and `--document`) applies them.
+    fn check_aliases(
+        config: &Self::Config,
+        _args: &Self::Args,
+        aliases: &Aliases,
+    ) -> Result<(), ConfigError> {
         aliases.check_targets(|target| Self::check_handle(config, target))
     }
 
@@ -268,7 +274,7 @@ fn run<B: Backend>(cli: Cli<B::Args>, start: Instant) -> Result<u8, Failure> {
         }
         None => B::Config::default(),
     };
-    let aliases = checked_aliases::<B>(&config, cli.common.config.as_deref())?;
+    let aliases = checked_aliases::<B>(&config, &cli.provider, cli.common.config.as_deref())?;
     let terminal = cli.command.is_some();
     let max_output = cli.common.max_output_bytes;
     let request = match cli.command {
@@ -349,10 +355,11 @@ fn run<B: Backend>(cli: Cli<B::Args>, start: Instant) -> Result<u8, Failure> {
 /// parser: a bad one stops the run as a config error, as any bad key does.
 fn checked_aliases<B: Backend>(
     config: &B::Config,
+    args: &B::Args,
     path: Option<&std::path::Path>,
 ) -> Result<Aliases, Failure> {
     let aliases = B::aliases(config).cloned().unwrap_or_default();
-    B::check_aliases(config, &aliases).map_err(|e| {
+    B::check_aliases(config, args, &aliases).map_err(|e| {
         let file = path.map(|p| format!("config file {}: ", p.display()));
         Failure::Config(ConfigError::new(format!("{}{e}", file.unwrap_or_default())))
     })?;

@@ -289,12 +289,23 @@ impl Backend for FileProvider {
     }
 
     /// By the config's mode: a document's key, or a path under the
-    /// directory (a `--dir` or `--document` flag is not seen here).
+    /// directory.
     fn check_handle(config: &FileConfig, handle: &str) -> Result<(), HandleError> {
         match &config.document {
             Some(path) => document_key(handle, &path.display().to_string()),
             None => handle::parse(handle).map(drop),
         }
+    }
+
+    /// By the mode the flags leave (`--document` over a config without
+    /// one makes targets document keys).
+    fn check_aliases(
+        config: &FileConfig,
+        args: &FileArgs,
+        aliases: &Aliases,
+    ) -> Result<(), ConfigError> {
+        let mode = config.clone().merge(args.clone());
+        aliases.check_targets(|target| Self::check_handle(&mode, target))
     }
 
     fn build(config: FileConfig, args: FileArgs, _: &Request) -> Result<Self, ConfigError> {

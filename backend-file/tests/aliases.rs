@@ -97,6 +97,25 @@ fn document_mode_aliases() {
     assert_eq!(done.value("db_password"), "pw-81");
     assert_eq!(done.value("/db/password"), "pw-81");
     assert_eq!(done.value("weird"), "v-82");
+    // The mode may come from a flag: the targets are then document keys
+    // (`/db/password` is no path under a directory), and checked as such.
+    let conf = write(
+        d.path(),
+        "file.yaml",
+        "aliases:\n  db_password: /db/password\n",
+    );
+    let done = Cmd::new(BIN)
+        .args(["--config", conf.to_str().unwrap()])
+        .args(["--document", doc.to_str().unwrap()])
+        .stdin(payload(&["db_password"]))
+        .run();
+    assert_eq!(done.value("db_password"), "pw-81");
+    let done = run(&conf, &["db_password"]);
+    done.expect_code(2);
+    assert!(
+        done.stderr.contains("aliases: 'db_password': the target is not a handle this backend can resolve: /db/password: absolute paths are refused"),
+        "{done}"
+    );
 }
 
 #[test]

@@ -428,6 +428,7 @@ impl Backend for Multi {
     /// nothing here.
     fn check_aliases(
         config: &MultiConfig,
+        _: &MultiArgs,
         aliases: &backend_core::Aliases,
     ) -> Result<(), ConfigError> {
         if aliases.is_empty() {
