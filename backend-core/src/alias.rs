@@ -256,10 +256,14 @@ impl<P: Provider> Provider for Aliased<P> {
         handles: &'a [String],
         ctx: &'a Context,
     ) -> BoxFuture<'a, Vec<Outcome>> {
-        let aliased = handles
-            .iter()
-            .filter(|h| self.aliases.get(h).is_some())
-            .count();
+        let aliased = if self.aliases.is_empty() {
+            0
+        } else {
+            handles
+                .iter()
+                .filter(|h| self.aliases.get(h).is_some())
+                .count()
+        };
         if aliased == 0 {
             // The common case, a call without aliases, costs no copy.
             return self.inner.resolve(handles, ctx);
