@@ -15,6 +15,7 @@ that need hvac, boto3 or awscli run under the venv run.sh makes.
 """
 
 import argparse
+import base64
 import datetime
 import http.client
 import http.server
@@ -40,6 +41,7 @@ BINARIES = {
     "file": ("secret-backend-file", "backend-file"),
     "vault": ("secret-backend-vault", "backend-vault"),
     "aws": ("secret-backend-aws", "backend-aws"),
+    "k8s": ("secret-backend-k8s", "backend-k8s"),
     "multi": ("secret-backend", "backend-multi"),
 }
 
@@ -48,14 +50,21 @@ BINARIES = {
 # deadline watchdog, SIGTERM cleanup, non-blocking file layer, redaction,
 # YAML budget, held credentials and aliases cost file about 40 KB and aws
 # (with its own file and error hardening) about 70 KB; RESULTS.md has the
-# numbers. dist/check.sh holds the shipped binaries to these.
-SIZE_TARGETS_MB = {"dummy": 1.0, "file": 1.1, "vault": 3.5, "aws": 5.2, "multi": 6.0}
+# numbers. dist/check.sh holds the shipped binaries to these. k8s: issue 15.
+SIZE_TARGETS_MB = {"dummy": 1.0, "file": 1.1, "vault": 3.5, "aws": 5.2, "k8s": 3.5,
+                   "multi": 6.0}
 RSS_TARGET_MB = 20.0
 # The store layout; the full run's numbers are the issue's.
 VAULT_PATHS = 20
 VAULT_KEYS = 50  # keys per path: 20 x 50 = the 1,000-handle RSS payload
 AWS_SECRETS = 100
 AWS_DOC_KEYS = 10  # keys per JSON secret: 100 x 10 = the RSS payload
+K8S_SECRETS = 20
+K8S_KEYS = 50  # keys per Secret: 20 x 50 = the 1,000-handle RSS payload
+# The fake Kubernetes API server (tests/src/bin/fake-k8s), built with the
+# binaries: `cargo build -p backend-tests --bin fake-k8s` (cargo test
+# --workspace builds it too).
+FAKE_K8S = "fake-k8s"
 FILES = 1000
 RSS_HANDLES = 1000
 # Issue 13: 200,000 handles (3.9 MB, under the 4 MiB input limit) must be
@@ -299,6 +308,58 @@ class Moto:
         self.log.close()
 
 
+class FakeK8s:
+    """The fake Kubernetes API server of the tests (tests/src/k8s.rs) as an
+    executable: TLS with its own CA, one bearer token, a request log read
+    with `take` on its stdin. It stops when its stdin closes."""
+
+    def __init__(self, binary, workdir, secrets, keys):
+        self.log = open(os.path.join(workdir, "fake-k8s.log"), "wb")
+        self.proc = subprocess.Popen(
+            [binary, "--secrets", str(secrets), "--keys", str(keys)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+        )
+        self.lock = threading.Lock()
+        info = json.loads(self.read_line(30))
+        self.url = info["api_server"]
+        self.ca_path = info["ca_path"]
+        self.token_path = info["token_path"]
+        self.token = info["token"]
+        self.namespace = info["namespace"]
+        self.values = {f"{self.namespace}/app{i};k{j}": f"k8s-{i}-{j}"
+                       for i in range(secrets) for j in range(keys)}
+        self.take()  # nothing yet; starts the count
+
+    def read_line(self, seconds):
+        import select
+        ready, _, _ = select.select([self.proc.stdout], [], [], seconds)
+        line = self.proc.stdout.readline() if ready else b""
+        if not line:
+            raise RuntimeError(f"fake-k8s did not answer in {seconds} s "
+                               f"(exit {self.proc.poll()}; see fake-k8s.log)")
+        return line
+
+    def take(self):
+        """The requests the server saw since the last take, classified:
+        `read` (a secret answered 200), else `<status> <method> <what>`."""
+        with self.lock:
+            self.proc.stdin.write(b"take\n")
+            self.proc.stdin.flush()
+            return json.loads(self.read_line(30))["counts"]
+
+    def secret_url(self, name):
+        return f"{self.url}/api/v1/namespaces/{self.namespace}/secrets/{name}"
+
+    def stop(self):
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.log.close()
+
+
 class CountingProxy:
     """A plain HTTP proxy in front of moto that counts the API operations
     (X-Amz-Target) it forwards. Used only for the counting run, never
@@ -410,12 +471,13 @@ class Bench:
             self.variants.setdefault(name, []).append((f"{BINARIES[name][0]} ({label})", path))
         self.bao = self.find_tool("BAO_BIN", "bao")
         self.moto_bin = self.find_tool("MOTO_SERVER", "moto_server")
+        self.fake_k8s_bin = os.environ.get("FAKE_K8S") or self.find_bin(FAKE_K8S)
         self.python = args.python or sys.executable
         self.time_bin = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
         if not self.time_bin:
             self.notes.append("GNU time (/usr/bin/time) not found: peak RSS figures include "
                               "the Python launcher's RSS (upper bounds)")
-        self.vault = self.moto = self.proxy = None
+        self.vault = self.moto = self.proxy = self.k8s = None
         self.cases = []
         self.rss = {}
         self.many = {}
@@ -435,6 +497,12 @@ class Bench:
             raise SystemExit(f"bench: --variant {spec!r}: unknown name or not an executable")
         return name, label, os.path.abspath(path)
 
+    def wanted(self, name):
+        """Whether --cases lets the cases of store `name` run."""
+        if not self.args.cases:
+            return True
+        return any(w == name or w.startswith(f"{name}-") for w in self.args.cases.split(","))
+
     def find_bin(self, binary):
         path = os.path.join(self.args.bin_dir, binary)
         return path if os.access(path, os.X_OK) else None
@@ -452,10 +520,12 @@ class Bench:
         return None
 
     def base_env(self, **extra):
-        """A clean environment: no stray AWS_/VAULT_ settings, an empty HOME
-        (no ~/.aws, no ~/.vault-token), metadata probing off."""
+        """A clean environment: no stray AWS_/VAULT_/KUBERNETES_ settings or
+        KUBECONFIG, an empty HOME (no ~/.aws, ~/.vault-token, ~/.kube),
+        metadata probing off."""
         env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("AWS_", "VAULT_", "BAO_", "SECRET_BACKEND_"))}
+               if not k.startswith(("AWS_", "VAULT_", "BAO_", "SECRET_BACKEND_", "KUBERNETES_"))
+               and k != "KUBECONFIG"}
         env["HOME"] = self.home
         env["PATH"] = os.pathsep.join([os.path.dirname(self.python), env.get("PATH", "")])
         env.update(extra)
@@ -502,9 +572,33 @@ class Bench:
                 self.proxy = CountingProxy(self.moto.port)
             else:
                 self.notes.append("moto (`moto_server`) not found: aws cases skipped")
+        self.setup_k8s()
+
+    def setup_k8s(self):
+        """The fake Kubernetes API server. Unlike OpenBao and moto it is
+        ours, built with the binaries: a missing fake, or (smoke) a missing
+        secret-backend-k8s, is a failure of the run, never a skipped case."""
+        if not self.wanted("k8s"):
+            return
+        if not self.bins["k8s"]:
+            if self.smoke:
+                self.failures.append(
+                    f"secret-backend-k8s not in {self.args.bin_dir}: build it "
+                    "(cargo build -p backend-k8s); the k8s case cannot run")
+            if not self.variants.get("k8s"):
+                return
+        if not self.fake_k8s_bin or not os.access(self.fake_k8s_bin, os.X_OK):
+            where = self.fake_k8s_bin or os.path.join(self.args.bin_dir, FAKE_K8S)
+            self.failures.append(
+                f"the fake Kubernetes API server is missing ({where}): "
+                "build it (cargo build -p backend-tests --bin fake-k8s, or cargo test "
+                "--workspace) or name it with FAKE_K8S; the k8s case cannot run")
+            return
+        self.k8s = FakeK8s(self.fake_k8s_bin, self.work, K8S_SECRETS, K8S_KEYS)
+        self.k8s_values = self.k8s.values
 
     def teardown(self):
-        for server in (self.proxy, self.moto, self.vault):
+        for server in (self.proxy, self.moto, self.vault, self.k8s):
             if server:
                 try:
                     server.stop()
@@ -561,7 +655,11 @@ class Bench:
             off = self.vault.audit_offset() if "vault" in servers else 0
             if "aws" in servers:
                 self.proxy.take()
+            if "k8s" in servers:
+                self.k8s.take()
             run_once(argv, case.stdin, env_for(self.proxy.url if self.proxy else None))
+            if "k8s" in servers:
+                result.update(self.k8s.take())
             if "vault" in servers:
                 result.update(self.vault.requests_since(off))
             if "aws" in servers:
@@ -600,6 +698,8 @@ class Bench:
             self.build_vault_cases(small)
         if self.moto:
             self.build_aws_cases(small)
+        if self.k8s:
+            self.build_k8s_case(small)
         if self.vault and self.moto:
             self.build_multi_case(small)
         elif self.bins["multi"]:
@@ -691,6 +791,59 @@ class Bench:
              "-H", "Content-Type: application/x-amz-json-1.1",
              "--data", '{"SecretId":"bench/plain0"}', f"{self.moto.url}/"],
             env, check))
+
+    def k8s_config(self):
+        """The in-cluster settings, named as the Datadog connector names them."""
+        path = os.path.join(self.work, "k8s.yaml")
+        if not os.path.exists(path):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(f"api_server: \"{self.k8s.url}\"\n"
+                        f"token_path: \"{self.k8s.token_path}\"\n"
+                        f"ca_path: \"{self.k8s.ca_path}\"\n")
+        return path
+
+    def k8s_handles(self, secrets, keys):
+        return [f"{self.k8s.namespace}/app{i};k{j}" for i in range(secrets) for j in range(keys)]
+
+    def build_k8s_case(self, small):
+        secrets, keys = (4, 2) if small else (K8S_SECRETS, 5)
+        handles = self.k8s_handles(secrets, keys)
+        case = Case("k8s-100", f"k8s, {len(handles)} handles over {secrets} secrets", handles)
+        env = self.base_env()
+        self.ours(case, "k8s", ["--config", self.k8s_config()], env, self.k8s_values,
+                  servers={"k8s"})
+        if not shutil.which("curl"):
+            self.failures.append("curl not found: the k8s case has no floor")
+            self.cases.append(case)
+            return
+        auth = ["--cacert", self.k8s.ca_path, "-H", f"Authorization: Bearer {self.k8s.token}"]
+        want = self.k8s_values[f"{self.k8s.namespace}/app0;k0"]
+
+        def check_curl(out):
+            try:
+                got = base64.b64decode(json.loads(out)["data"]["k0"]).decode()
+            except (ValueError, KeyError, TypeError):
+                return "curl reply is not the secret"
+            return None if got == want else "curl: wrong value"
+
+        argv = ["curl", "-sS", "--fail", *auth, self.k8s.secret_url("app0")]
+        case.add(Contender("curl of one secret", "floor", argv, env, check_curl,
+                           self.counter({"k8s"}, lambda _, a=argv: a, lambda _: env)))
+        # The same reads as ours in one process: what the server costs.
+        wants = {base64.b64encode(f"k8s-{i}-0".encode()).decode() for i in range(secrets)}
+
+        def check_all(out):
+            text = out.decode(errors="replace")
+            found = {v for v in wants if f'"k0":"{v}"' in text}
+            return None if found == wants else f"curl: {len(wants - found)} secret(s) missing"
+
+        argv_p = ["curl", "-sS", "--fail", "--parallel", "--parallel-immediate", *auth,
+                  *[self.k8s.secret_url(f"app{i}") for i in range(secrets)]]
+        case.add(Contender(f"curl of the {secrets} secrets, one process, --parallel", "floor",
+                           argv_p, env, check_all,
+                           self.counter({"k8s"}, lambda _, a=argv_p: a, lambda _: env)))
+        self.cases.append(case)
 
     def multi_config(self, endpoint):
         path = os.path.join(self.work, f"multi-{free_port()}.yaml")
@@ -799,6 +952,10 @@ class Bench:
             docs = max(1, n // AWS_DOC_KEYS)
             plans["aws"] = ([f"bench/doc{i};k{j}" for i in range(docs) for j in range(AWS_DOC_KEYS)],
                             [], self.aws_env(self.moto.url))
+        if self.k8s:
+            keys = max(1, n // K8S_SECRETS)
+            plans["k8s"] = (self.k8s_handles(K8S_SECRETS, keys), ["--config", self.k8s_config()],
+                            self.base_env())
         if self.vault and self.moto:
             third = n // 3
             handles = ([f"vault:{h}" for h in self.vault_handles(VAULT_PATHS, VAULT_KEYS)[:third]]
@@ -827,6 +984,9 @@ class Bench:
         if self.moto:
             plans["aws"] = ([f"bench/many{i:06d}" for i in range(n)], [],
                             self.aws_env(self.moto.url))
+        if self.k8s:
+            plans["k8s"] = ([f"{self.k8s.namespace}/m{i:06d};k" for i in range(n)],
+                            ["--config", self.k8s_config()], self.base_env())
         if self.vault and self.moto:
             env = self.vault_env()
             env.update(self.aws_env(self.moto.url))
@@ -1001,6 +1161,24 @@ class Bench:
         c1 = m("aws-1", "curl of the signed GetSecretValue")
         add("aws 1 secret: <= 1.3x curl of the signed request", a1 and c1 and fmt_ratio(a1 / c1),
             a1 and c1 and a1 / c1 <= 1.3)
+        kcase = next((c for c in self.cases if c.key == "k8s-100"), None)
+        kc = kcase.get("secret-backend-k8s") if kcase else None
+        if kc and kc.requests:
+            reads = kc.requests.get("read", 0)
+            others = sum(n for k, n in kc.requests.items()
+                         if k != "read" and isinstance(n, int))
+            secrets = len({h.split(";")[0] for h in kcase.handles})
+            add(f"k8s: exactly {secrets} secret reads ({len(kcase.handles)} handles)",
+                f"{reads} reads, {others} other", reads == secrets and others == 0)
+        else:
+            add(f"k8s: exactly {K8S_SECRETS} secret reads (100 handles)", None, False)
+        k, kcurl = m("k8s-100", "secret-backend-k8s"), m("k8s-100", "curl of one secret")
+        # Issue 15 asks for the time against one curl, with no bound: reported.
+        if k and kcurl:
+            rows.append(("k8s 100/20 against one curl of one secret (reported, no bound)",
+                         fmt_ratio(k / kcurl), "—"))
+        else:
+            add("k8s 100/20 against one curl of one secret (reported, no bound)", None, False)
         d = m("dummy-10000", "secret-backend-dummy")
         add("dummy 10,000 handles: < 30 ms", d and f"{fmt_ms(d)} ms", d and d < 0.030)
         d1, cat1 = m("dummy-1", "secret-backend-dummy"), m("dummy-1", "cat")
@@ -1058,7 +1236,8 @@ class Bench:
             f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}",
             f"- {platform.python_implementation()} {platform.python_version()}; "
             f"OpenBao: {version([self.bao, 'version']) if self.bao else 'none'}; "
-            f"moto_server: {self.moto_bin or 'none'}",
+            f"moto_server: {self.moto_bin or 'none'}; "
+            f"fake-k8s: {self.fake_k8s_bin if self.k8s else 'none'}",
         ]
 
     def report(self):
@@ -1115,7 +1294,8 @@ class Bench:
                                  f"{stripped / 1e6:.2f} |")
                 else:
                     lines.append(f"| `{label}` | not built | | |")
-        lines += ["", "Targets of issue 9:", "", "| target | measured | verdict |", "|---|---|---|"]
+        lines += ["", "Targets of issues 9, 13 and 15:", "", "| target | measured | verdict |",
+                  "|---|---|---|"]
         lines += [f"| {t} | {m} | {v} |" for t, m, v in self.targets()]
         if self.notes or self.failures:
             lines += [""] + [f"- note: {n}" for n in self.notes]
@@ -1161,7 +1341,8 @@ def main():
     parser.add_argument("--results", default=os.path.join(HERE, "RESULTS.md"))
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument("--cases", help="only these cases, e.g. vault,aws-1 "
-                        "(dummy-1, dummy-10000, file-100, vault-100, aws-1, aws-100, multi-100)")
+                        "(dummy-1, dummy-10000, file-100, vault-100, aws-1, aws-100, k8s-100, "
+                        "multi-100)")
     parser.add_argument("--many", type=int, default=0, metavar="N",
                         help=f"handles of the many-handles run (default {MANY_HANDLES:,}; "
                         "smoke: 2,000)")
