@@ -211,7 +211,7 @@ where
             };
             HandleError::unavailable(format!(
                 "{location}: {why} to the AWS endpoint: {}",
-                chain(e)
+                sources(e)
             ))
         }
         SdkError::TimeoutError(_) => {
@@ -219,9 +219,15 @@ where
         }
         _ => HandleError::other(format!(
             "{location}: the AWS request could not be made: {}",
-            chain(e)
+            sources(e)
         )),
     }
+}
+
+/// [`chain`] of what `e` wraps. Never of `e` itself: [`describe`] maps an
+/// STS `SdkError` through [`from_sdk`], which would come back here.
+fn sources(e: &(dyn Error + 'static)) -> String {
+    e.source().map_or_else(|| "no details".to_owned(), chain)
 }
 
 /// An answer without an error code (a proxy, an emulator or a captive
@@ -446,6 +452,18 @@ mod tests {
         fn source(&self) -> Option<&(dyn Error + 'static)> {
             self.0.as_ref().map(|e| e as &(dyn Error + 'static))
         }
+    }
+
+    #[test]
+    fn an_unreachable_sts_is_described_without_recursion() {
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let e: SdkError<AssumeRoleError, HttpResponse> =
+            SdkError::dispatch_failure(ConnectorError::io(Box::new(refused)));
+        let shown = chain(&e);
+        assert!(shown.contains("STS AssumeRole: cannot connect"), "{shown}");
+        let wrapped = std::io::Error::other(e);
+        assert!(chain(&wrapped).contains("cannot connect"));
     }
 
     #[test]
