@@ -24,3 +24,26 @@ fn config_errors_quote_no_value_of_any_type() {
 fn an_alias_bomb_config_is_refused_unexpanded() {
     config_bomb_is_refused(BIN);
 }
+
+#[test]
+fn an_unreachable_sts_for_role_arn_is_a_handle_error_not_a_crash() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    let conf = d.path().join("aws.yaml");
+    std::fs::write(
+        &conf,
+        "region: eu-west-1\nendpoint_url: http://127.0.0.1:1\naccess_key_id: AKIA0000\nsecret_access_key: not-a-real-key-0000\nrole_arn: arn:aws:iam::123456789012:role/r\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let done = backend_tests::Cmd::new(BIN)
+        .args(["--config", conf.to_str().unwrap(), "--timeout", "5"])
+        .env("HOME", d.path().to_str().unwrap())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(backend_tests::payload(&["a", "ssm:/b"]))
+        .run();
+    done.expect_code(0);
+    for h in ["a", "ssm:/b"] {
+        assert!(done.error(h).contains("STS AssumeRole"), "{done}");
+    }
+}
