@@ -50,9 +50,12 @@ BINARIES = {
 # deadline watchdog, SIGTERM cleanup, non-blocking file layer, redaction,
 # YAML budget, held credentials and aliases cost file about 40 KB and aws
 # (with its own file and error hardening) about 70 KB; RESULTS.md has the
-# numbers. dist/check.sh holds the shipped binaries to these. k8s: issue 15.
+# numbers. secret-backend 6.0 -> 6.5: it carries every store, and the k8s
+# store (issue 15) and Vault's aws login (issue 20) added 0.65 MB to it
+# (5.34 -> 5.99 MB, at the old limit). dist/check.sh holds the shipped
+# binaries to these. k8s: issue 15.
 SIZE_TARGETS_MB = {"dummy": 1.0, "file": 1.1, "vault": 3.5, "aws": 5.2, "k8s": 3.5,
-                   "multi": 6.0}
+                   "multi": 6.5}
 RSS_TARGET_MB = 20.0
 # The store layout; the full run's numbers are the issue's.
 VAULT_PATHS = 20
