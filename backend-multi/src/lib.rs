@@ -320,15 +320,16 @@ impl Provider for MultiProvider {
         ctx: &'a Context,
     ) -> BoxFuture<'a, Vec<Outcome>> {
         Box::pin(async move {
-            let mut outcomes: Vec<Option<Outcome>> = handles.iter().map(|_| None).collect();
             // (handle index, backend, its handle there) per routable handle,
-            // borrowing the handle where no rewrite applies; errors answered
-            // now.
+            // borrowing the handle where no rewrite applies; the others'
+            // errors kept aside. The answers' table is made only once the
+            // stores have answered: memory at its peak holds no empty slots.
             let mut routed: Vec<(usize, &str, Cow<'_, str>)> = Vec::new();
+            let mut unroutable: Vec<(usize, HandleError)> = Vec::new();
             for (i, h) in handles.iter().enumerate() {
                 match self.route(h) {
                     Ok((name, sub)) => routed.push((i, name, sub)),
-                    Err(e) => outcomes[i] = Some(Err(e)),
+                    Err(e) => unroutable.push((i, e)),
                 }
             }
             let (names, of_handle) = group(routed.iter().map(|(_, name, _)| *name));
@@ -356,13 +357,22 @@ impl Provider for MultiProvider {
             }
             drop(index);
             drop(routed);
+            drop(of_handle);
             let calls = batches.iter().map(|b| async move {
                 match &b.provider {
                     Ok(p) => p.resolve(&b.distinct, ctx).await,
                     Err(e) => b.distinct.iter().map(|_| Err(e.clone())).collect(),
                 }
             });
-            for (batch, answers) in batches.iter().zip(join_all(calls).await) {
+            let answered = join_all(calls).await;
+            let mut outcomes: Vec<Option<Outcome>> = handles.iter().map(|_| None).collect();
+            for (i, e) in unroutable {
+                if let Some(slot) = outcomes.get_mut(i) {
+                    *slot = Some(Err(e));
+                }
+            }
+            for (batch, answers) in batches.iter_mut().zip(answered) {
+                batch.distinct = Vec::new();
                 // Each answer moves to its handle; only one asked for by
                 // several handles is copied.
                 let mut uses = vec![0usize; answers.len()];
@@ -381,7 +391,9 @@ impl Provider for MultiProvider {
                         (_, Some(slot)) => slot.take(),
                         _ => None,
                     };
-                    outcomes[i] = Some(answer.unwrap_or_else(|| Err(ctx.timed_out())));
+                    if let Some(slot) = outcomes.get_mut(i) {
+                        *slot = Some(answer.unwrap_or_else(|| Err(ctx.timed_out())));
+                    }
                 }
             }
             outcomes
