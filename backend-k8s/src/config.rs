@@ -63,6 +63,8 @@ pub struct K8sConfig {
     pub insecure_skip_tls_verify: bool,
     /// Secrets read at once (default 16).
     pub concurrency: Option<usize>,
+    /// Names that stand for handles ([`backend_core::alias`]).
+    pub aliases: backend_core::Aliases,
 }
 
 /// Where the API server is and how we prove who we are.

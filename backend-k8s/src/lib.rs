@@ -211,6 +211,10 @@ impl Backend for K8sProvider {
     type Args = K8sArgs;
     type Provider = K8sProvider;
 
+    fn aliases(config: &K8sConfig) -> Option<&backend_core::Aliases> {
+        Some(&config.aliases)
+    }
+
     fn check_handle(_: &K8sConfig, handle: &str) -> Result<(), HandleError> {
         handle::parse(handle).map(drop)
     }

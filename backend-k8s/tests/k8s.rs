@@ -564,3 +564,30 @@ async fn conformance_kit() {
     };
     backend_core::testkit::check(&provider, &cases).await;
 }
+
+#[test]
+fn aliases_name_keys_and_cost_one_get_per_secret() {
+    let c = Cluster::new();
+    let config = c.in_cluster(
+        "aliases:\n  db_password: prod/db;password\n  db_user: prod/db;user\n  api_key: prod/api\n",
+    );
+    let done = c
+        .cmd(
+            &config,
+            &["db_password", "db_user", "api_key", "prod/db;user"],
+        )
+        .run();
+    assert_eq!(done.value("db_password"), PASSWORD, "{done}");
+    assert_eq!(done.value("db_user"), USER);
+    assert_eq!(done.value("prod/db;user"), USER);
+    assert_eq!(done.value("api_key"), API_KEY);
+    assert_eq!(c.kube.count("prod", "db"), 1, "{:?}", c.kube.requests());
+    assert_eq!(c.kube.count("prod", "api"), 1);
+    c.no_leaks(&done);
+    // A target the handle grammar refuses is a config error naming the alias.
+    let bad = c.in_cluster("aliases:\n  broken: Not_A/DNS;name\n");
+    let done = c.cmd(&bad, &["broken"]).run();
+    done.expect_code(2);
+    assert!(done.stderr.contains("broken"), "{done}");
+    assert!(c.kube.count("prod", "db") == 1);
+}

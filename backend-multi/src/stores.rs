@@ -85,6 +85,7 @@ pub fn checker(kind: &str, config: &Value) -> Checker {
         "vault" => typed::<backend_vault::VaultProvider>(config),
         "aws" => typed::<backend_aws::AwsProvider>(config),
         "file" => typed::<backend_file::FileProvider>(config),
+        "k8s" => typed::<backend_k8s::K8sProvider>(config),
         "dummy" => typed::<backend_dummy::Dummy>(config),
         _ => Box::new(|_| Ok(())),
     }
