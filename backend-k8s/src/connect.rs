@@ -19,13 +19,12 @@ use std::sync::Arc;
 
 use backend_core::Secret;
 use backend_core::config::{MAX_CREDENTIAL_BYTES, read_guarded};
-use backend_tls::{SystemRoots, verify_tls12, verify_tls13};
+use backend_tls::SystemRoots;
 use rustls::client::WebPkiServerVerifier;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
+use rustls::client::danger::ServerCertVerifier;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::{ClientConfig, RootCertStore};
 use zeroize::Zeroize;
 
 use crate::config::{Settings, Source};
@@ -167,7 +166,7 @@ fn client_config(
 ) -> Result<ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier: Arc<dyn ServerCertVerifier> = match ca {
-        _ if insecure => Arc::new(AcceptAny(provider.clone())),
+        _ if insecure => Arc::new(backend_tls::AcceptAny::new(provider.clone())),
         Some((pem, from)) => {
             let mut roots = RootCertStore::empty();
             for cert in CertificateDer::pem_slice_iter(pem) {
@@ -201,46 +200,5 @@ fn client_config(
                 .with_client_auth_cert(chain, key)
                 .map_err(|e| format!("client certificate and key: {e}"))
         }
-    }
-}
-
-/// `insecure_skip_tls_verify`: any certificate, handshake signatures still
-/// checked. (backend-vault has the same verifier, private to its tls.rs;
-/// it belongs in backend-tls.)
-#[derive(Debug)]
-struct AcceptAny(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12(&self.0, message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13(&self.0, message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }

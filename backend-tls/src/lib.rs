@@ -68,6 +68,54 @@ pub fn check_root_paths(env: &dyn Fn(&str) -> Option<std::ffi::OsString>) -> Res
     Ok(())
 }
 
+/// Accepts any server certificate, still checking handshake signatures:
+/// what an operator's explicit `skip_verify` (vault) or
+/// `insecure_skip_tls_verify` (k8s) asks for, and nothing else may use.
+#[derive(Debug)]
+pub struct AcceptAny(Arc<CryptoProvider>);
+
+impl AcceptAny {
+    /// The verifier, with `provider`'s signature algorithms.
+    pub fn new(provider: Arc<CryptoProvider>) -> Self {
+        Self(provider)
+    }
+}
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12(&self.0, message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13(&self.0, message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 /// Whether `e` is a rustls error: a refused handshake, which a retry would
 /// only repeat. Found bare or inside `io::Error`s, however deeply nested
 /// (hyper-rustls wraps tokio-rustls's `io::Error` in another): an
