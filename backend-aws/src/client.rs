@@ -161,8 +161,8 @@ async fn load_unbounded(config: &AwsConfig) -> Result<Clients, HandleError> {
     if let (Some(id), Some(secret)) = (&config.access_key_id, &config.secret_access_key) {
         loader = loader.credentials_provider(Credentials::new(
             id,
-            secret,
-            config.session_token.clone(),
+            secret.expose(),
+            config.session_token.as_ref().map(|t| t.expose().to_owned()),
             None,
             "config",
         ));
@@ -197,7 +197,7 @@ async fn load_unbounded(config: &AwsConfig) -> Result<Clients, HandleError> {
                     .unwrap_or(DEFAULT_SESSION_NAME),
             );
             if let Some(id) = &config.external_id {
-                role = role.external_id(id);
+                role = role.external_id(id.expose());
             }
             Holding::shared(SharedCredentialsProvider::new(
                 role.configure(&base).build().await,

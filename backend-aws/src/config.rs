@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use backend_core::ConfigError;
+use backend_core::{ConfigError, Credential};
 use serde::Deserialize;
 
 /// Default number of requests in flight at once.
@@ -28,7 +28,7 @@ pub struct AwsConfig {
     /// Role to assume with STS, on top of the credentials found.
     pub role_arn: Option<String>,
     /// External id for the assumed role (treated as a credential).
-    pub external_id: Option<String>,
+    pub external_id: Option<Credential>,
     /// Session name for the assumed role (default `secret-backend-aws`).
     pub session_name: Option<String>,
     /// Endpoint for every service (else `AWS_ENDPOINT_URL`,
@@ -43,9 +43,9 @@ pub struct AwsConfig {
     /// default chain. Prefer the chain: keys in a file are long-lived.
     pub access_key_id: Option<String>,
     /// Static secret access key (never logged).
-    pub secret_access_key: Option<String>,
+    pub secret_access_key: Option<Credential>,
     /// Session token of temporary static keys (never logged).
-    pub session_token: Option<String>,
+    pub session_token: Option<Credential>,
     /// Ignore keys: every Secrets Manager handle gets the whole secret
     /// string (the Datadog `aws.secrets` connector's `force_string`).
     pub force_string: Option<bool>,
@@ -60,7 +60,7 @@ impl fmt::Debug for AwsConfig {
             .field("region", &self.region)
             .field("profile", &self.profile)
             .field("role_arn", &self.role_arn)
-            .field("external_id", &redacted(&self.external_id))
+            .field("external_id", &self.external_id)
             .field("session_name", &self.session_name)
             .field(
                 "endpoint_url",
@@ -69,16 +69,12 @@ impl fmt::Debug for AwsConfig {
             .field("concurrency", &self.concurrency)
             .field("batch_get", &self.batch_get)
             .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &redacted(&self.secret_access_key))
-            .field("session_token", &redacted(&self.session_token))
+            .field("secret_access_key", &self.secret_access_key)
+            .field("session_token", &self.session_token)
             .field("force_string", &self.force_string)
             .field("aliases", &self.aliases)
             .finish()
     }
-}
-
-fn redacted(value: &Option<String>) -> Option<&'static str> {
-    value.as_ref().map(|_| "<redacted>")
 }
 
 /// Flags of `secret-backend-aws`; each wins over the same config key.
@@ -124,7 +120,7 @@ impl AwsConfig {
             &self.external_id,
         ]
         .into_iter()
-        .filter_map(|c| c.as_deref())
+        .filter_map(|c| c.as_ref().map(Credential::expose))
     }
 
     /// Requests in flight at once.
@@ -153,7 +149,7 @@ impl AwsConfig {
             ));
         }
         if let Some(id) = &self.external_id
-            && !(2..=1224).contains(&id.len())
+            && !(2..=1224).contains(&id.expose().len())
         {
             return Err(ConfigError::new("external_id must be 2 to 1224 characters"));
         }
@@ -249,10 +245,10 @@ mod tests {
     fn debug_redacts_the_external_id() {
         let c = AwsConfig {
             role_arn: Some("arn:aws:iam::1:role/r".into()),
-            external_id: Some("very-secret-ext".into()),
+            external_id: Some(Credential::new("very-secret-ext".into())),
             access_key_id: Some("AKIAEXAMPLE".into()),
-            secret_access_key: Some("very-secret-key".into()),
-            session_token: Some("very-secret-token".into()),
+            secret_access_key: Some(Credential::new("very-secret-key".into())),
+            session_token: Some(Credential::new("very-secret-token".into())),
             ..AwsConfig::default()
         };
         let shown = format!("{c:?}");
@@ -286,7 +282,7 @@ mod tests {
                 ..AwsConfig::default()
             },
             AwsConfig {
-                external_id: Some("x1".into()),
+                external_id: Some(Credential::new("x1".into())),
                 ..AwsConfig::default()
             },
             AwsConfig {
@@ -303,7 +299,7 @@ mod tests {
                 ..AwsConfig::default()
             },
             AwsConfig {
-                session_token: Some("t".into()),
+                session_token: Some(Credential::new("t".into())),
                 ..AwsConfig::default()
             },
         ];

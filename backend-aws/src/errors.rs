@@ -383,7 +383,7 @@ fn tls_words(e: &rustls::Error) -> String {
         },
         rustls::Error::AlertReceived(_) => return "the server sent a TLS alert".into(),
         rustls::Error::NoCertificatesPresented => return "no certificate presented".into(),
-        // Our own verifier's words (backend-tls), naming a roots file.
+        // Our own verifier's words (backend-net), naming a roots file.
         rustls::Error::General(m) if m.starts_with("system TLS roots:") => return m.clone(),
         _ => return "TLS error".into(),
     };

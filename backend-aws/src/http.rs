@@ -10,7 +10,7 @@
 //! for `http://` endpoints. Here, [`Reqwest`] implements the SDK's
 //! `HttpClient` over a `reqwest::Client`:
 //!
-//! - TLS: [`backend_tls::system_roots_config`], the verifier backend-vault
+//! - TLS: [`backend_net::system_roots_config`], the verifier backend-vault
 //!   uses: the platform's verifier and the system roots, read at the first
 //!   TLS handshake, so a request to an `http://` endpoint (moto, a local
 //!   proxy) reads no CA file. There is no way to turn verification off.
@@ -57,7 +57,7 @@ type Timeouts = (Option<Duration>, Option<Duration>);
 pub fn client() -> SharedHttpClient {
     // Cannot fail with ring's provider (it has suites for both TLS
     // versions); if it ever did, every request says why.
-    let tls = backend_tls::system_roots_config().map_err(|e| format!("TLS setup: {e}").into());
+    let tls = backend_net::system_roots_config().map_err(|e| format!("TLS setup: {e}").into());
     SharedHttpClient::new(Reqwest {
         tls,
         clients: Mutex::new(HashMap::new()),
@@ -216,7 +216,7 @@ fn connector_error(e: reqwest::Error) -> ConnectorError {
     }
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(c) = cause {
-        if backend_tls::is_tls_error(c) {
+        if backend_net::is_tls_error(c) {
             return ConnectorError::other(Box::new(TlsRefused(e)), None);
         }
         cause = c.source();
@@ -248,7 +248,7 @@ mod tests {
     use super::*;
 
     fn connector() -> Connector {
-        let tls = backend_tls::system_roots_config().map_err(|e| e.to_string().into());
+        let tls = backend_net::system_roots_config().map_err(|e| e.to_string().into());
         Connector(build(&tls, (None, None)))
     }
 

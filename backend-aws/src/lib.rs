@@ -21,8 +21,7 @@ pub mod handle;
 pub mod http;
 
 use backend_core::protocol::Request;
-use backend_core::runner::Backend;
-use backend_core::{BoxFuture, ConfigError, Context, HandleError, Outcome, Provider, Secret};
+use backend_core::{ConfigError, Context, HandleError, Outcome, Provider, Secret, fan_out};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
@@ -42,9 +41,6 @@ impl AwsProvider {
     /// credentials it carries; no network, no async.
     pub fn new(config: AwsConfig) -> Result<Self, ConfigError> {
         config.validate()?;
-        for credential in config.credentials() {
-            backend_core::secret::hold(&Secret::from(credential));
-        }
         Ok(Self {
             config,
             clients: OnceCell::new(),
@@ -62,23 +58,20 @@ impl AwsProvider {
             .iter()
             .map(|h| handle::parse(h).map(|h| whole_if(force_string, h)))
             .collect();
-        let (targets, of_handle) =
-            backend_core::group(parsed.iter().flatten().map(|h| h.target.clone()));
-        let fetched = self.fetch(&targets, ctx).await;
         // Each value is parsed once, on the first handle asking a key of it.
-        let mut docs: Vec<Option<Option<Value>>> = targets.iter().map(|_| None).collect();
-        let mut next = of_handle.into_iter();
-        parsed
-            .into_iter()
-            .map(|p| {
-                let h = p?;
-                let i = next.next().unwrap_or_default();
-                match (fetched.get(i), docs.get_mut(i)) {
-                    (Some(value), Some(doc)) => answer(&h, value.clone()?, doc),
-                    _ => Err(HandleError::other("internal error: no fetch for a handle")),
-                }
-            })
-            .collect()
+        fan_out(
+            parsed,
+            |h| h.target.clone(),
+            |targets| async move {
+                let fetched = self.fetch(&targets, ctx).await;
+                fetched.into_iter().map(|v| v.map(|v| (v, None))).collect()
+            },
+            |h, fetched| {
+                let (value, doc) = fetched.map_err(Clone::clone)?;
+                answer(&h, value.clone(), doc)
+            },
+        )
+        .await
     }
 
     /// Fetches each distinct target once, after loading the clients (once
@@ -143,33 +136,21 @@ fn not_json(target: &Target, key: &str) -> HandleError {
 }
 
 impl Provider for AwsProvider {
-    fn resolve<'a>(
-        &'a self,
-        handles: &'a [String],
-        ctx: &'a Context,
-    ) -> BoxFuture<'a, Vec<Outcome>> {
-        Box::pin(self.resolve_all(handles, ctx))
-    }
-}
-
-impl Backend for AwsProvider {
-    const BINARY: &'static str = "secret-backend-aws";
-    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
-    const ABOUT: &'static str = "Secret backend for AWS Secrets Manager and SSM Parameter Store.";
+    const ABOUT: backend_core::About = backend_core::about!(
+        "secret-backend-aws",
+        "Secret backend for AWS Secrets Manager and SSM Parameter Store."
+    );
     type Config = AwsConfig;
     type Args = AwsArgs;
-    type Provider = AwsProvider;
+
+    async fn resolve(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
+        self.resolve_all(handles, ctx).await
+    }
 
     /// The config is flat: the event reader (about 0.4 MB less than
     /// serde-saphyr in this binary).
     fn load_config(path: &std::path::Path) -> Result<AwsConfig, ConfigError> {
         backend_core::config::load_flat(path)
-    }
-
-    /// Static keys, a session token or an external id in the config: a
-    /// config file others can read is then warned about.
-    fn holds_credentials(config: &AwsConfig) -> bool {
-        config.credentials().next().is_some()
     }
 
     fn aliases(config: &AwsConfig) -> Option<&backend_core::Aliases> {

@@ -2,7 +2,7 @@
 //! `backend_tests::config_quotes_no_value`), and an alias bomb as the
 //! config is refused before it is expanded.
 
-use backend_tests::{config_bomb_is_refused, config_quotes_no_value};
+use backend_tests::{config_bomb_is_refused, config_quotes_no_value, credential_scalars_are_text};
 
 const BIN: &str = env!("CARGO_BIN_EXE_secret-backend-aws");
 
@@ -46,4 +46,16 @@ fn an_unreachable_sts_for_role_arn_is_a_handle_error_not_a_crash() {
     for h in ["a", "ssm:/b"] {
         assert!(done.error(h).contains("STS AssumeRole"), "{done}");
     }
+}
+
+/// A credential written as an integer, a boolean, a float, a hex number or
+/// a quoted string is its text, as in every other binary (one YAML
+/// dialect), and a readable config holding one is warned about.
+#[test]
+fn credentials_of_any_scalar_type_are_their_text() {
+    credential_scalars_are_text(
+        BIN,
+        "region: eu-west-1\nendpoint_url: http://127.0.0.1:1\naccess_key_id: AKIA0000\nsecret_access_key: {v}\n",
+        "x",
+    );
 }

@@ -23,7 +23,7 @@
 //!   StackState and Datadog alike;
 //! - a target is a non-empty string of at most [`MAX_TARGET_BYTES`] bytes
 //!   that the backend's own handle parser accepts (the runner asks the
-//!   backend, [`crate::runner::Backend::check_handle`]);
+//!   backend, [`crate::Provider::check_handle`]);
 //! - aliases resolve once: a target that is itself an alias name is refused
 //!   (no chains, no loops);
 //! - at most [`MAX_ALIASES`] of them.
@@ -40,7 +40,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::error::{ConfigError, HandleError};
-use crate::provider::{BoxFuture, Context, Outcome, Provider, group};
+use crate::provider::{BoxFuture, Context, Outcome, Resolver, group};
 
 /// Most aliases one config may hold.
 pub const MAX_ALIASES: usize = 4096;
@@ -250,8 +250,8 @@ impl<P> Aliased<P> {
     }
 }
 
-impl<P: Provider> Provider for Aliased<P> {
-    fn resolve<'a>(
+impl<P: Resolver> Resolver for Aliased<P> {
+    fn resolve_boxed<'a>(
         &'a self,
         handles: &'a [String],
         ctx: &'a Context,
@@ -266,7 +266,7 @@ impl<P: Provider> Provider for Aliased<P> {
         };
         if aliased == 0 {
             // The common case, a call without aliases, costs no copy.
-            return self.inner.resolve(handles, ctx);
+            return self.inner.resolve_boxed(handles, ctx);
         }
         Box::pin(async move {
             let (targets, of_handle) = group(handles.iter().map(|h| self.aliases.resolve(h)));
@@ -276,7 +276,7 @@ impl<P: Provider> Provider for Aliased<P> {
                 handles.len(),
                 targets.len()
             );
-            let answers = self.inner.resolve(&targets, ctx).await;
+            let answers = self.inner.resolve_boxed(&targets, ctx).await;
             of_handle
                 .into_iter()
                 .map(|i| match answers.get(i) {
@@ -290,8 +290,8 @@ impl<P: Provider> Provider for Aliased<P> {
         })
     }
 
-    fn close<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, ()> {
-        self.inner.close(ctx)
+    fn close_boxed<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, ()> {
+        self.inner.close_boxed(ctx)
     }
 }
 
@@ -398,18 +398,23 @@ mod tests {
     #[derive(Default)]
     struct Recorder(Mutex<Vec<Vec<String>>>);
 
-    impl Provider for Recorder {
-        fn resolve<'a>(
-            &'a self,
-            handles: &'a [String],
-            _: &'a Context,
-        ) -> BoxFuture<'a, Vec<Outcome>> {
+    impl crate::Provider for Recorder {
+        const ABOUT: crate::About = crate::about!("recorder", "test");
+        type Config = crate::NoConfig;
+        type Args = crate::NoArgs;
+        fn build(
+            _: crate::NoConfig,
+            _: crate::NoArgs,
+            _: &crate::protocol::Request,
+        ) -> Result<Self, crate::ConfigError> {
+            Ok(Self::default())
+        }
+        async fn resolve(&self, handles: &[String], _: &Context) -> Vec<Outcome> {
             self.0.lock().unwrap().push(handles.to_vec());
-            let out = handles
+            handles
                 .iter()
                 .map(|h| Ok(Secret::new(format!("v:{h}"))))
-                .collect();
-            Box::pin(std::future::ready(out))
+                .collect()
         }
     }
 
@@ -421,7 +426,7 @@ mod tests {
         let handles: Vec<String> = ["db", "other", "pw", "secret/db;pw", "k"]
             .map(String::from)
             .into();
-        let out = p.resolve(&handles, &ctx).await;
+        let out = p.resolve_boxed(&handles, &ctx).await;
         let values: Vec<String> = out
             .iter()
             .map(|o| o.as_ref().unwrap().expose().into())
@@ -442,7 +447,7 @@ mod tests {
         );
         // Without an alias among the handles, the call passes through.
         let plain: Vec<String> = vec!["a".into(), "b".into()];
-        let out = p.resolve(&plain, &ctx).await;
+        let out = p.resolve_boxed(&plain, &ctx).await;
         assert_eq!(out.len(), 2);
         assert_eq!(p.inner.0.lock().unwrap().last().unwrap(), &plain);
     }

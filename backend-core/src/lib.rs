@@ -8,8 +8,8 @@
 //! secret store implements, the [`Secret`] type, per-handle errors, document
 //! keys ([`key`]), config files ([`config`]) and logging ([`logging`]).
 //!
-//! A provider crate implements [`Provider`] and [`Backend`], and its `main`
-//! is one line:
+//! A provider crate implements one trait, [`Provider`] (see its module for
+//! a complete example), and its `main` is one line:
 //!
 //! ```ignore
 //! fn main() -> std::process::ExitCode { backend_core::main::<backend_dummy::Dummy>() }
@@ -33,6 +33,9 @@ pub mod yaml;
 
 pub use alias::Aliases;
 pub use error::{ConfigError, ErrorKind, HandleError};
-pub use provider::{BoxFuture, Context, Outcome, Provider, bounded, group};
-pub use runner::{Backend, main};
-pub use secret::Secret;
+pub use provider::{
+    About, BoxFuture, Context, NoArgs, NoConfig, Outcome, Provider, Resolver, bounded, fan_out,
+    group,
+};
+pub use runner::main;
+pub use secret::{Credential, Secret};

@@ -38,7 +38,7 @@ pub const SUPPORTED_MAJOR: &str = "1";
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 /// A usable request.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Request {
     /// The `version` string as sent, e.g. `1.0`.
     pub version: String,

@@ -1,18 +1,61 @@
-//! The contract between the runner and a secret store.
+//! The provider contract: what a secret store implements, in one trait.
+//!
+//! A store is one type implementing [`Provider`]: its names ([`about!`]),
+//! its config and flags, how it is built from them, and how it resolves a
+//! batch of handles. The runner ([`crate::runner::main`]) does everything
+//! else: flags, config file, stdin, the deadline, aliases, the reply, exit
+//! codes. A complete store:
+//!
+//! ```
+//! use backend_core::{Context, HandleError, NoArgs, NoConfig, Outcome, Provider, Secret};
+//!
+//! /// Answers every handle with its text reversed.
+//! #[derive(Debug)]
+//! pub struct Reverse;
+//!
+//! impl Provider for Reverse {
+//!     const ABOUT: backend_core::About =
+//!         backend_core::about!("secret-backend-reverse", "Every handle resolves to itself, reversed.");
+//!     const NETWORK: bool = false;
+//!     type Config = NoConfig;
+//!     type Args = NoArgs;
+//!
+//!     fn build(_: NoConfig, _: NoArgs, _: &backend_core::protocol::Request) -> Result<Self, backend_core::ConfigError> {
+//!         Ok(Reverse)
+//!     }
+//!
+//!     async fn resolve(&self, handles: &[String], _ctx: &Context) -> Vec<Outcome> {
+//!         handles
+//!             .iter()
+//!             .map(|h| match h.is_empty() {
+//!                 true => Err(HandleError::invalid_handle("empty handle")),
+//!                 false => Ok(Secret::new(h.chars().rev().collect())),
+//!             })
+//!             .collect()
+//!     }
+//! }
+//!
+//! // src/main.rs:
+//! // fn main() -> std::process::ExitCode { backend_core::main::<Reverse>() }
+//! ```
 //!
 //! A provider sees a list of distinct handles and a [`Context`] holding the
 //! call's deadline, and answers with one [`Outcome`] per handle, in order. It
 //! never touches stdin, stdout or exit codes. Taking the whole batch at once
 //! lets it group handles by the secret they name, fetch each secret once,
-//! batch requests and run them concurrently.
+//! batch requests and run them concurrently: [`fan_out`] is that shape.
 //!
 //! The deadline is the provider's to honour: wrap anything that waits on the
 //! network in [`Context::within`] (or use [`bounded`], which does it per item)
 //! so that whatever finished in time is kept and only the rest reports
 //! `timed out`. The runner stops waiting a little after the deadline anyway,
 //! but then every handle of the call is lost.
+//!
+//! Credentials a config holds inline are [`crate::Credential`]s: the runner
+//! then warns about a config file others can read, with no list to keep.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
 use std::pin::Pin;
@@ -20,12 +63,16 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
-use crate::error::HandleError;
+use crate::alias::Aliases;
+use crate::error::{ConfigError, HandleError};
+use crate::protocol::Request;
 use crate::secret::Secret;
 
-/// A boxed future, so that providers stay usable as trait objects.
+/// A boxed future, for [`Resolver`] trait objects.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The answer for one handle.
@@ -78,8 +125,69 @@ impl Context {
     }
 }
 
-/// A secret store, resolving a batch of handles.
-pub trait Provider: Send + Sync {
+/// A store's names, for `--help`, `--version` and messages: made with
+/// [`about!`], which fills in the calling crate's version.
+#[derive(Debug, Clone, Copy)]
+pub struct About {
+    /// The executable's name, e.g. `secret-backend-file`.
+    pub binary: &'static str,
+    /// The crate version.
+    pub version: &'static str,
+    /// One line for `--help`.
+    pub about: &'static str,
+}
+
+/// `about!("secret-backend-x", "One line for --help.")`: an [`About`] with
+/// the calling crate's version.
+#[macro_export]
+macro_rules! about {
+    ($binary:expr, $about:expr $(,)?) => {
+        $crate::About {
+            binary: $binary,
+            version: env!("CARGO_PKG_VERSION"),
+            about: $about,
+        }
+    };
+}
+
+/// The flags of a store that has none of its own.
+#[derive(Debug, Default, Clone, Copy, clap::Args)]
+pub struct NoArgs {}
+
+/// The config of a store that takes none: an empty file, or none at all.
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoConfig {}
+
+/// A secret store: the one trait a provider crate implements.
+///
+/// Required: [`Provider::ABOUT`], the config and flag types, [`Provider::build`]
+/// and [`Provider::resolve`]. The rest have defaults.
+pub trait Provider: Sized + Send + Sync + 'static {
+    /// The executable's name, version and `--help` line ([`about!`]).
+    const ABOUT: About;
+    /// Whether the provider does network I/O. Only then does the runtime
+    /// start its I/O driver, and only then is the driver's code linked in:
+    /// a store that reads files or answers from memory says `false`.
+    const NETWORK: bool = true;
+    /// The YAML config (`--config FILE`); use `#[serde(deny_unknown_fields)]`
+    /// and [`crate::Credential`] for anything secret. [`NoConfig`] if none.
+    type Config: DeserializeOwned + Default + fmt::Debug;
+    /// The store's own flags, merged into the shared CLI. [`NoArgs`] if
+    /// none. `Default` is the store without flags, as `secret-backend`
+    /// builds it.
+    type Args: clap::Args + Default + fmt::Debug;
+
+    /// Builds the provider from its config and flags. `request` carries the
+    /// caller's `type` and `config` for providers that honour them. No
+    /// network here: logins happen in the first [`Provider::resolve`].
+    /// Errors exit with code 2.
+    fn build(
+        config: Self::Config,
+        args: Self::Args,
+        request: &Request,
+    ) -> Result<Self, ConfigError>;
+
     /// Resolves `handles` (distinct, in the caller's order) and returns one
     /// outcome per handle, in the same order.
     ///
@@ -88,17 +196,129 @@ pub trait Provider: Send + Sync {
     /// when the handle does not parse, `unavailable` when the store cannot be
     /// reached, `timed_out` past the deadline. A provider that returns fewer
     /// outcomes than handles is a bug; the runner reports the missing ones.
-    fn resolve<'a>(
+    fn resolve(
+        &self,
+        handles: &[String],
+        ctx: &Context,
+    ) -> impl Future<Output = Vec<Outcome>> + Send;
+
+    /// Releases what the call acquired (a login token, say). The runner calls
+    /// it after the reply is written, with what is left of the deadline.
+    fn close(&self, _ctx: &Context) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
+    /// Reads the `--config` file. The default parses YAML into
+    /// [`Provider::Config`]; a store without configuration may override it
+    /// so that its binary carries no YAML parser.
+    fn load_config(path: &std::path::Path) -> Result<Self::Config, ConfigError> {
+        crate::config::load(path)
+    }
+
+    /// The config's `aliases:` ([`crate::alias`]), for a store whose config
+    /// has them. The runner resolves a requested alias as its target and
+    /// keys the answer by the alias.
+    fn aliases(_config: &Self::Config) -> Option<&Aliases> {
+        None
+    }
+
+    /// Whether `handle` is one this store could resolve, told from its text
+    /// and the config alone (no store, no file): the handle parser's
+    /// verdict. Alias targets are checked with it when the config is
+    /// loaded, so that a bad one is a config error naming the alias.
+    fn check_handle(_config: &Self::Config, _handle: &str) -> Result<(), HandleError> {
+        Ok(())
+    }
+
+    /// Checks every alias target when the config is loaded; by default each
+    /// with [`Provider::check_handle`]. A store whose check needs preparing
+    /// (`secret-backend` routes targets to its stores) prepares it once
+    /// here, and one whose flags change what a handle means (the file
+    /// store's `--dir` and `--document`) applies them.
+    fn check_aliases(
+        config: &Self::Config,
+        _args: &Self::Args,
+        aliases: &Aliases,
+    ) -> Result<(), ConfigError> {
+        aliases.check_targets(|target| Self::check_handle(config, target))
+    }
+}
+
+/// Anything that answers a batch of handles, as a trait object: every
+/// [`Provider`] is one, and so are the wrappers around one (aliases).
+/// `secret-backend` holds its stores as `dyn Resolver`. Implement
+/// [`Provider`], not this.
+pub trait Resolver: Send + Sync {
+    /// [`Provider::resolve`], boxed.
+    fn resolve_boxed<'a>(
         &'a self,
         handles: &'a [String],
         ctx: &'a Context,
     ) -> BoxFuture<'a, Vec<Outcome>>;
 
-    /// Releases what the call acquired (a login token, say). The runner calls
-    /// it after the reply is written, with what is left of the deadline.
-    fn close<'a>(&'a self, _ctx: &'a Context) -> BoxFuture<'a, ()> {
-        Box::pin(async {})
+    /// [`Provider::close`], boxed.
+    fn close_boxed<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, ()>;
+}
+
+impl<P: Provider> Resolver for P {
+    fn resolve_boxed<'a>(
+        &'a self,
+        handles: &'a [String],
+        ctx: &'a Context,
+    ) -> BoxFuture<'a, Vec<Outcome>> {
+        Box::pin(self.resolve(handles, ctx))
     }
+
+    fn close_boxed<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, ()> {
+        Box::pin(self.close(ctx))
+    }
+}
+
+/// The common shape of a store's call: group the parsed handles by the
+/// secret they name, fetch each distinct secret once, and fan the results
+/// back out, one outcome per handle in order.
+///
+/// - `parsed`: each handle parsed (a parse error is that handle's answer,
+///   and nothing is fetched for it);
+/// - `key`: the secret a parsed handle names (handles with equal keys share
+///   one fetch);
+/// - `fetch`: fetches the distinct keys, one result per key in order
+///   (usually [`bounded`] over a per-key fetch; a store that logs in first
+///   or batches requests does that here). Not called when no handle parsed;
+/// - `answer`: a handle's outcome from its secret's fetch result.
+pub async fn fan_out<H, K, V, Fut>(
+    parsed: Vec<Result<H, HandleError>>,
+    key: impl Fn(&H) -> K,
+    fetch: impl FnOnce(Vec<K>) -> Fut,
+    mut answer: impl FnMut(H, Result<&mut V, &HandleError>) -> Outcome,
+) -> Vec<Outcome>
+where
+    K: Eq + Hash + Clone,
+    Fut: Future<Output = Vec<Result<V, HandleError>>>,
+{
+    let (keys, of_handle) = group(parsed.iter().flatten().map(&key));
+    let mut fetched = if keys.is_empty() {
+        Vec::new()
+    } else {
+        fetch(keys).await
+    };
+    let mut of_handle = of_handle.into_iter();
+    parsed
+        .into_iter()
+        .map(|p| {
+            let h = p?;
+            match of_handle.next().and_then(|i| fetched.get_mut(i)) {
+                Some(Ok(v)) => answer(h, Ok(v)),
+                Some(Err(e)) => {
+                    let e = e.clone();
+                    answer(h, Err(&e))
+                }
+                None => Err(HandleError::other(
+                    "internal error: no fetch for this handle",
+                )),
+            }
+        })
+        .collect()
 }
 
 /// Runs `fetch` on every item, at most `limit` at once, each bounded by the
@@ -168,6 +388,46 @@ mod tests {
         let (keys, idx) = group(["b", "a", "b", "c", "a"]);
         assert_eq!(keys, vec!["b", "a", "c"]);
         assert_eq!(idx, vec![0, 1, 0, 2, 1]);
+    }
+
+    #[tokio::test]
+    async fn fan_out_fetches_each_key_once_and_answers_in_order() {
+        let parsed: Vec<Result<(&str, u8), HandleError>> = vec![
+            Ok(("a", 1)),
+            Err(HandleError::invalid_handle("bad")),
+            Ok(("b", 2)),
+            Ok(("a", 3)),
+        ];
+        let asked = std::cell::RefCell::new(Vec::new());
+        let out = fan_out(
+            parsed,
+            |h| h.0,
+            |keys| {
+                asked.borrow_mut().extend(keys.clone());
+                std::future::ready(
+                    keys.into_iter()
+                        .map(|k| match k {
+                            "a" => Ok(String::from("A")),
+                            _ => Err(HandleError::not_found("no b")),
+                        })
+                        .collect(),
+                )
+            },
+            |h, v| match v {
+                Ok(v) => Ok(Secret::new(format!("{v}{}", h.1))),
+                Err(e) => Err(e.clone().context(h.0)),
+            },
+        )
+        .await;
+        assert_eq!(*asked.borrow(), vec!["a", "b"]);
+        let shown: Vec<String> = out
+            .iter()
+            .map(|o| match o {
+                Ok(v) => v.expose().to_owned(),
+                Err(e) => e.to_string(),
+            })
+            .collect();
+        assert_eq!(shown, ["A1", "bad", "b: no b", "A3"]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use crate::alias::{Aliased, Aliases};
@@ -21,7 +20,8 @@ use crate::config;
 use crate::error::{ConfigError, HandleError};
 use crate::logging;
 use crate::protocol::{Entry, Reply, Request, RequestError};
-use crate::provider::{Context, Outcome, Provider};
+use crate::provider::{Context, Outcome, Provider, Resolver};
+use crate::secret;
 use crate::watchdog;
 
 /// The timeout when neither `--timeout` nor the request sets one: the
@@ -43,76 +43,6 @@ pub const EXIT_BAD_REQUEST: u8 = 1;
 pub const EXIT_CONFIG: u8 = 2;
 /// Exit code: stopped by SIGTERM before the reply (128 + 15, as a shell says).
 pub const EXIT_TERMINATED: u8 = 143;
-
-/// What a provider crate hands to [`main`]: its names, its config and
-/// flags, and how to build the provider from them.
-pub trait Backend {
-    /// The executable's name, e.g. `secret-backend-file`.
-    const BINARY: &'static str;
-    /// The crate version, `env!("CARGO_PKG_VERSION")`.
-    const VERSION: &'static str;
-    /// One line for `--help`.
-    const ABOUT: &'static str;
-    /// The YAML config (`--config FILE`); use `#[serde(deny_unknown_fields)]`.
-    type Config: DeserializeOwned + Default + fmt::Debug;
-    /// Provider-specific flags, merged into the shared CLI.
-    type Args: Args + fmt::Debug;
-    /// The provider built from config and flags.
-    type Provider: Provider;
-    /// Whether the provider does network I/O. Only then does the runtime
-    /// start its I/O driver, and only then is the driver's code linked in:
-    /// a backend that reads files or answers from memory says `false`.
-    const NETWORK: bool = true;
-
-    /// Reads the `--config` file. The default parses YAML into
-    /// [`Backend::Config`]; a backend without configuration may override it
-    /// so that its binary carries no YAML parser.
-    fn load_config(path: &std::path::Path) -> Result<Self::Config, ConfigError> {
-        config::load(path)
-    }
-
-    /// Whether `config` holds credentials inline (a token, a password), so
-    /// that a config file others can read is worth a warning.
-    fn holds_credentials(_config: &Self::Config) -> bool {
-        false
-    }
-
-    /// The config's `aliases:` ([`crate::alias`]), for a backend whose
-    /// config has them. The runner resolves a requested alias as its target
-    /// and keys the answer by the alias.
-    fn aliases(_config: &Self::Config) -> Option<&Aliases> {
-        None
-    }
-
-    /// Whether `handle` is one this backend could resolve, told from its
-    /// text and the config alone (no store, no file): the handle parser's
-    /// verdict. Alias targets are checked with it when the config is
-    /// loaded, so that a bad one is a config error naming the alias.
-    fn check_handle(_config: &Self::Config, _handle: &str) -> Result<(), HandleError> {
-        Ok(())
-    }
-
-    /// Checks every alias target when the config is loaded; by default each
-    /// with [`Backend::check_handle`]. A backend whose check needs preparing
-    /// (`secret-backend` routes targets to its stores) prepares it once
-    /// here, and one whose flags change what a handle means (the file
-    /// backend's `--dir` and `--document`) applies them.
-    fn check_aliases(
-        config: &Self::Config,
-        _args: &Self::Args,
-        aliases: &Aliases,
-    ) -> Result<(), ConfigError> {
-        aliases.check_targets(|target| Self::check_handle(config, target))
-    }
-
-    /// Builds the provider. `request` carries the caller's `type` and
-    /// `config` for providers that honour them. Errors exit with code 2.
-    fn build(
-        config: Self::Config,
-        args: Self::Args,
-        request: &Request,
-    ) -> Result<Self::Provider, ConfigError>;
-}
 
 /// Options every backend executable shares.
 #[derive(Debug, Args)]
@@ -183,10 +113,10 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// Runs a backend executable; its `main` is `backend_core::main::<B>()`.
-pub fn main<B: Backend>() -> ExitCode {
+/// Runs a backend executable; its `main` is `backend_core::main::<P>()`.
+pub fn main<P: Provider>() -> ExitCode {
     let start = Instant::now();
-    let cli = match parse_cli::<B>() {
+    let cli = match parse_cli::<P>() {
         Ok(cli) => cli,
         Err(code) => return code,
     };
@@ -194,7 +124,7 @@ pub fn main<B: Backend>() -> ExitCode {
         cli.common.log_level.as_deref(),
         cli.common.log_file.as_deref(),
     ) {
-        report(B::BINARY, &e);
+        report(P::ABOUT.binary, &e);
         return ExitCode::from(EXIT_CONFIG);
     }
     // Until the request says otherwise, the deadline is --timeout's or the
@@ -203,7 +133,7 @@ pub fn main<B: Backend>() -> ExitCode {
         start.into_std(),
         cli.common.timeout.unwrap_or(DEFAULT_TIMEOUT),
     );
-    match run::<B>(cli, start) {
+    match run::<P>(cli, start) {
         Ok(code) => ExitCode::from(code),
         Err(Failure::Request(e)) => {
             tracing::error!("unusable request: {e}");
@@ -235,20 +165,20 @@ fn report(binary: &str, e: &dyn fmt::Display) {
     eprintln!("{binary}: error: {e}");
 }
 
-fn parse_cli<B: Backend>() -> Result<Cli<B::Args>, ExitCode> {
-    let command = Cli::<B::Args>::command()
-        .name(B::BINARY)
-        .bin_name(B::BINARY)
+fn parse_cli<P: Provider>() -> Result<Cli<P::Args>, ExitCode> {
+    let command = Cli::<P::Args>::command()
+        .name(P::ABOUT.binary)
+        .bin_name(P::ABOUT.binary)
         // Built once per process; leaking it gives clap the 'static str it wants.
         .version(&*Box::leak(
-            format!("{} (git {GIT_REV})", B::VERSION).into_boxed_str(),
+            format!("{} (git {GIT_REV})", P::ABOUT.version).into_boxed_str(),
         ))
-        .about(B::ABOUT)
+        .about(P::ABOUT.about)
         .after_help(AFTER_HELP)
         .args_conflicts_with_subcommands(false);
     let parsed = command
         .try_get_matches()
-        .and_then(|m| Cli::<B::Args>::from_arg_matches(&m));
+        .and_then(|m| Cli::<P::Args>::from_arg_matches(&m));
     parsed.map_err(|e| {
         let _ = e.print();
         ExitCode::from(if e.use_stderr() { EXIT_CONFIG } else { EXIT_OK })
@@ -263,18 +193,21 @@ enum Failure {
     Terminated,
 }
 
-fn run<B: Backend>(cli: Cli<B::Args>, start: Instant) -> Result<u8, Failure> {
-    let config: B::Config = match &cli.common.config {
+fn run<P: Provider>(cli: Cli<P::Args>, start: Instant) -> Result<u8, Failure> {
+    let config: P::Config = match &cli.common.config {
         Some(path) => {
-            let config = B::load_config(path).map_err(Failure::Config)?;
-            if B::holds_credentials(&config) {
+            // Credentials inline are counted as the config deserializes
+            // them ([`crate::Credential`]): no list of keys to keep.
+            let inline = secret::inline_credentials();
+            let config = P::load_config(path).map_err(Failure::Config)?;
+            if secret::inline_credentials() > inline {
                 config::warn_if_readable_by_others(path, "config file holding credentials");
             }
             config
         }
-        None => B::Config::default(),
+        None => P::Config::default(),
     };
-    let aliases = checked_aliases::<B>(&config, &cli.provider, cli.common.config.as_deref())?;
+    let aliases = checked_aliases::<P>(&config, &cli.provider, cli.common.config.as_deref())?;
     let terminal = cli.command.is_some();
     let max_output = cli.common.max_output_bytes;
     let request = match cli.command {
@@ -303,12 +236,12 @@ fn run<B: Backend>(cli: Cli<B::Args>, start: Instant) -> Result<u8, Failure> {
         watchdog::replied();
         return Ok(EXIT_OK);
     }
-    let provider = B::build(config, cli.provider, &request).map_err(Failure::Config)?;
+    let provider = P::build(config, cli.provider, &request).map_err(Failure::Config)?;
     // Aliases are answered around the provider: the watchdog and the reply
     // keep the handles as requested.
     let provider = Aliased::new(provider, aliases);
     let mut builder = tokio::runtime::Builder::new_current_thread();
-    if B::NETWORK {
+    if P::NETWORK {
         builder.enable_all();
     } else {
         builder.enable_time();
@@ -323,7 +256,7 @@ fn run<B: Backend>(cli: Cli<B::Args>, start: Instant) -> Result<u8, Failure> {
     let answered = runtime.block_on(async {
         tokio::select! {
             outcomes = outcomes(&provider, &handles, &deadlines) => Some(outcomes),
-            () = signals::terminated(B::NETWORK) => None,
+            () = signals::terminated(P::NETWORK) => None,
         }
     });
     let written = match answered {
@@ -345,7 +278,7 @@ fn run<B: Backend>(cli: Cli<B::Args>, start: Instant) -> Result<u8, Failure> {
     // Cleanup (revoking a login token) runs on every path with time left:
     // after the reply, after a failed write, after SIGTERM.
     let ctx = Context::new(deadlines.exit, budget);
-    runtime.block_on(async { ctx.within(provider.close(&ctx)).await.ok() });
+    runtime.block_on(async { ctx.within(provider.close_boxed(&ctx)).await.ok() });
     // Nothing may outlive the reply: pending tasks are dropped, not awaited.
     runtime.shutdown_timeout(Duration::ZERO);
     written.map(|()| EXIT_OK)
@@ -353,13 +286,13 @@ fn run<B: Backend>(cli: Cli<B::Args>, start: Instant) -> Result<u8, Failure> {
 
 /// The config's aliases, each target checked by the backend's handle
 /// parser: a bad one stops the run as a config error, as any bad key does.
-fn checked_aliases<B: Backend>(
-    config: &B::Config,
-    args: &B::Args,
+fn checked_aliases<P: Provider>(
+    config: &P::Config,
+    args: &P::Args,
     path: Option<&std::path::Path>,
 ) -> Result<Aliases, Failure> {
-    let aliases = B::aliases(config).cloned().unwrap_or_default();
-    B::check_aliases(config, args, &aliases).map_err(|e| {
+    let aliases = P::aliases(config).cloned().unwrap_or_default();
+    P::check_aliases(config, args, &aliases).map_err(|e| {
         let file = path.map(|p| format!("config file {}: ", p.display()));
         Failure::Config(ConfigError::new(format!("{}{e}", file.unwrap_or_default())))
     })?;
@@ -553,8 +486,8 @@ impl Deadlines {
 
 /// Resolves a request's handles with `provider` under `deadlines`: each
 /// distinct handle once, every requested handle answered, in request order.
-pub async fn respond<P: Provider + ?Sized>(
-    provider: &P,
+pub async fn respond<R: Resolver + ?Sized>(
+    provider: &R,
     request: &Request,
     deadlines: &Deadlines,
 ) -> Reply {
@@ -562,8 +495,8 @@ pub async fn respond<P: Provider + ?Sized>(
 }
 
 /// [`respond`] for the request's distinct `handles`.
-pub async fn respond_to<P: Provider + ?Sized>(
-    provider: &P,
+pub async fn respond_to<R: Resolver + ?Sized>(
+    provider: &R,
     handles: &[String],
     deadlines: &Deadlines,
 ) -> Reply {
@@ -572,21 +505,23 @@ pub async fn respond_to<P: Provider + ?Sized>(
 }
 
 /// The provider's outcomes for `handles`, or none past the reply deadline.
-async fn outcomes<P: Provider + ?Sized>(
-    provider: &P,
+async fn outcomes<R: Resolver + ?Sized>(
+    provider: &R,
     handles: &[String],
     deadlines: &Deadlines,
 ) -> Vec<Outcome> {
     let ctx = Context::new(deadlines.provider, deadlines.budget);
-    let outcomes = match tokio::time::timeout_at(deadlines.reply, provider.resolve(handles, &ctx))
-        .await
-    {
-        Ok(outcomes) => outcomes,
-        Err(_) => {
-            tracing::warn!("the provider did not return by the deadline; every handle timed out");
-            Vec::new()
-        }
-    };
+    let outcomes =
+        match tokio::time::timeout_at(deadlines.reply, provider.resolve_boxed(handles, &ctx)).await
+        {
+            Ok(outcomes) => outcomes,
+            Err(_) => {
+                tracing::warn!(
+                    "the provider did not return by the deadline; every handle timed out"
+                );
+                Vec::new()
+            }
+        };
     if outcomes.len() > handles.len() {
         tracing::error!(
             "provider returned {} results for {} handles",
@@ -647,19 +582,21 @@ mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::*;
-    use crate::provider::{BoxFuture, Outcome, bounded};
+    use crate::provider::{NoArgs, NoConfig, Outcome, bounded};
     use crate::{ErrorKind, Secret};
 
     /// Sleeps as many milliseconds as the handle says; `fail` fails.
     struct Sleepy;
 
     impl Provider for Sleepy {
-        fn resolve<'a>(
-            &'a self,
-            handles: &'a [String],
-            ctx: &'a Context,
-        ) -> BoxFuture<'a, Vec<Outcome>> {
-            Box::pin(bounded(handles, 8, ctx, |h| async move {
+        const ABOUT: crate::About = crate::about!("sleepy", "test");
+        type Config = NoConfig;
+        type Args = NoArgs;
+        fn build(_: NoConfig, _: NoArgs, _: &Request) -> Result<Self, ConfigError> {
+            Ok(Sleepy)
+        }
+        async fn resolve(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
+            bounded(handles, 8, ctx, |h| async move {
                 match h.parse::<u64>() {
                     Ok(ms) => {
                         tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -667,7 +604,8 @@ mod tests {
                     }
                     Err(_) => Err(HandleError::not_found(format!("{h}: not a number"))),
                 }
-            }))
+            })
+            .await
         }
     }
 
@@ -675,12 +613,17 @@ mod tests {
     struct Stuck(AtomicBool);
 
     impl Provider for Stuck {
-        fn resolve<'a>(&'a self, _: &'a [String], _: &'a Context) -> BoxFuture<'a, Vec<Outcome>> {
-            Box::pin(std::future::pending())
+        const ABOUT: crate::About = crate::about!("stuck", "test");
+        type Config = NoConfig;
+        type Args = NoArgs;
+        fn build(_: NoConfig, _: NoArgs, _: &Request) -> Result<Self, ConfigError> {
+            Ok(Stuck(AtomicBool::new(false)))
         }
-        fn close<'a>(&'a self, _: &'a Context) -> BoxFuture<'a, ()> {
+        async fn resolve(&self, _: &[String], _: &Context) -> Vec<Outcome> {
+            std::future::pending().await
+        }
+        async fn close(&self, _: &Context) {
             self.0.store(true, Ordering::SeqCst);
-            Box::pin(async {})
         }
     }
 

@@ -16,6 +16,7 @@
 
 use std::fmt;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use zeroize::Zeroizing;
 
@@ -87,6 +88,117 @@ pub fn reveals_credential(value: &str) -> bool {
     })
 }
 
+/// A credential a config holds inline (a token, a password, a secret id,
+/// an AWS key): a [`Secret`] that is [`hold`]s as it is read, so no reply
+/// may carry it, and that is counted ([`inline_credentials`]), so the
+/// runner warns about a config file others can read that holds one.
+///
+/// It deserializes from any scalar, as YAML writes one: `password:
+/// 987654321` and `token: true` are the texts `987654321` and `true`, in
+/// every binary, and a sequence or mapping is refused with a message that
+/// quotes nothing.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential(Secret);
+
+/// Credentials deserialized from configs so far.
+static INLINE: AtomicUsize = AtomicUsize::new(0);
+
+/// How many [`Credential`]s configs have held so far in this process.
+pub fn inline_credentials() -> usize {
+    INLINE.load(Ordering::Relaxed)
+}
+
+impl Credential {
+    /// Wraps a credential the backend uses, and [`hold`]s it.
+    pub fn new(value: String) -> Self {
+        Self(Secret::credential(value))
+    }
+
+    /// The credential's text, for the request that presents it.
+    pub fn expose(&self) -> &str {
+        self.0.expose()
+    }
+
+    /// The credential as a [`Secret`].
+    pub fn secret(&self) -> &Secret {
+        &self.0
+    }
+
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<String> for Credential {
+    fn from(value: String) -> Self {
+        Self::new(value)
+    }
+}
+
+impl From<&str> for Credential {
+    fn from(value: &str) -> Self {
+        Self::new(value.to_owned())
+    }
+}
+
+impl From<Credential> for Secret {
+    fn from(c: Credential) -> Self {
+        c.0
+    }
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Credential(<redacted>)")
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Credential {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Scalar;
+        impl serde::de::Visitor<'_> for Scalar {
+            type Value = String;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a credential written as one scalar (a string)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+                Ok(v.to_owned())
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<String, E> {
+                Ok(v)
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<String, E> {
+                Ok(v.to_string())
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<String, E> {
+                Ok(v.to_string())
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<String, E> {
+                Ok(v.to_string())
+            }
+            fn visit_i128<E: serde::de::Error>(self, v: i128) -> Result<String, E> {
+                Ok(v.to_string())
+            }
+            fn visit_u128<E: serde::de::Error>(self, v: u128) -> Result<String, E> {
+                Ok(v.to_string())
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<String, E> {
+                Ok(v.to_string())
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<String, E> {
+                // Never `invalid_value(Unexpected::Bytes(v))`: it would quote them.
+                std::str::from_utf8(v)
+                    .map(str::to_owned)
+                    .map_err(|_| E::custom("a credential must be UTF-8 text"))
+            }
+        }
+        let text = d.deserialize_any(Scalar)?;
+        INLINE.fetch_add(1, Ordering::Relaxed);
+        Ok(Self::new(text))
+    }
+}
+
 impl From<String> for Secret {
     fn from(value: String) -> Self {
         Self::new(value)
@@ -116,6 +228,30 @@ mod tests {
         assert_eq!(format!("{:?}", Some(&s)), "Some(Secret(<redacted>))");
         assert_eq!(s.expose(), "hunter2");
         assert_eq!(s.len(), 7);
+    }
+
+    #[test]
+    fn credentials_take_any_scalar_and_quote_none() {
+        let before = inline_credentials();
+        for (json, text) in [
+            ("\"s3cr3t\"", "s3cr3t"),
+            ("987654321", "987654321"),
+            ("true", "true"),
+            ("-12", "-12"),
+            ("1.5", "1.5"),
+        ] {
+            let c: Credential = serde_json::from_str(json).unwrap();
+            assert_eq!(c.expose(), text);
+            assert_eq!(format!("{c:?}"), "Credential(<redacted>)");
+            assert!(reveals_credential(text) || text.len() < MIN_CONTAINED);
+        }
+        assert!(inline_credentials() >= before + 5);
+        for json in ["[\"987654321\"]", "{\"a\":\"987654321\"}"] {
+            let e = serde_json::from_str::<Credential>(json)
+                .unwrap_err()
+                .to_string();
+            assert!(!e.contains("987654321"), "{e}");
+        }
     }
 
     #[test]

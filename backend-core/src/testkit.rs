@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::ErrorKind;
 use crate::protocol::{Reply, Request};
-use crate::provider::{Context, Provider};
+use crate::provider::{Context, Resolver};
 use crate::runner::{Deadlines, respond};
 
 /// What the provider's test store holds.
@@ -57,7 +57,7 @@ fn reply_json(mut reply: Reply) -> Value {
 
 /// Runs the contract against `provider`; panics with a description of the
 /// first breach.
-pub async fn check<P: Provider + ?Sized>(provider: &P, cases: &Cases) {
+pub async fn check<R: Resolver + ?Sized>(provider: &R, cases: &Cases) {
     let budget = cases.budget.unwrap_or(Duration::from_secs(10));
     let secret_values: Vec<&str> = cases.found.iter().map(|(_, v)| v.as_str()).collect();
 
@@ -65,7 +65,7 @@ pub async fn check<P: Provider + ?Sized>(provider: &P, cases: &Cases) {
     let mut handles: Vec<String> = cases.found.iter().map(|(h, _)| h.clone()).collect();
     handles.extend(cases.missing.iter().cloned());
     let ctx = Context::with_budget(budget);
-    let outcomes = provider.resolve(&handles, &ctx).await;
+    let outcomes = provider.resolve_boxed(&handles, &ctx).await;
     assert_eq!(outcomes.len(), handles.len(), "one outcome per handle");
     for ((handle, want), got) in cases.found.iter().zip(&outcomes) {
         match got {

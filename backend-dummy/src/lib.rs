@@ -8,8 +8,7 @@
 
 pub mod config;
 
-use backend_core::runner::Backend;
-use backend_core::{Aliases, BoxFuture, ConfigError, Context, Outcome, Provider, Secret};
+use backend_core::{Aliases, ConfigError, Context, Outcome, Provider, Secret};
 use serde::Deserialize;
 
 /// The prefix every value gets.
@@ -32,7 +31,7 @@ pub struct DummyConfig {
 }
 
 /// The dummy's one flag.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Default, clap::Args)]
 pub struct DummyArgs {
     /// Block the whole process for SECONDS before answering, as a store
     /// that hangs would: to see what the agent logs when its backend times
@@ -43,32 +42,24 @@ pub struct DummyArgs {
 }
 
 impl Provider for Dummy {
-    fn resolve<'a>(
-        &'a self,
-        handles: &'a [String],
-        _ctx: &'a Context,
-    ) -> BoxFuture<'a, Vec<Outcome>> {
+    const ABOUT: backend_core::About = backend_core::about!(
+        "secret-backend-dummy",
+        "Secret backend for tests: every handle resolves to \"decrypted_\" + handle."
+    );
+    const NETWORK: bool = false;
+    type Config = DummyConfig;
+    type Args = DummyArgs;
+
+    async fn resolve(&self, handles: &[String], _ctx: &Context) -> Vec<Outcome> {
         if let Some(stall) = self.stall {
             // Deliberately blocking: no timer of the runtime can end it.
             std::thread::sleep(stall);
         }
-        let values = handles
+        handles
             .iter()
             .map(|h| Ok(Secret::new(format!("{PREFIX}{h}"))))
-            .collect();
-        Box::pin(std::future::ready(values))
+            .collect()
     }
-}
-
-impl Backend for Dummy {
-    const BINARY: &'static str = "secret-backend-dummy";
-    const NETWORK: bool = false;
-    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
-    const ABOUT: &'static str =
-        "Secret backend for tests: every handle resolves to \"decrypted_\" + handle.";
-    type Config = DummyConfig;
-    type Args = DummyArgs;
-    type Provider = Dummy;
 
     /// The dummy's config holds only `aliases:`, read by [`config::parse`]
     /// rather than a YAML parser, which would grow the binary.

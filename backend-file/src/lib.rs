@@ -31,15 +31,16 @@ pub mod dotenv;
 pub mod handle;
 pub mod read;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use backend_core::key::extract;
 use backend_core::protocol::Request;
-use backend_core::runner::{Backend, shorten};
+use backend_core::runner::shorten;
 use backend_core::{
-    Aliases, BoxFuture, ConfigError, Context, HandleError, Outcome, Provider, Secret,
+    Aliases, ConfigError, Context, HandleError, Outcome, Provider, Secret, fan_out,
 };
 use cap_std::fs::Dir;
 use serde::Deserialize;
@@ -182,25 +183,24 @@ impl FileProvider {
     }
 
     async fn resolve_dir(&self, root: &Path, handles: &[String], ctx: &Context) -> Vec<Outcome> {
-        let Plan {
+        let targets: Vec<Result<Target<'_>, HandleError>> =
+            handles.iter().map(|h| handle::parse(h)).collect();
+        let keyed = keyed_paths(&targets);
+        fan_out(
             targets,
-            jobs,
-            file_of,
-        } = plan(handles);
-        let loaded = load_files(root.to_owned(), jobs, self.limit, ctx, load_in).await;
-        let mut file_of = file_of.into_iter();
-        targets
-            .into_iter()
-            .map(|target| {
-                let target = target?;
-                let file = file_of
-                    .next()
-                    .and_then(|i| loaded.get(i))
-                    .ok_or_else(|| HandleError::other("internal error: file not planned"))?;
-                let file = file.as_ref().map_err(Clone::clone)?;
-                self.value_of(target, file)
-            })
-            .collect()
+            |t| t.path,
+            |paths| {
+                load_files(
+                    root.to_owned(),
+                    jobs(paths, &keyed),
+                    self.limit,
+                    ctx,
+                    load_in,
+                )
+            },
+            |target, file| self.value_of(target, file.map_err(Clone::clone)?),
+        )
+        .await
     }
 
     /// The value a handle asks for, from its loaded file.
@@ -254,29 +254,21 @@ impl FileProvider {
 }
 
 impl Provider for FileProvider {
-    fn resolve<'a>(
-        &'a self,
-        handles: &'a [String],
-        ctx: &'a Context,
-    ) -> BoxFuture<'a, Vec<Outcome>> {
-        Box::pin(async move {
-            match &self.source {
-                Source::Dir(root) => self.resolve_dir(root, handles, ctx).await,
-                Source::Document(path) => self.resolve_document(path, handles, ctx).await,
-            }
-        })
-    }
-}
-
-impl Backend for FileProvider {
-    const BINARY: &'static str = "secret-backend-file";
+    const ABOUT: backend_core::About = backend_core::about!(
+        "secret-backend-file",
+        "Secret backend serving mounted secret files (Docker, Kubernetes) \
+         and the keys of JSON, YAML or .env documents."
+    );
     const NETWORK: bool = false;
-    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
-    const ABOUT: &'static str = "Secret backend serving mounted secret files (Docker, Kubernetes) \
-                                 and the keys of JSON, YAML or .env documents.";
     type Config = FileConfig;
     type Args = FileArgs;
-    type Provider = FileProvider;
+
+    async fn resolve(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
+        match &self.source {
+            Source::Dir(root) => self.resolve_dir(root, handles, ctx).await,
+            Source::Document(path) => self.resolve_document(path, handles, ctx).await,
+        }
+    }
 
     /// The event reader, as for YAML documents (serde-saphyr would add
     /// about 0.5 MB to this binary).
@@ -351,41 +343,26 @@ fn keyed(doc: &Doc, key: &str, location: &str) -> Outcome {
     Ok(value)
 }
 
-/// How a call's handles map onto files.
-#[derive(Debug)]
-struct Plan<'h> {
-    /// Each handle parsed, in order.
-    targets: Vec<Result<Target<'h>, HandleError>>,
-    /// The distinct files to read.
-    jobs: Vec<Job>,
-    /// For each valid target, in order, the index of its job.
-    file_of: Vec<usize>,
+/// The files some handle asks a key of (their documents get parsed).
+fn keyed_paths<'h>(targets: &[Result<Target<'h>, HandleError>]) -> HashSet<&'h str> {
+    targets
+        .iter()
+        .flatten()
+        .filter(|t| t.key.is_some())
+        .map(|t| t.path)
+        .collect()
 }
 
-/// Parses the handles and lists each distinct file once, to be parsed as
-/// a document when any handle asks for one of its keys.
-fn plan(handles: &[String]) -> Plan<'_> {
-    let targets: Vec<Result<Target<'_>, HandleError>> =
-        handles.iter().map(|h| handle::parse(h)).collect();
-    let valid: Vec<&Target<'_>> = targets.iter().filter_map(|t| t.as_ref().ok()).collect();
-    let (paths, file_of) = backend_core::group(valid.iter().map(|t| t.path));
-    let mut jobs: Vec<Job> = paths
+/// The distinct files of a call, each to be parsed as a document when
+/// some handle asks for one of its keys.
+fn jobs(paths: Vec<&str>, keyed: &HashSet<&str>) -> Vec<Job> {
+    paths
         .into_iter()
         .map(|path| Job {
             path: path.to_owned(),
-            parse: false,
+            parse: keyed.contains(path),
         })
-        .collect();
-    for (target, &i) in valid.iter().zip(&file_of) {
-        if let (Some(job), Some(_)) = (jobs.get_mut(i), target.key) {
-            job.parse = true;
-        }
-    }
-    Plan {
-        targets,
-        jobs,
-        file_of,
-    }
+        .collect()
 }
 
 /// One distinct file of a call, and whether some handle wants its keys.
@@ -575,11 +552,13 @@ mod tests {
             "db.json",
             "b;k",
         ]);
-        let p = plan(&hs);
-        let jobs: Vec<(&str, bool)> = p.jobs.iter().map(|j| (j.path.as_str(), j.parse)).collect();
+        let targets: Vec<_> = hs.iter().map(|h| handle::parse(h)).collect();
+        assert!(targets.get(3).is_some_and(Result::is_err));
+        let (paths, file_of) = backend_core::group(targets.iter().flatten().map(|t| t.path));
+        let jobs = jobs(paths, &keyed_paths(&targets));
+        let jobs: Vec<(&str, bool)> = jobs.iter().map(|j| (j.path.as_str(), j.parse)).collect();
         assert_eq!(jobs, vec![("db.json", true), ("a", false), ("b", true)]);
-        assert_eq!(p.file_of, vec![0, 1, 0, 1, 0, 2]);
-        assert!(p.targets.get(3).is_some_and(Result::is_err));
+        assert_eq!(file_of, vec![0, 1, 0, 1, 0, 2]);
     }
 
     #[test]
@@ -754,7 +733,7 @@ mod tests {
             }
             load_in(dir, job, limit)
         }
-        let jobs: Vec<Job> = plan(&names).jobs;
+        let jobs: Vec<Job> = jobs(names.iter().map(String::as_str).collect(), &HashSet::new());
         let budget = std::time::Duration::from_secs(2);
         let ctx = Context::with_budget(budget);
         let started = std::time::Instant::now();

@@ -1,40 +1,30 @@
 //! The one request: `GET {server}/api/v1/namespaces/{ns}/secrets/{name}`,
 //! and what its answers mean for a handle.
 //!
-//! reqwest on the rustls configuration of [`crate::connect`]; no redirects
-//! (one would carry the token elsewhere); bodies bounded; connection
-//! failures, 429 and 5xx retried with jittered backoff while the next try
-//! can still finish before the call's deadline. 4xx and refused TLS
-//! handshakes are answered at once.
+//! The shared network layer ([`backend_net::Http`]) on the rustls
+//! configuration of [`crate::connect`]: no redirects (one would carry the
+//! token elsewhere); bodies bounded; connection failures, 429 and 5xx
+//! retried with jittered backoff while the next try can still finish
+//! before the call's deadline. 4xx and refused TLS handshakes are answered
+//! at once.
 //!
 //! Messages name `namespace/name` and the cause. From a body that is not
 //! a Secret we take only a Kubernetes `Status`'s `reason` (a CamelCase
 //! word) and, for a 403, its `message` (kube-apiserver's text naming the
 //! user and the refused verb), bounded, escaped, and dropped if it holds
 //! a credential we carry. Nothing else of a body reaches a message.
-//!
-//! The retry loop and the bounded body reader are small local versions of
-//! backend-vault's (`http.rs`), which are private to that crate and tied
-//! to its `Api`; both belong in a shared network crate.
-
-use std::time::Duration;
 
 use backend_core::{Context, HandleError};
+use backend_net::{Failure, Http};
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use reqwest::{StatusCode, Url};
 use serde_json::{Map, Value};
-use zeroize::Zeroizing;
 
 use crate::connect::{Endpoint, Identity};
 
 /// Largest response body read: a Secret holds at most 1 MiB of data, 4/3
 /// of that in base64, plus its metadata.
-pub const MAX_BODY: usize = 4 * 1024 * 1024;
-/// Attempts per request, the first one included.
-const ATTEMPTS: u32 = 6;
-/// First backoff; doubled per retry, capped at [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(2);
+pub const MAX_BODY: usize = backend_net::http::MAX_BODY;
 /// Longest Status message shown.
 const MAX_MESSAGE: usize = 300;
 /// Where the RBAC recipe is.
@@ -47,7 +37,7 @@ pub const RBAC_DOC: &str = concat!(
 /// The API server of one call.
 #[derive(Debug)]
 pub struct Api {
-    client: reqwest::Client,
+    http: Http,
     base: Url,
     token: Option<HeaderValue>,
     identity: Identity,
@@ -70,12 +60,11 @@ impl Drop for Data {
 impl Api {
     /// A client for `ep`; no network.
     pub fn new(ep: Endpoint) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
-            .use_preconfigured_tls(ep.tls)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("secret-backend-k8s/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("HTTP client: {e}"))?;
+        let http = Http::builder(
+            concat!("secret-backend-k8s/", env!("CARGO_PKG_VERSION")),
+            ep.tls,
+        )
+        .build()?;
         let base = Url::parse(&ep.server).map_err(|e| format!("api server: {e}"))?;
         let token = match &ep.token {
             Some(t) => {
@@ -87,7 +76,7 @@ impl Api {
             None => None,
         };
         Ok(Self {
-            client,
+            http,
             base,
             token,
             identity: ep.identity,
@@ -108,110 +97,36 @@ impl Api {
     /// Gets secret `ns/name`; the error names it.
     pub async fn secret(&self, ns: &str, name: &str, ctx: &Context) -> Result<Data, HandleError> {
         let url = self.url(ns, name);
-        let (status, body) = self.send(url, ctx).await.map_err(|e| match e {
-            Failure::TooLarge => HandleError::too_large(format!(
-                "{ns}/{name}: the API server's answer is larger than {MAX_BODY} bytes"
-            )),
-            Failure::Transport(cause, _) => HandleError::unavailable(format!(
-                "{ns}/{name}: cannot reach the API server {}: {cause}",
-                self.base.as_str().trim_end_matches('/')
-            )),
-        })?;
+        let resp = self
+            .http
+            .send(ctx, |client| {
+                let req = client
+                    .get(url.clone())
+                    .header(reqwest::header::ACCEPT, "application/json");
+                match &self.token {
+                    Some(t) => req.header(AUTHORIZATION, t.clone()),
+                    None => req,
+                }
+            })
+            .await
+            .map_err(|e| match e {
+                Failure::TooLarge => HandleError::too_large(format!(
+                    "{ns}/{name}: the API server's answer is larger than {MAX_BODY} bytes"
+                )),
+                Failure::Unreachable(cause) | Failure::Permanent(cause) => {
+                    HandleError::unavailable(format!(
+                        "{ns}/{name}: cannot reach the API server {}: {cause}",
+                        self.base.as_str().trim_end_matches('/')
+                    ))
+                }
+            })?;
+        let (status, body) = (resp.status, &resp.body);
         if status == StatusCode::OK {
-            return secret_data(&body)
+            return secret_data(body)
                 .map_err(|why| HandleError::other(format!("{ns}/{name}: {why}")));
         }
-        Err(status_error(status, &body, ns, name, self.identity))
+        Err(status_error(status, body, ns, name, self.identity))
     }
-
-    async fn send(
-        &self,
-        url: Url,
-        ctx: &Context,
-    ) -> Result<(StatusCode, Zeroizing<Vec<u8>>), Failure> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut req = self
-                .client
-                .get(url.clone())
-                .header(reqwest::header::ACCEPT, "application/json");
-            if let Some(t) = &self.token {
-                req = req.header(AUTHORIZATION, t.clone());
-            }
-            let outcome = match req.send().await {
-                Ok(resp) => read(resp).await,
-                Err(e) => Err(transport(&e)),
-            };
-            let retry = match &outcome {
-                Ok((s, _)) => s.is_server_error() || *s == StatusCode::TOO_MANY_REQUESTS,
-                Err(Failure::Transport(_, permanent)) => !permanent,
-                Err(Failure::TooLarge) => false,
-            };
-            let pause = backoff(attempt);
-            if !retry || attempt >= ATTEMPTS || ctx.remaining() <= pause + Duration::from_millis(50)
-            {
-                return outcome;
-            }
-            tokio::time::sleep(pause).await;
-        }
-    }
-}
-
-/// Why no answer came.
-#[derive(Debug)]
-enum Failure {
-    /// The cause, and whether a retry would repeat it (a TLS refusal).
-    Transport(String, bool),
-    /// The body was over [`MAX_BODY`].
-    TooLarge,
-}
-
-async fn read(mut resp: reqwest::Response) -> Result<(StatusCode, Zeroizing<Vec<u8>>), Failure> {
-    let status = resp.status();
-    if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
-        return Err(Failure::TooLarge);
-    }
-    let mut body = Zeroizing::new(Vec::new());
-    loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > MAX_BODY {
-                    return Err(Failure::TooLarge);
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok((status, body)),
-            Err(e) => return Err(transport(&e)),
-        }
-    }
-}
-
-/// A transport error by its innermost cause ("Connection refused",
-/// "invalid peer certificate: UnknownIssuer"); TLS refusals are permanent.
-fn transport(e: &reqwest::Error) -> Failure {
-    let mut cause: &dyn std::error::Error = e;
-    let mut tls = backend_tls::is_tls_error(e);
-    while let Some(next) = cause.source() {
-        cause = next;
-        tls |= backend_tls::is_tls_error(cause);
-    }
-    let text = cause.to_string();
-    let text = if text.is_empty() || text == e.to_string() {
-        "request failed".to_owned()
-    } else {
-        text
-    };
-    Failure::Transport(text, tls)
-}
-
-/// Between half and all of the exponential step.
-fn backoff(attempt: u32) -> Duration {
-    let step = FIRST_BACKOFF
-        .saturating_mul(1 << attempt.saturating_sub(1).min(10))
-        .min(MAX_BACKOFF);
-    let half = step / 2;
-    half + half.mul_f64(fastrand::f64())
 }
 
 /// The `data` of a Secret object.
@@ -436,12 +351,5 @@ mod tests {
             names.starts_with("keys: k00, k01") && names.ends_with(", ..."),
             "{names}"
         );
-    }
-
-    #[test]
-    fn backoff_is_bounded() {
-        for attempt in 1..20 {
-            assert!(backoff(attempt) <= MAX_BACKOFF);
-        }
     }
 }

@@ -15,16 +15,10 @@
 //! `insecure-skip-tls-verify`), and that is logged as a warning.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use backend_core::Secret;
 use backend_core::config::{MAX_CREDENTIAL_BYTES, read_guarded};
-use backend_tls::SystemRoots;
-use rustls::client::WebPkiServerVerifier;
-use rustls::client::danger::ServerCertVerifier;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::{ClientConfig, RootCertStore};
+use rustls::ClientConfig;
 use zeroize::Zeroize;
 
 use crate::config::{Settings, Source};
@@ -156,49 +150,29 @@ fn pod_namespace(path: &Path) -> Result<String, String> {
     }
 }
 
-/// A rustls configuration on ring: `ca` (PEM and where it came from) as
-/// the only roots, else the system's; no verification when `insecure`; a
-/// client certificate (PEM chain, PEM key) when given.
+/// A rustls configuration ([`backend_net::tls`]): `ca` (PEM and where it
+/// came from) as the only roots, else the system's; no verification when
+/// `insecure`; a client certificate (PEM chain, PEM key) when given.
 fn client_config(
     ca: Option<(&[u8], &str)>,
     insecure: bool,
     client: Option<&(Vec<u8>, Secret)>,
 ) -> Result<ClientConfig, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier: Arc<dyn ServerCertVerifier> = match ca {
-        _ if insecure => Arc::new(backend_tls::AcceptAny::new(provider.clone())),
-        Some((pem, from)) => {
-            let mut roots = RootCertStore::empty();
-            for cert in CertificateDer::pem_slice_iter(pem) {
-                let cert = cert.map_err(|e| format!("{from}: {e}"))?;
-                roots.add(cert).map_err(|e| format!("{from}: {e}"))?;
-            }
-            if roots.is_empty() {
-                return Err(format!("{from}: no PEM certificate in it"));
-            }
-            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                .build()
-                .map_err(|e| format!("{from}: {e}"))?
-        }
-        None => Arc::new(SystemRoots::new(provider.clone())),
+    let roots = match ca {
+        Some((pem, from)) if !insecure => backend_net::tls::pem_certs(pem, from)?,
+        _ => Vec::new(),
     };
-    let builder = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier);
-    match client {
-        None => Ok(builder.with_no_client_auth()),
-        Some((cert, key)) => {
-            let chain: Vec<_> = CertificateDer::pem_slice_iter(cert)
-                .collect::<Result<_, _>>()
-                .map_err(|e| format!("client certificate: {e}"))?;
-            // The parser's error names the PEM problem, never the key bytes.
-            let key = PrivateKeyDer::from_pem_slice(key.expose().as_bytes())
-                .map_err(|e| format!("client key: {e}"))?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| format!("client certificate and key: {e}"))
-        }
-    }
+    let client = match client {
+        None => None,
+        Some((cert, key)) => Some((
+            backend_net::tls::pem_certs(cert, "client certificate")?,
+            backend_net::tls::pem_key(key, "client key")?,
+        )),
+    };
+    backend_net::tls::client_config(backend_net::tls::Options {
+        roots,
+        server_name: None,
+        client,
+        skip_verify: insecure,
+    })
 }

@@ -25,9 +25,8 @@ use std::borrow::Cow;
 
 use backend_core::key::{extract, wipe};
 use backend_core::protocol::Request;
-use backend_core::runner::Backend;
 use backend_core::{
-    BoxFuture, ConfigError, Context, HandleError, Outcome, Provider, Secret, bounded, group,
+    ConfigError, Context, HandleError, NoArgs, Outcome, Provider, Secret, bounded, fan_out,
 };
 use base64::Engine as _;
 use serde_json::Value;
@@ -42,10 +41,6 @@ use crate::handle::Handle;
 pub struct K8sProvider {
     settings: Settings,
 }
-
-/// The provider's own flags: none; everything is in the config file.
-#[derive(Debug, clap::Args)]
-pub struct K8sArgs {}
 
 impl K8sProvider {
     /// Builds the provider from `config` and the process environment
@@ -82,11 +77,11 @@ impl K8sProvider {
                     .collect();
             }
         };
-        // Each handle's namespace, the default one filled in.
-        let targets: Vec<Result<(Cow<'_, str>, &str), HandleError>> = parsed
-            .iter()
+        // Each handle with its namespace, the default one filled in.
+        let targets: Vec<Result<(Handle<'_>, Cow<'_, str>), HandleError>> = parsed
+            .into_iter()
             .map(|p| {
-                let h = p.as_ref().map_err(Clone::clone)?;
+                let h = p?;
                 let ns = match (h.namespace, &api.namespace) {
                     (Some(ns), _) => Cow::Borrowed(ns),
                     (None, Ok(ns)) => Cow::Borrowed(ns.as_str()),
@@ -94,41 +89,29 @@ impl K8sProvider {
                         return Err(HandleError::other(format!("{}: {why}", h.name)));
                     }
                 };
-                Ok((ns, h.name))
+                Ok((h, ns))
             })
             .collect();
-        let (secrets, index) = group(
-            targets
-                .iter()
-                .flatten()
-                .map(|(ns, name)| (ns.as_ref(), *name)),
-        );
-        tracing::debug!("reading {} secret(s)", secrets.len());
-        let fetched: Vec<Result<Data, HandleError>> =
-            bounded(&secrets, self.settings.concurrency, ctx, |(ns, name)| {
-                api.secret(ns, name, ctx)
-            })
-            .await;
-        let mut index = index.into_iter();
-        parsed
-            .iter()
-            .zip(targets)
-            .map(|(p, target)| {
-                let (ns, _) = target?;
-                let h = p.as_ref().map_err(Clone::clone)?;
-                let data = index
-                    .next()
-                    .and_then(|i| fetched.get(i))
-                    .ok_or_else(|| HandleError::other("internal error: no read for this handle"))?;
-                match data {
-                    Ok(data) => value(data, h, &ns),
-                    Err(e) if e.kind() == backend_core::ErrorKind::TimedOut => {
-                        Err(e.clone().context(location(h, Some(&ns))))
-                    }
-                    Err(e) => Err(e.clone()),
+        let api = &api;
+        fan_out(
+            targets,
+            |(h, ns)| (ns.clone(), h.name),
+            |secrets| async move {
+                tracing::debug!("reading {} secret(s)", secrets.len());
+                bounded(&secrets, self.settings.concurrency, ctx, |(ns, name)| {
+                    api.secret(ns, name, ctx)
+                })
+                .await
+            },
+            |(h, ns), data| match data {
+                Ok(data) => value(data, &h, &ns),
+                Err(e) if e.kind() == backend_core::ErrorKind::TimedOut => {
+                    Err(e.clone().context(location(&h, Some(&ns))))
                 }
-            })
-            .collect()
+                Err(e) => Err(e.clone()),
+            },
+        )
+        .await
     }
 }
 
@@ -193,23 +176,16 @@ fn value(data: &Data, h: &Handle<'_>, ns: &str) -> Outcome {
 }
 
 impl Provider for K8sProvider {
-    fn resolve<'a>(
-        &'a self,
-        handles: &'a [String],
-        ctx: &'a Context,
-    ) -> BoxFuture<'a, Vec<Outcome>> {
-        Box::pin(self.resolve_all(handles, ctx))
-    }
-}
-
-impl Backend for K8sProvider {
-    const BINARY: &'static str = "secret-backend-k8s";
-    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
-    const ABOUT: &'static str =
-        "Secret backend for Kubernetes Secrets: handles are <namespace>/<name>;<key>.";
+    const ABOUT: backend_core::About = backend_core::about!(
+        "secret-backend-k8s",
+        "Secret backend for Kubernetes Secrets: handles are <namespace>/<name>;<key>."
+    );
     type Config = K8sConfig;
-    type Args = K8sArgs;
-    type Provider = K8sProvider;
+    type Args = NoArgs;
+
+    async fn resolve(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
+        self.resolve_all(handles, ctx).await
+    }
 
     fn aliases(config: &K8sConfig) -> Option<&backend_core::Aliases> {
         Some(&config.aliases)
@@ -219,7 +195,7 @@ impl Backend for K8sProvider {
         handle::parse(handle).map(drop)
     }
 
-    fn build(config: K8sConfig, _: K8sArgs, _: &Request) -> Result<Self, ConfigError> {
+    fn build(config: K8sConfig, _: NoArgs, _: &Request) -> Result<Self, ConfigError> {
         Self::new(config)
     }
 }

@@ -12,20 +12,7 @@
 use backend_core::ConfigError;
 use serde_json::{Map, Value, json};
 
-use crate::HandleMap;
-
-/// The caller's type names we serve, and our store for each.
-pub const CALLER_TYPES: &[(&str, &str)] = &[
-    ("hashicorp.vault", "vault"),
-    ("aws.secrets", "aws"),
-    ("aws.ssm", "aws"),
-    ("file.json", "file"),
-    ("file.yaml", "file"),
-    ("file.text", "file"),
-    ("docker.secrets", "file"),
-    ("k8s.file", "file"),
-    ("k8s.secrets", "k8s"),
-];
+use crate::{HandleMap, stores};
 
 /// Translates a caller's `type` and `config` into one of our store types,
 /// its config, and the handle rewrite its grammar needs.
@@ -35,8 +22,6 @@ pub fn translate(
 ) -> Result<(String, Value, Option<HandleMap>), ConfigError> {
     let cfg = Ci(config);
     let (kind, ours, rewrite): (&str, Value, Option<HandleMap>) = match backend_type {
-        // Our own names work too, with our own keys.
-        "vault" | "aws" | "file" | "k8s" | "dummy" => (backend_type, config.clone(), None),
         "k8s.secrets" => ("k8s", k8s(&cfg), None),
         "hashicorp.vault" => ("vault", vault(&cfg)?, Some(vault_handle)),
         "aws.secrets" => ("aws", aws(&cfg)?, None),
@@ -57,14 +42,19 @@ pub fn translate(
             let path = cfg.str("secrets_path").unwrap_or("/run/secrets");
             ("file", file(&cfg, json!({ "dir": path })), None)
         }
-        other => {
-            let known: Vec<&str> = CALLER_TYPES.iter().map(|(t, _)| *t).collect();
-            return Err(ConfigError::new(format!(
-                "backend type '{}' is not served here (served: {}, and vault, aws, file, k8s, dummy)",
-                other.escape_debug(),
-                known.join(", ")
-            )));
-        }
+        // Our own names, with our own keys, and connectors whose keys are
+        // the store's own.
+        other => match stores::find(other).or_else(|| stores::by_connector(other)) {
+            Some(store) => (store.name, config.clone(), None),
+            None => {
+                return Err(ConfigError::new(format!(
+                    "backend type '{}' is not served here (served: {}, and {})",
+                    other.escape_debug(),
+                    stores::connector_names(),
+                    stores::names()
+                )));
+            }
+        },
     };
     Ok((kind.to_owned(), ours, rewrite))
 }

@@ -33,8 +33,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use backend_core::protocol::Request;
-use backend_core::runner::Backend;
-use backend_core::{BoxFuture, ConfigError, Context, HandleError, Outcome, Provider, group};
+use backend_core::{ConfigError, Context, HandleError, NoArgs, Outcome, Provider, Resolver, group};
 use futures_util::future::join_all;
 use serde::Deserialize;
 use serde_json::Value;
@@ -105,15 +104,11 @@ impl std::fmt::Debug for MultiConfig {
     }
 }
 
-/// `secret-backend` has no flags beyond the shared ones.
-#[derive(Debug, clap::Args)]
-pub struct MultiArgs {}
-
 /// A backend as configured: validated at start, built on first use.
 struct Slot {
     kind: String,
     config: Value,
-    built: Mutex<Option<Arc<dyn Provider>>>,
+    built: Mutex<Option<Arc<dyn Resolver>>>,
 }
 
 impl std::fmt::Debug for Slot {
@@ -131,7 +126,7 @@ pub type HandleMap = fn(&str) -> String;
 /// One backend's share of a call: the backend (or why it cannot be built),
 /// the distinct handles it gets, and where their answers go.
 struct Batch {
-    provider: Result<Arc<dyn Provider>, HandleError>,
+    provider: Result<Arc<dyn Resolver>, HandleError>,
     distinct: Vec<String>,
     /// (index of the caller's handle, index in `distinct`).
     positions: Vec<(usize, usize)>,
@@ -286,7 +281,7 @@ impl MultiProvider {
         }
     }
 
-    fn provider(&self, name: &str) -> Result<Arc<dyn Provider>, HandleError> {
+    fn provider(&self, name: &str) -> Result<Arc<dyn Resolver>, HandleError> {
         let slot = self
             .slots
             .get(name)
@@ -298,14 +293,14 @@ impl MultiProvider {
         if let Some(p) = built.as_ref() {
             return Ok(Arc::clone(p));
         }
-        let p: Arc<dyn Provider> = stores::build(&slot.kind, slot.config.clone())
+        let p: Arc<dyn Resolver> = stores::build(&slot.kind, slot.config.clone())
             .map_err(|e| HandleError::other(format!("backend '{name}': {e}")))?
             .into();
         *built = Some(Arc::clone(&p));
         Ok(p)
     }
 
-    fn built(&self) -> Vec<Arc<dyn Provider>> {
+    fn built(&self) -> Vec<Arc<dyn Resolver>> {
         self.slots
             .values()
             .filter_map(|s| s.built.lock().ok().and_then(|b| b.as_ref().map(Arc::clone)))
@@ -313,13 +308,9 @@ impl MultiProvider {
     }
 }
 
-impl Provider for MultiProvider {
-    fn resolve<'a>(
-        &'a self,
-        handles: &'a [String],
-        ctx: &'a Context,
-    ) -> BoxFuture<'a, Vec<Outcome>> {
-        Box::pin(async move {
+impl MultiProvider {
+    async fn route_and_resolve(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
+        {
             // (handle index, backend, its handle there) per routable handle,
             // borrowing the handle where no rewrite applies; the others'
             // errors kept aside. The answers' table is made only once the
@@ -360,7 +351,7 @@ impl Provider for MultiProvider {
             drop(of_handle);
             let calls = batches.iter().map(|b| async move {
                 match &b.provider {
-                    Ok(p) => p.resolve(&b.distinct, ctx).await,
+                    Ok(p) => p.resolve_boxed(&b.distinct, ctx).await,
                     Err(e) => b.distinct.iter().map(|_| Err(e.clone())).collect(),
                 }
             });
@@ -400,34 +391,43 @@ impl Provider for MultiProvider {
                 .into_iter()
                 .map(|o| o.unwrap_or_else(|| Err(ctx.timed_out())))
                 .collect()
-        })
-    }
-
-    fn close<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, ()> {
-        Box::pin(async move {
-            let built = self.built();
-            join_all(built.iter().map(|p| p.close(ctx))).await;
-        })
+        }
     }
 }
 
-/// The `secret-backend` executable.
-#[derive(Debug)]
-pub struct Multi;
-
-impl Backend for Multi {
-    const BINARY: &'static str = "secret-backend";
-    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
-    const ABOUT: &'static str = "Secret backend for many stores: routes '<backend>:<handle>' to the vault, aws, file, k8s or dummy backend named in the config, and the helper's k8s_secret@ and file@ handles.";
+impl Provider for MultiProvider {
+    const ABOUT: backend_core::About = backend_core::about!(
+        "secret-backend",
+        "Secret backend for many stores: routes '<backend>:<handle>' to the store (vault, aws, file, k8s, dummy, ...) of the backend named in the config, and the helper's k8s_secret@ and file@ handles."
+    );
     type Config = MultiConfig;
-    type Args = MultiArgs;
-    type Provider = MultiProvider;
+    type Args = NoArgs;
+
+    async fn resolve(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
+        self.route_and_resolve(handles, ctx).await
+    }
+
+    async fn close(&self, ctx: &Context) {
+        let built = self.built();
+        join_all(built.iter().map(|p| p.close_boxed(ctx))).await;
+    }
 
     /// The backends' configs are untyped values here (each store reads its
     /// own from them), so the event reader gives the same result as
     /// serde-saphyr, in a smaller binary.
+    ///
+    /// Each backend's config is deserialized here as its store reads it,
+    /// errors aside (the build reports them): so the credentials it holds
+    /// inline are counted as read ([`backend_core::Credential`]), and a
+    /// config file others can read is warned about.
     fn load_config(path: &std::path::Path) -> Result<MultiConfig, ConfigError> {
-        backend_core::config::load_flat(path)
+        let config: MultiConfig = backend_core::config::load_flat(path)?;
+        for value in config.backends.values() {
+            if let Ok((kind, rest)) = stores::split_type(value.clone()) {
+                let _ = stores::validate(&kind, rest);
+            }
+        }
+        Ok(config)
     }
 
     fn aliases(config: &MultiConfig) -> Option<&backend_core::Aliases> {
@@ -440,7 +440,7 @@ impl Backend for Multi {
     /// nothing here.
     fn check_aliases(
         config: &MultiConfig,
-        _: &MultiArgs,
+        _: &NoArgs,
         aliases: &backend_core::Aliases,
     ) -> Result<(), ConfigError> {
         if aliases.is_empty() {
@@ -462,13 +462,9 @@ impl Backend for Multi {
         })
     }
 
-    fn holds_credentials(config: &MultiConfig) -> bool {
-        config.backends.values().any(stores::holds_credentials)
-    }
-
     fn build(
         config: MultiConfig,
-        _: MultiArgs,
+        _: NoArgs,
         request: &Request,
     ) -> Result<MultiProvider, ConfigError> {
         match (request.backend_type.as_deref(), config.caller_config) {

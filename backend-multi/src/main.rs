@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    backend_core::main::<backend_multi::Multi>()
+    backend_core::main::<backend_multi::MultiProvider>()
 }

@@ -1,16 +1,83 @@
-//! The store types `secret-backend` can serve, by their type names.
+//! The stores `secret-backend` serves: one table, [`STORES`].
 //!
-//! Each entry deserializes exactly that store's own config type (the one its
-//! single-store binary reads from `--config`), so a store has one schema
-//! wherever it is used. Adding a store is one line in [`build`].
+//! Each entry is a store's [`Provider`] type, its type name and the
+//! payload type names of the Datadog connector that it serves. Everything
+//! else is derived from the table: the type names a config accepts, the
+//! build, the handle check, the connector names a request may carry, the
+//! messages that list them. Each entry deserializes exactly that store's
+//! own config type (the one its single-store binary reads from
+//! `--config`), so a store has one schema wherever it is used. Adding a
+//! store is one line in [`STORES`] (and, only where the connector's keys
+//! differ from the store's, a translation in [`crate::connectors`]).
 
-use backend_core::runner::Backend;
-use backend_core::{ConfigError, HandleError, Provider};
-use serde::de::DeserializeOwned;
+use backend_core::{ConfigError, HandleError, Provider, Resolver};
 use serde_json::Value;
 
-/// Our type names, as written after `type:` in the config.
-pub const TYPES: &[&str] = &["vault", "aws", "file", "k8s", "dummy"];
+/// A store's build: its config deserialized and, when asked, the store.
+type Build = fn(Value, bool) -> Result<Option<Box<dyn Resolver>>, ConfigError>;
+
+/// One store the binary serves.
+#[derive(Debug)]
+pub struct Store {
+    /// Our type name, after `type:` in the config (and a request's `type`).
+    pub name: &'static str,
+    /// The connector's type names a request's `type` may carry for it.
+    pub connectors: &'static [&'static str],
+    /// Deserializes the store's config and, when asked, builds it.
+    build: Build,
+    /// The store's handle check, its config read once.
+    checker: fn(&Value) -> Checker,
+}
+
+/// The entry of store `P`.
+const fn store<P: Provider>(name: &'static str, connectors: &'static [&'static str]) -> Store {
+    Store {
+        name,
+        connectors,
+        build: typed::<P>,
+        checker: checker_of::<P>,
+    }
+}
+
+/// Every store, in the order `--help` and messages list them.
+pub const STORES: &[Store] = &[
+    store::<backend_vault::VaultProvider>("vault", &["hashicorp.vault"]),
+    store::<backend_aws::AwsProvider>("aws", &["aws.secrets", "aws.ssm"]),
+    store::<backend_file::FileProvider>(
+        "file",
+        &[
+            "file.json",
+            "file.yaml",
+            "file.text",
+            "docker.secrets",
+            "k8s.file",
+        ],
+    ),
+    store::<backend_k8s::K8sProvider>("k8s", &["k8s.secrets"]),
+    store::<backend_dummy::Dummy>("dummy", &[]),
+];
+
+/// The store named `name`.
+pub fn find(name: &str) -> Option<&'static Store> {
+    STORES.iter().find(|s| s.name == name)
+}
+
+/// The store that serves the connector type `name`.
+pub fn by_connector(name: &str) -> Option<&'static Store> {
+    STORES.iter().find(|s| s.connectors.contains(&name))
+}
+
+/// Our type names, comma-separated, for messages.
+pub fn names() -> String {
+    let names: Vec<&str> = STORES.iter().map(|s| s.name).collect();
+    names.join(", ")
+}
+
+/// The connector type names, comma-separated, for messages.
+pub fn connector_names() -> String {
+    let names: Vec<&str> = STORES.iter().flat_map(|s| s.connectors).copied().collect();
+    names.join(", ")
+}
 
 /// Takes `type` out of a backend's config map.
 pub fn split_type(value: Value) -> Result<(String, Value), ConfigError> {
@@ -20,37 +87,14 @@ pub fn split_type(value: Value) -> Result<(String, Value), ConfigError> {
     match map.remove("type") {
         Some(Value::String(t)) => Ok((t, Value::Object(map))),
         Some(_) => Err(ConfigError::new("'type' must be a string")),
-        None => Err(ConfigError::new(format!(
-            "no 'type' (one of: {})",
-            TYPES.join(", ")
-        ))),
-    }
-}
-
-/// Config keys that hold a credential inline, in any store.
-const CREDENTIAL_KEYS: &[&str] = &[
-    "token",
-    "secret_id",
-    "jwt",
-    "password",
-    "secret_access_key",
-    "session_token",
-];
-
-/// Whether a backend's config holds a credential inline (at any depth).
-pub fn holds_credentials(config: &Value) -> bool {
-    match config {
-        Value::Object(map) => map.iter().any(|(k, v)| {
-            (CREDENTIAL_KEYS.contains(&k.as_str()) && !v.is_null()) || holds_credentials(v)
-        }),
-        _ => false,
+        None => Err(ConfigError::new(format!("no 'type' (one of: {})", names()))),
     }
 }
 
 /// Builds a provider of store `kind` from its config. Providers touch no
 /// network here (logins happen on their first call), but may read their
 /// credential files.
-pub fn build(kind: &str, config: Value) -> Result<Box<dyn Provider>, ConfigError> {
+pub fn build(kind: &str, config: Value) -> Result<Box<dyn Resolver>, ConfigError> {
     dispatch(kind, config, true)?.ok_or_else(|| ConfigError::new("internal error: nothing built"))
 }
 
@@ -72,22 +116,19 @@ pub fn validate(kind: &str, config: Value) -> Result<(), ConfigError> {
 pub type Checker = Box<dyn Fn(&str) -> Result<(), HandleError>>;
 
 /// The handle check of store `kind` with `config`: that store's own
-/// ([`Backend::check_handle`]), its config read once. A config that does
+/// ([`Provider::check_handle`]), its config read once. A config that does
 /// not deserialize checks nothing (it is refused elsewhere).
 pub fn checker(kind: &str, config: &Value) -> Checker {
-    fn typed<B: Backend + 'static>(config: &Value) -> Checker {
-        match serde_json::from_value::<B::Config>(config.clone()) {
-            Ok(config) => Box::new(move |handle| B::check_handle(&config, handle)),
-            Err(_) => Box::new(|_| Ok(())),
-        }
+    match find(kind) {
+        Some(store) => (store.checker)(config),
+        None => Box::new(|_| Ok(())),
     }
-    match kind {
-        "vault" => typed::<backend_vault::VaultProvider>(config),
-        "aws" => typed::<backend_aws::AwsProvider>(config),
-        "file" => typed::<backend_file::FileProvider>(config),
-        "k8s" => typed::<backend_k8s::K8sProvider>(config),
-        "dummy" => typed::<backend_dummy::Dummy>(config),
-        _ => Box::new(|_| Ok(())),
+}
+
+fn checker_of<P: Provider>(config: &Value) -> Checker {
+    match serde_json::from_value::<P::Config>(config.clone()) {
+        Ok(config) => Box::new(move |handle| P::check_handle(&config, handle)),
+        Err(_) => Box::new(|_| Ok(())),
     }
 }
 
@@ -95,36 +136,32 @@ fn dispatch(
     kind: &str,
     config: Value,
     build: bool,
-) -> Result<Option<Box<dyn Provider>>, ConfigError> {
-    match kind {
-        "vault" => typed(config, build, backend_vault::VaultProvider::new),
-        "aws" => typed(config, build, backend_aws::AwsProvider::new),
-        "file" => typed(config, build, backend_file::FileProvider::new),
-        "k8s" => typed(config, build, backend_k8s::K8sProvider::new),
-        "dummy" => typed(config, build, |_: backend_dummy::DummyConfig| {
-            Ok(backend_dummy::Dummy::default())
-        }),
+) -> Result<Option<Box<dyn Resolver>>, ConfigError> {
+    match find(kind) {
+        Some(store) => (store.build)(config, build),
         // Not quoted: a config error shows no value, whatever it holds.
-        _ => Err(ConfigError::new(format!(
+        None => Err(ConfigError::new(format!(
             "unknown type (expected one of: {})",
-            TYPES.join(", ")
+            names()
         ))),
     }
 }
 
-fn typed<C, P>(
+/// Deserializes `P`'s config from `config` and, if `build`, builds `P`
+/// with its default flags.
+fn typed<P: Provider>(
     config: Value,
     build: bool,
-    new: impl FnOnce(C) -> Result<P, ConfigError>,
-) -> Result<Option<Box<dyn Provider>>, ConfigError>
-where
-    C: DeserializeOwned,
-    P: Provider + 'static,
-{
-    let config: C = serde_json::from_value(config)
+) -> Result<Option<Box<dyn Resolver>>, ConfigError> {
+    let config: P::Config = serde_json::from_value(config)
         .map_err(|e| ConfigError::new(backend_core::config::describe_error(&e)))?;
     if !build {
         return Ok(None);
     }
-    Ok(Some(Box::new(new(config)?)))
+    let request = backend_core::protocol::Request::default();
+    Ok(Some(Box::new(P::build(
+        config,
+        P::Args::default(),
+        &request,
+    )?)))
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use backend_core::config::read_credential;
 use backend_core::secret::hold;
-use backend_core::{ConfigError, Secret, redact};
+use backend_core::{ConfigError, Credential, Secret, redact};
 use serde::Deserialize;
 
 use crate::policy::{Policy, refused_root};
@@ -102,7 +102,7 @@ impl Method {
 
 /// `auth:` in the config. Which fields apply depends on `method`; a field
 /// the method does not use is an error (it is probably a mistake).
-#[derive(Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// The auth method (default `token`).
@@ -110,27 +110,27 @@ pub struct AuthConfig {
     /// Where the method is mounted (default: the method's name).
     pub mount: Option<String>,
     /// token: the token itself (prefer `token_file` or `VAULT_TOKEN`).
-    pub token: Option<String>,
+    pub token: Option<Credential>,
     /// token: file holding the token.
     pub token_file: Option<PathBuf>,
     /// approle: the role id.
-    pub role_id: Option<String>,
+    pub role_id: Option<Credential>,
     /// approle: file holding the role id.
     pub role_id_file: Option<PathBuf>,
     /// approle: the secret id.
-    pub secret_id: Option<String>,
+    pub secret_id: Option<Credential>,
     /// approle: file holding the secret id.
     pub secret_id_file: Option<PathBuf>,
     /// kubernetes, jwt, aws: the role; cert: the certificate role name (optional).
     pub role: Option<String>,
     /// kubernetes, jwt: the JWT itself (prefer `jwt_file`).
-    pub jwt: Option<String>,
+    pub jwt: Option<Credential>,
     /// kubernetes: the service account token file; jwt: the JWT file.
     pub jwt_file: Option<PathBuf>,
     /// userpass, ldap: the user name.
     pub username: Option<String>,
     /// userpass, ldap: the password itself (prefer `password_file`).
-    pub password: Option<String>,
+    pub password: Option<Credential>,
     /// userpass, ldap: file holding the password.
     pub password_file: Option<PathBuf>,
     /// aws: the region whose STS endpoint the login request names.
@@ -139,10 +139,6 @@ pub struct AuthConfig {
     pub iam_server_id: Option<String>,
     /// aws: the STS endpoint the login request names, instead of the region's.
     pub sts_endpoint: Option<String>,
-}
-
-fn shown<T>(o: &Option<T>) -> &'static str {
-    if o.is_some() { "<redacted>" } else { "None" }
 }
 
 impl fmt::Debug for VaultConfig {
@@ -161,30 +157,6 @@ impl fmt::Debug for VaultConfig {
             .field("token_cache_file", &self.token_cache_file)
             .field("allowed_paths", &self.allowed_paths)
             .field("aliases", &self.aliases)
-            .finish()
-    }
-}
-
-impl fmt::Debug for AuthConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthConfig")
-            .field("method", &self.method)
-            .field("mount", &self.mount)
-            .field("token", &shown(&self.token))
-            .field("token_file", &self.token_file)
-            .field("role_id", &shown(&self.role_id))
-            .field("role_id_file", &self.role_id_file)
-            .field("secret_id", &shown(&self.secret_id))
-            .field("secret_id_file", &self.secret_id_file)
-            .field("role", &self.role)
-            .field("jwt", &shown(&self.jwt))
-            .field("jwt_file", &self.jwt_file)
-            .field("username", &self.username)
-            .field("password", &shown(&self.password))
-            .field("password_file", &self.password_file)
-            .field("region", &self.region)
-            .field("iam_server_id", &self.iam_server_id)
-            .field("sts_endpoint", &self.sts_endpoint)
             .finish()
     }
 }
@@ -472,7 +444,7 @@ fn held(secret: Secret) -> Secret {
 /// A value given inline or in a file; exactly one of them. Either way it is
 /// a credential the process holds ([`hold`]).
 fn inline_or_file(
-    inline: Option<String>,
+    inline: Option<Credential>,
     file: Option<&Path>,
     name: &str,
 ) -> Result<Option<Secret>, ConfigError> {
@@ -480,8 +452,10 @@ fn inline_or_file(
         (Some(_), Some(_)) => Err(bad(format!(
             "auth.{name} and auth.{name}_file exclude each other"
         ))),
-        (Some(v), None) if v.trim().is_empty() => Err(bad(format!("auth.{name} is empty"))),
-        (Some(v), None) => Ok(Some(Secret::credential(v.trim().to_owned()))),
+        (Some(v), None) if v.expose().trim().is_empty() => {
+            Err(bad(format!("auth.{name} is empty")))
+        }
+        (Some(v), None) => Ok(Some(Secret::credential(v.expose().trim().to_owned()))),
         (None, Some(p)) => read_credential(p, &format!("auth.{name}_file")).map(|s| Some(held(s))),
         (None, None) => Ok(None),
     }

@@ -41,9 +41,8 @@ use std::sync::{Arc, Mutex};
 
 use backend_core::key::{extract, sole_value};
 use backend_core::protocol::Request;
-use backend_core::runner::Backend;
 use backend_core::{
-    BoxFuture, ConfigError, Context, HandleError, Outcome, Provider, bounded, group,
+    ConfigError, Context, HandleError, NoArgs, Outcome, Provider, bounded, fan_out,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -74,13 +73,18 @@ struct Inner {
     token_cache_file: Option<std::path::PathBuf>,
 }
 
+/// A document read, cleared when it drops: the responses hold every value
+/// read.
+struct Wiped(Value);
+
+impl Drop for Wiped {
+    fn drop(&mut self) {
+        backend_core::key::wipe(&mut self.0);
+    }
+}
+
 /// The session task's result: `None` until it is over.
 type SessionWatch = tokio::sync::watch::Receiver<Option<Result<Arc<Session>, HandleError>>>;
-
-/// The provider's own flags: none; everything is in the config file and
-/// the vault CLI's environment variables.
-#[derive(Debug, clap::Args)]
-pub struct VaultArgs {}
 
 impl VaultProvider {
     /// Builds the provider from `config`, filled in from the vault CLI's
@@ -146,45 +150,40 @@ impl VaultProvider {
             handles.iter().map(|h| checked(&self.policy, h)).collect();
         // Grouped by reference: a request of 200,000 handles holds each
         // path once, in its parsed handle.
-        let (targets, index) = group(parsed.iter().flatten().map(Handle::target_ref));
-        let fetched: Vec<Result<Value, HandleError>> = if targets.is_empty() {
-            Vec::new()
-        } else {
-            match ctx.within(self.session(ctx)).await.and_then(|r| r) {
-                Ok(session) => {
-                    let mounts = Mounts::default();
-                    let (session, mounts) = (&session, &mounts);
-                    bounded(&targets, self.concurrency, ctx, |t| {
-                        self.fetch(t, session, mounts, ctx)
-                    })
-                    .await
-                }
-                Err(e) => targets.iter().map(|_| Err(e.clone())).collect(),
-            }
-        };
-        let mut fetched = fetched;
-        let mut index = index.into_iter();
-        let outcomes = parsed
-            .into_iter()
+        let targets: Vec<Result<(TargetRef<'_>, &Handle), HandleError>> = parsed
+            .iter()
             .map(|h| {
-                let h = h?;
-                let doc = index
-                    .next()
-                    .and_then(|i| fetched.get(i))
-                    .ok_or_else(|| HandleError::other("internal error: no read for this handle"))?;
-                let location = h.location();
-                let doc = doc.as_ref().map_err(|e| e.clone().context(&location))?;
-                match &h.key {
-                    Some(key) => extract(doc, key, &location),
-                    None => sole_value(doc, &location),
-                }
+                h.as_ref()
+                    .map(|h| (h.target_ref(), h))
+                    .map_err(Clone::clone)
             })
             .collect();
-        // The responses held every value read: clear them before they drop.
-        for doc in fetched.iter_mut().flatten() {
-            backend_core::key::wipe(doc);
-        }
-        outcomes
+        fan_out(
+            targets,
+            |(t, _)| *t,
+            |targets| async move {
+                match ctx.within(self.session(ctx)).await.and_then(|r| r) {
+                    Ok(session) => {
+                        let mounts = Mounts::default();
+                        let (session, mounts) = (&session, &mounts);
+                        bounded(&targets, self.concurrency, ctx, |t| async move {
+                            self.fetch(t, session, mounts, ctx).await.map(Wiped)
+                        })
+                        .await
+                    }
+                    Err(e) => targets.iter().map(|_| Err(e.clone())).collect(),
+                }
+            },
+            |(_, h), doc| {
+                let location = h.location();
+                let doc = doc.map_err(|e| e.clone().context(&location))?;
+                match &h.key {
+                    Some(key) => extract(&doc.0, key, &location),
+                    None => sole_value(&doc.0, &location),
+                }
+            },
+        )
+        .await
     }
 
     /// Reads one target; errors carry the cause only (the caller adds the
@@ -460,19 +459,22 @@ impl Mounts {
 }
 
 impl Provider for VaultProvider {
-    fn resolve<'a>(
-        &'a self,
-        handles: &'a [String],
-        ctx: &'a Context,
-    ) -> BoxFuture<'a, Vec<Outcome>> {
-        Box::pin(self.resolve_all(handles, ctx))
+    const ABOUT: backend_core::About = backend_core::about!(
+        "secret-backend-vault",
+        "Secret backend for HashiCorp Vault and OpenBao: handles are <path>[?version=N][;<key>]."
+    );
+    type Config = VaultConfig;
+    type Args = NoArgs;
+
+    async fn resolve(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
+        self.resolve_all(handles, ctx).await
     }
 
     /// Revokes the login token, if there is one: waits (within `ctx`) for a
     /// session task still running, so a login the server answered after
     /// the call stopped waiting is revoked too.
-    fn close<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, ()> {
-        Box::pin(async move {
+    async fn close(&self, ctx: &Context) {
+        {
             let watch = self.session.lock().ok().and_then(|mut s| s.take());
             let Some(mut watch) = watch else {
                 return; // never started: nothing was asked of the server
@@ -491,24 +493,7 @@ impl Provider for VaultProvider {
             if let Some(s) = session {
                 auth::revoke(&self.inner.api, &s, ctx).await;
             }
-        })
-    }
-}
-
-impl Backend for VaultProvider {
-    const BINARY: &'static str = "secret-backend-vault";
-    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
-    const ABOUT: &'static str =
-        "Secret backend for HashiCorp Vault and OpenBao: handles are <path>[?version=N][;<key>].";
-    type Config = VaultConfig;
-    type Args = VaultArgs;
-    type Provider = VaultProvider;
-
-    fn holds_credentials(config: &VaultConfig) -> bool {
-        let a = &config.auth;
-        [&a.token, &a.role_id, &a.secret_id, &a.jwt, &a.password]
-            .iter()
-            .any(|c| c.is_some())
+        }
     }
 
     fn aliases(config: &VaultConfig) -> Option<&backend_core::Aliases> {
@@ -521,7 +506,7 @@ impl Backend for VaultProvider {
         checked(&Policy::new(None), handle).map(drop)
     }
 
-    fn build(config: VaultConfig, _: VaultArgs, _: &Request) -> Result<Self, ConfigError> {
+    fn build(config: VaultConfig, _: NoArgs, _: &Request) -> Result<Self, ConfigError> {
         Self::new(config)
     }
 }

@@ -1,36 +1,22 @@
-//! The rustls client configuration.
-//!
-//! We build it ourselves and hand it to reqwest (`use_preconfigured_tls`)
-//! because reqwest alone cannot check the server certificate against a
-//! name other than the URL's host (`VAULT_TLS_SERVER_NAME`). One path for
-//! every case keeps the rules in one place:
+//! The rustls client configuration: the files of the TLS settings read
+//! here, the rules ([`backend_net::tls`]) shared with every store.
 //!
 //! - `ca_cert` / `ca_path` given: only those CAs are trusted (as the vault
 //!   CLI does); otherwise the platform's verifier and roots, loaded at the
-//!   first TLS handshake: reading the system store (about 150 files, 3-4 ms)
-//!   is wasted on an `http://` address, and a store that cannot be read
-//!   fails the handshake, so the handles say why.
+//!   first TLS handshake.
 //! - `tls_server_name`: the certificate must be valid for that name (the
 //!   SNI sent is still the address's host).
 //! - `client_cert` + `client_key`: presented when the server asks (mutual
 //!   TLS, cert auth).
 //! - `skip_verify`: no verification at all (warned about at startup).
-//!
-//! Proxies from `HTTPS_PROXY` / `NO_PROXY` are reqwest's business and use
-//! the same TLS configuration for the tunnelled connection.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use backend_core::ConfigError;
 use backend_core::config::{read_credential, read_guarded};
-use backend_tls::SystemRoots;
-use rustls::client::WebPkiServerVerifier;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use backend_net::tls::{Options, pem_certs, pem_key};
+use rustls::ClientConfig;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::config::TlsSettings;
 
@@ -47,80 +33,34 @@ fn bad(msg: impl Into<String>) -> ConfigError {
 
 /// Builds the client TLS configuration from `tls`.
 pub fn client_config(tls: &TlsSettings) -> Result<ClientConfig, ConfigError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| bad(format!("TLS setup: {e}")))?;
-    let mut verifier = verifier(tls, &provider)?;
-    if let Some(name) = &tls.server_name {
-        let name = ServerName::try_from(name.clone()).map_err(|_| {
-            bad(format!(
-                "tls_server_name '{}' is not a host name",
-                name.escape_debug()
-            ))
-        })?;
-        verifier = Arc::new(NameOverride {
-            inner: verifier,
-            name,
-        });
-    }
-    let builder = builder
-        .dangerous()
-        .with_custom_certificate_verifier(verifier);
-    match &tls.client {
-        None => Ok(builder.with_no_client_auth()),
-        Some((cert, key)) => {
-            let chain = certs(cert, "client_cert")?;
-            let key = private_key(key)?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| bad(format!("client_cert/client_key: {e}")))
+    let mut roots = Vec::new();
+    if !tls.skip_verify {
+        if let Some(file) = &tls.ca_cert {
+            roots.extend(certs(file, "ca_cert")?);
         }
-    }
-}
-
-fn verifier(
-    tls: &TlsSettings,
-    provider: &Arc<CryptoProvider>,
-) -> Result<Arc<dyn ServerCertVerifier>, ConfigError> {
-    if tls.skip_verify {
-        return Ok(Arc::new(backend_tls::AcceptAny::new(provider.clone())));
-    }
-    if tls.ca_cert.is_none() && tls.ca_path.is_none() {
-        return Ok(Arc::new(SystemRoots::new(provider.clone())));
-    }
-    let mut roots = RootCertStore::empty();
-    if let Some(file) = &tls.ca_cert {
-        add_roots(&mut roots, certs(file, "ca_cert")?, file)?;
-    }
-    if let Some(dir) = &tls.ca_path {
-        for file in ca_dir(dir)? {
-            // Other files (READMEs, keys) may sit in a CA directory: skip them.
-            if let Ok(found) = certs(&file, "ca_path file") {
-                add_roots(&mut roots, found, &file)?;
+        if let Some(dir) = &tls.ca_path {
+            for file in ca_dir(dir)? {
+                // Other files (READMEs, keys) may sit in a CA directory: skip them.
+                if let Ok(found) = certs(&file, "ca_path file") {
+                    roots.extend(found);
+                }
             }
         }
+        if (tls.ca_cert.is_some() || tls.ca_path.is_some()) && roots.is_empty() {
+            return Err(bad("ca_cert / ca_path hold no certificates"));
+        }
     }
-    if roots.is_empty() {
-        return Err(bad("ca_cert / ca_path hold no certificates"));
-    }
-    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .build()
-        .map(|v| v as Arc<dyn ServerCertVerifier>)
-        .map_err(|e| bad(format!("CA certificates: {e}")))
-}
-
-fn add_roots(
-    roots: &mut RootCertStore,
-    certs: Vec<CertificateDer<'static>>,
-    file: &Path,
-) -> Result<(), ConfigError> {
-    for c in certs {
-        roots
-            .add(c)
-            .map_err(|e| bad(format!("CA file {}: {e}", file.display())))?;
-    }
-    Ok(())
+    let client = match &tls.client {
+        None => None,
+        Some((cert, key)) => Some((certs(cert, "client_cert")?, private_key(key)?)),
+    };
+    backend_net::tls::client_config(Options {
+        roots,
+        server_name: tls.server_name.clone(),
+        client,
+        skip_verify: tls.skip_verify,
+    })
+    .map_err(|e| bad(e.replace("TLS server name", "tls_server_name")))
 }
 
 fn ca_dir(dir: &Path) -> Result<Vec<std::path::PathBuf>, ConfigError> {
@@ -141,65 +81,11 @@ fn ca_dir(dir: &Path) -> Result<Vec<std::path::PathBuf>, ConfigError> {
 
 fn certs(file: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
     let text = read_guarded(file, what, MAX_PEM)?;
-    let certs: Vec<_> = CertificateDer::pem_slice_iter(text.as_bytes())
-        .collect::<Result<_, _>>()
-        .map_err(|e| bad(format!("{what} {}: {e}", file.display())))?;
-    if certs.is_empty() {
-        return Err(bad(format!(
-            "{what} {}: no PEM certificate in it",
-            file.display()
-        )));
-    }
-    Ok(certs)
+    pem_certs(text.as_bytes(), &format!("{what} {}", file.display())).map_err(bad)
 }
 
 fn private_key(file: &Path) -> Result<PrivateKeyDer<'static>, ConfigError> {
     let pem = read_credential(file, "client_key")?;
     backend_core::secret::hold(&pem);
-    // The parser's error names the PEM problem, never the key bytes.
-    PrivateKeyDer::from_pem_slice(pem.expose().as_bytes())
-        .map_err(|e| bad(format!("client_key {}: {e}", file.display())))
-}
-
-/// Checks the certificate against a configured name instead of the URL host.
-#[derive(Debug)]
-struct NameOverride {
-    inner: Arc<dyn ServerCertVerifier>,
-    name: ServerName<'static>,
-}
-
-impl ServerCertVerifier for NameOverride {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        self.inner
-            .verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
+    pem_key(&pem, &format!("client_key {}", file.display())).map_err(bad)
 }

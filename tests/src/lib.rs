@@ -81,6 +81,36 @@ pub fn config_quotes_no_value(bin: &str, places: &[&str], handle: &str) {
     }
 }
 
+/// Scalars of every YAML type a credential may be written as.
+pub const CREDENTIAL_SCALARS: &[&str] = &["987654321", "true", "-12.5", "0x1F", "'quoted'"];
+
+/// Runs `bin --config FILE` for the config `place` (YAML with `{v}` where
+/// a credential goes) with every scalar of [`CREDENTIAL_SCALARS`]: each is
+/// read as the credential's text (one YAML dialect in every binary: the
+/// config is accepted, exit 0, and `handle` gets a per-handle answer), and
+/// the config file, readable by others, is warned about (it holds a
+/// credential inline).
+pub fn credential_scalars_are_text(bin: &str, place: &str, handle: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    let conf = d.path().join("config.yaml");
+    for scalar in CREDENTIAL_SCALARS {
+        let text = place.replace("{v}", scalar);
+        std::fs::write(&conf, &text).unwrap();
+        std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let done = Cmd::new(bin)
+            .args(["--config", conf.to_str().unwrap(), "--timeout", "3"])
+            .stdin(payload(&[handle]))
+            .run();
+        done.expect_code(0);
+        assert!(!done.error(handle).is_empty(), "{text}\n{done}");
+        assert!(
+            done.stderr.contains("is readable by every user"),
+            "no warning for a readable config holding a credential:\n{text}\n{done}"
+        );
+    }
+}
+
 /// Runs `bin --config FILE` with an alias bomb as the config
 /// ([`yaml_bomb`], 300 MB expanded): a config error naming the parser's
 /// limits, at once (a minute would mean it was being expanded).

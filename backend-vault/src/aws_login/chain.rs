@@ -640,7 +640,7 @@ async fn call(request: reqwest::RequestBuilder) -> Result<Answer, String> {
 /// A reqwest client on the system roots, no redirects; `local`: no proxy
 /// and short timeouts (the metadata and container endpoints).
 fn client(local: bool) -> Result<reqwest::Client, HandleError> {
-    let tls = backend_tls::system_roots_config()
+    let tls = backend_net::system_roots_config()
         .map_err(|e| HandleError::other(format!("TLS setup: {e}")))?;
     let mut builder = reqwest::Client::builder()
         .use_preconfigured_tls(tls)

@@ -1,5 +1,7 @@
-//! The TLS pieces the networked backends share (vault and aws link the
-//! same rustls with ring, so the multi binary carries one TLS stack).
+//! What every networked store shares: [`http`] (the client, retries under
+//! the deadline, bounded bodies, failures in words) and [`tls`] (one client
+//! configuration for every store's TLS settings). Every store links the
+//! same rustls with ring, so the multi binary carries one TLS stack.
 //!
 //! [`SystemRoots`] is the platform verifier with the system's roots, built
 //! at the first certificate it is asked to check: reading the system store
@@ -13,6 +15,11 @@
 //! the handshake until the deadline. [`check_root_paths`] refuses them first
 //! (a `stat`, which never blocks), as the core refuses every other special
 //! file we are pointed at.
+
+pub mod http;
+pub mod tls;
+
+pub use http::{Failure, Http, Response};
 
 use std::sync::{Arc, OnceLock};
 
