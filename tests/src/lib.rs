@@ -9,6 +9,7 @@
 // Test support fails the test that uses it by panicking, as tests do.
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
+pub mod azure;
 pub mod fault;
 pub mod k8s;
 pub mod ldap;

@@ -1,0 +1,752 @@
+//! End-to-end tests: the real `secret-backend-azure` binary against the
+//! fake Key Vault, Entra ID and managed identity endpoints of
+//! `backend_tests::azure` (TLS with its own CA, tokens checked, RBAC and
+//! access policies, Key Vault's error bodies, faults, a request log). One
+//! test binary, modules by theme.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use backend_tests::azure::{Attributes, FakeAzure, Fault, SYSTEM_IDENTITY, TENANT, write_private};
+use backend_tests::{Cmd, Done, assert_no_leak, payload};
+
+const BIN: &str = env!("CARGO_BIN_EXE_secret-backend-azure");
+const APP: &str = "a9911c1e-0000-4000-8000-00000000app1";
+const CLIENT_SECRET: &str = "client-S3CRET-value-0123456789";
+const PASSWORD: &str = "pa55-w0rd-VALUE-1";
+const USER: &str = "db-user-VALUE-2";
+const PLAIN: &str = "plain-VALUE-3~!";
+
+/// Every variable that picks an identity: none leaks in from the host.
+const IDENTITY_VARS: &[&str] = &[
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_CLIENT_CERTIFICATE_PATH",
+    "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+    "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN",
+    "AZURE_FEDERATED_TOKEN_FILE",
+    "AZURE_AUTHORITY_HOST",
+    "IDENTITY_ENDPOINT",
+    "IDENTITY_HEADER",
+    "IMDS_ENDPOINT",
+    "MSI_ENDPOINT",
+    "MSI_SECRET",
+    "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+];
+
+/// A fake vault holding `db` (JSON), `plain`, with application `APP`
+/// (client secret) allowed everything by RBAC.
+struct Azure {
+    az: FakeAzure,
+    dir: tempfile::TempDir,
+}
+
+impl Azure {
+    fn new() -> Self {
+        let az = FakeAzure::start();
+        az.add_app(TENANT, APP, Some(CLIENT_SECRET));
+        az.use_rbac(true);
+        az.grant(APP, &[]);
+        az.put_secret(
+            "db",
+            &format!(r#"{{"user":"{USER}","password":"{PASSWORD}","port":5432}}"#),
+        );
+        az.put_secret("plain", PLAIN);
+        Self {
+            az,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path(name);
+        write_private(&p, text);
+        p
+    }
+
+    /// A config for the fake vault, its CA and authority, plus `extra`.
+    fn config(&self, extra: &str) -> PathBuf {
+        self.write(
+            "config.yaml",
+            &format!(
+                "keyvaulturl: {}\nauthority_host: {}\nca_file: {}\narc_token_dir: {}\n{extra}",
+                self.az.url(),
+                self.az.url(),
+                self.az.ca_file().display(),
+                self.az.arc_dir().display()
+            ),
+        )
+    }
+
+    /// The service principal with its client secret, in the config.
+    fn sp(&self) -> PathBuf {
+        self.config(&format!(
+            "azure_session:\n  azure_tenant_id: {TENANT}\n  azure_client_id: {APP}\n  azure_client_secret: {CLIENT_SECRET}\n"
+        ))
+    }
+
+    /// The binary as the agent runs it, with no identity from the host and
+    /// IMDS at the fake.
+    fn cmd(&self, config: &Path, handles: &[&str]) -> Cmd {
+        let mut cmd = Cmd::new(BIN);
+        for v in IDENTITY_VARS {
+            cmd = cmd.env_remove(v);
+        }
+        cmd.args(["--config", config.to_str().unwrap()])
+            .args(["--log-level", "trace"])
+            .args(["--log-file", self.path("trace.log").to_str().unwrap()])
+            .env("AZURE_POD_IDENTITY_AUTHORITY_HOST", &self.az.identity_url())
+            .stdin(payload(handles))
+            .kill_after(Duration::from_secs(60))
+    }
+
+    /// No credential or value in stderr or the trace log, no credential in
+    /// stdout; tokens the fake issued are `fake-access-token-`.
+    fn no_leaks(&self, done: &Done, more: &[&str]) {
+        let log = std::fs::read_to_string(self.path("trace.log")).unwrap_or_default();
+        let mut secrets = vec![CLIENT_SECRET, PASSWORD, USER, PLAIN, "fake-access-token-"];
+        secrets.extend_from_slice(more);
+        assert_no_leak("stderr", &done.stderr, &secrets);
+        assert_no_leak("the trace log", &log, &secrets);
+        assert_no_leak(
+            "stdout",
+            done.stdout_str(),
+            &[CLIENT_SECRET, "fake-access-token-"],
+        );
+    }
+
+    fn token_requests(&self) -> usize {
+        self.az
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/oauth2/v2.0/token"))
+            .count()
+    }
+}
+
+mod identities {
+    use super::*;
+
+    #[test]
+    fn client_secret_one_token_and_one_get_per_secret() {
+        let a = Azure::new();
+        let v1 = a.az.put_secret("rotating", "old-VALUE-4");
+        a.az.put_secret("rotating", "new-VALUE-5");
+        let versioned = format!("rotating?version={v1}");
+        let handles = [
+            "db;user",
+            "db;password",
+            "db;/port",
+            "plain",
+            "rotating",
+            versioned.as_str(),
+        ];
+        let done = a.cmd(&a.sp(), &handles).run();
+        assert_eq!(done.value("db;user"), USER, "{done}");
+        assert_eq!(done.value("db;password"), PASSWORD);
+        assert_eq!(done.value("db;/port"), "5432");
+        assert_eq!(done.value("plain"), PLAIN);
+        assert_eq!(done.value("rotating"), "new-VALUE-5");
+        assert_eq!(done.value(&versioned), "old-VALUE-4");
+        assert_eq!(a.az.count("/secrets/db"), 1, "{:?}", a.az.requests());
+        assert_eq!(a.az.count("/secrets/plain"), 1);
+        assert_eq!(a.az.count(&format!("/secrets/rotating/{v1}")), 1);
+        assert_eq!(a.token_requests(), 1);
+        assert!(
+            a.az.requests()
+                .iter()
+                .filter(|r| r.path.starts_with("/secrets/"))
+                .all(|r| r.who.as_deref() == Some(APP) && r.query == "api-version=7.5")
+        );
+        a.no_leaks(&done, &["old-VALUE-4", "new-VALUE-5"]);
+        // At the default log level a call whose every handle has its value
+        // prints nothing.
+        let mut quiet = Cmd::new(BIN);
+        for v in IDENTITY_VARS {
+            quiet = quiet.env_remove(v);
+        }
+        let quiet = quiet
+            .args(["--config", a.sp().to_str().unwrap()])
+            .stdin(payload(&["plain"]))
+            .run();
+        assert_eq!(quiet.value("plain"), PLAIN);
+        assert!(quiet.stderr.is_empty(), "{quiet}");
+    }
+
+    #[test]
+    fn a_wrong_client_secret_names_the_identity_and_the_code_only() {
+        let a = Azure::new();
+        let wrong = "wrong-S3CRET-0987654321";
+        let config = a.config(&format!(
+            "azure_session:\n  azure_tenant_id: {TENANT}\n  azure_client_id: {APP}\n  azure_client_secret: {wrong}\n"
+        ));
+        let done = a.cmd(&config, &["plain", "db;user", "bad_name"]).run();
+        let e = done.error("plain");
+        assert!(
+            e.contains("client secret of application")
+                && e.contains("azure_session.azure_client_secret")
+                && e.contains("invalid_client (AADSTS7000215)")
+                && e.contains("the client secret is wrong")
+                && !e.contains("Invalid client secret provided"),
+            "{e}"
+        );
+        assert!(
+            done.error("db;user").starts_with(&format!(
+                "{}/db: ",
+                a.az.url().trim_start_matches("https://")
+            )),
+            "{done}"
+        );
+        assert!(done.error("bad_name").starts_with("invalid handle"));
+        assert_eq!(a.az.count("/secrets/plain"), 0);
+        a.no_leaks(&done, &[wrong]);
+        // An unknown tenant and application are told apart.
+        let config = a.config(&format!(
+            "azure_session:\n  azure_tenant_id: {TENANT}\n  azure_client_id: nobody\n  azure_client_secret: {wrong}\n"
+        ));
+        let e = a.cmd(&config, &["plain"]).run().error("plain");
+        assert!(e.contains("AADSTS700016"), "{e}");
+        let config = a.config(&format!(
+            "azure_session:\n  azure_tenant_id: other-tenant\n  azure_client_id: {APP}\n  azure_client_secret: {wrong}\n"
+        ));
+        let e = a.cmd(&config, &["plain"]).run().error("plain");
+        assert!(
+            e.contains("AADSTS90002") && e.contains("no such tenant"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn client_certificate_signed_assertion_with_and_without_chain() {
+        let a = Azure::new();
+        let cert = a.az.app_certificate(TENANT, APP, true);
+        let sp = format!(
+            "azure_session:\n  azure_tenant_id: {TENANT}\n  azure_client_id: {APP}\n  azure_client_certificate_path: {}\n",
+            cert.display()
+        );
+        let done = a.cmd(&a.config(&sp), &["plain"]).run();
+        assert_eq!(done.value("plain"), PLAIN, "{done}");
+        let chained = a.config(&format!(
+            "{sp}  azure_client_send_certificate_chain: true\n"
+        ));
+        let done = a.cmd(&chained, &["plain"]).run();
+        assert_eq!(done.value("plain"), PLAIN, "{done}");
+        assert_eq!(a.az.chains_seen(), vec![0, 2]);
+        // From the environment, as Azure's SDKs read it.
+        let done = a
+            .cmd(&a.config(""), &["plain"])
+            .env("AZURE_TENANT_ID", TENANT)
+            .env("AZURE_CLIENT_ID", APP)
+            .env("AZURE_CLIENT_CERTIFICATE_PATH", cert.to_str().unwrap())
+            .run();
+        assert_eq!(done.value("plain"), PLAIN, "{done}");
+        // A certificate the application does not know.
+        let stranger = a.az.app_certificate(TENANT, APP, false);
+        let config = a.config(&format!(
+            "azure_session:\n  azure_tenant_id: {TENANT}\n  azure_client_id: {APP}\n  azure_client_certificate_path: {}\n",
+            stranger.display()
+        ));
+        let done = a.cmd(&config, &["plain"]).run();
+        let e = done.error("plain");
+        assert!(
+            e.contains("client certificate of application") && e.contains("AADSTS700027"),
+            "{e}"
+        );
+        let key_line = std::fs::read_to_string(&cert).unwrap();
+        let key_line = key_line
+            .lines()
+            .skip_while(|l| !l.contains("PRIVATE KEY"))
+            .nth(1)
+            .unwrap()
+            .to_owned();
+        a.no_leaks(&done, &[&key_line]);
+        // A file others may write is refused; one that is not PEM says what to do.
+        backend_tests::k8s::set_mode(&stranger, 0o666);
+        let e = a.cmd(&config, &["plain"]).run().error("plain");
+        assert!(e.contains("writable"), "{e}");
+        std::fs::write(&stranger, [0x30, 0x82, 0x01, 0x00]).unwrap();
+        backend_tests::k8s::set_mode(&stranger, 0o600);
+        let e = a.cmd(&config, &["plain"]).run().error("plain");
+        assert!(e.contains("PKCS#12") && e.contains("openssl"), "{e}");
+    }
+
+    #[test]
+    fn workload_identity_reads_a_rotated_token_at_every_call() {
+        let a = Azure::new();
+        let first = "federated-TOKEN-one-0123456789";
+        let second = "federated-TOKEN-two-9876543210";
+        a.az.federate(APP, first);
+        let file = a.write("federated-token", first);
+        let run = || {
+            a.cmd(&a.config(""), &["plain"])
+                .env("AZURE_TENANT_ID", TENANT)
+                .env("AZURE_CLIENT_ID", APP)
+                .env("AZURE_FEDERATED_TOKEN_FILE", file.to_str().unwrap())
+                .run()
+        };
+        let done = run();
+        assert_eq!(done.value("plain"), PLAIN, "{done}");
+        a.az.unfederate(first);
+        a.az.federate(APP, second);
+        write_private(&file, &format!("{second}\n"));
+        let done = run();
+        assert_eq!(done.value("plain"), PLAIN, "{done}");
+        a.az.unfederate(second);
+        let done = run();
+        let e = done.error("plain");
+        assert!(
+            e.contains("workload identity")
+                && e.contains("AADSTS700213")
+                && e.contains("federated credential"),
+            "{e}"
+        );
+        a.no_leaks(&done, &[first, second]);
+        // The connector's client id alone, on AKS, is that identity's
+        // federated credential.
+        a.az.federate(APP, second);
+        let done = a
+            .cmd(&a.config(&format!("clientid: {APP}\n")), &["plain"])
+            .env("AZURE_TENANT_ID", TENANT)
+            .env("AZURE_FEDERATED_TOKEN_FILE", file.to_str().unwrap())
+            .run();
+        assert_eq!(done.value("plain"), PLAIN, "{done}");
+    }
+
+    #[test]
+    fn the_chain_takes_the_first_configured_source() {
+        let a = Azure::new();
+        let file = a.write("federated-token", "never-federated-token-000");
+        // A client secret and a federated token: the secret wins, and the
+        // token file is not even read.
+        let done = a
+            .cmd(&a.config(""), &["plain"])
+            .env("AZURE_TENANT_ID", TENANT)
+            .env("AZURE_CLIENT_ID", APP)
+            .env("AZURE_CLIENT_SECRET", CLIENT_SECRET)
+            .env("AZURE_FEDERATED_TOKEN_FILE", file.to_str().unwrap())
+            .env(
+                "IDENTITY_ENDPOINT",
+                &format!("{}/msi/token", a.az.identity_url()),
+            )
+            .env("IDENTITY_HEADER", FakeAzure::APP_SERVICE_HEADER)
+            .run();
+        assert_eq!(done.value("plain"), PLAIN, "{done}");
+        assert!(a.az.requests().iter().all(|r| r.path != "/msi/token"));
+        // The config's service principal wins over the environment's.
+        let done = a
+            .cmd(&a.sp(), &["plain"])
+            .env("AZURE_CLIENT_SECRET", "wrong-env-secret-1234567")
+            .run();
+        assert_eq!(done.value("plain"), PLAIN, "{done}");
+    }
+
+    #[test]
+    fn managed_identity_imds_system_and_user_assigned() {
+        let a = Azure::new();
+        let uami = "0a0a0a0a-0000-4000-8000-0000000uami1";
+        // No identity on this host: said plainly.
+        let done = a.cmd(&a.config(""), &["plain"]).run();
+        let e = done.error("plain");
+        assert!(
+            e.contains("managed identity (IMDS) (system-assigned)")
+                && e.contains("invalid_request")
+                && e.contains("no such identity"),
+            "{e}"
+        );
+        a.az.add_managed_identity(None);
+        a.az.grant(SYSTEM_IDENTITY, &["plain"]);
+        let done = a.cmd(&a.config(""), &["plain"]).run();
+        assert_eq!(done.value("plain"), PLAIN, "{done}");
+        let imds: Vec<_> =
+            a.az.requests()
+                .into_iter()
+                .filter(|r| r.path == "/metadata/identity/oauth2/token")
+                .collect();
+        assert!(
+            imds.iter()
+                .all(|r| r.query.contains("resource=https%3A%2F%2Fvault.azure.net")),
+            "{imds:?}"
+        );
+        a.az.add_managed_identity(Some(uami));
+        a.az.grant(uami, &["db"]);
+        let done = a
+            .cmd(
+                &a.config(&format!("clientid: {uami}\n")),
+                &["db;user", "plain"],
+            )
+            .run();
+        assert_eq!(done.value("db;user"), USER, "{done}");
+        let e = done.error("plain");
+        assert!(
+            e.contains("Key Vault Secrets User")
+                && e.contains(uami)
+                && e.contains("ForbiddenByRbac"),
+            "{e}"
+        );
+        a.no_leaks(&done, &[]);
+    }
+
+    #[test]
+    fn an_imds_that_hangs_or_is_absent_fails_within_the_deadline() {
+        let a = Azure::new();
+        a.az.imds_hang();
+        let done = a
+            .cmd(&a.config(""), &["plain", "db;user"])
+            .args(["--timeout", "3"])
+            .run();
+        assert!(done.elapsed < Duration::from_secs(10), "{done}");
+        let e = done.error("plain");
+        assert!(e.contains("timed out") && e.contains("IMDS"), "{e}");
+        // Nothing listening: at once, not at the deadline.
+        let port = backend_tests::free_port();
+        let done = a
+            .cmd(&a.config(""), &["plain"])
+            .env(
+                "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+                &format!("http://127.0.0.1:{port}"),
+            )
+            .args(["--timeout", "20"])
+            .run();
+        assert!(done.elapsed < Duration::from_secs(10), "{done}");
+        let e = done.error("plain");
+        assert!(
+            e.contains("cannot reach IMDS") && e.contains("Azure VM"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn app_service_and_arc_endpoints() {
+        let a = Azure::new();
+        a.az.add_managed_identity(None);
+        a.az.grant(SYSTEM_IDENTITY, &[]);
+        let endpoint = format!("{}/msi/token", a.az.identity_url());
+        let done = a
+            .cmd(&a.config(""), &["plain"])
+            .env("IDENTITY_ENDPOINT", &endpoint)
+            .env("IDENTITY_HEADER", FakeAzure::APP_SERVICE_HEADER)
+            .run();
+        assert_eq!(done.value("plain"), PLAIN, "{done}");
+        assert_eq!(a.az.count("/msi/token"), 1);
+        a.no_leaks(&done, &[FakeAzure::APP_SERVICE_HEADER]);
+        let done = a
+            .cmd(&a.config(""), &["plain"])
+            .env("IDENTITY_ENDPOINT", &endpoint)
+            .env("IDENTITY_HEADER", "wrong-identity-header-000")
+            .run();
+        let e = done.error("plain");
+        assert!(
+            e.contains("App Service") && e.contains("unauthorized_client"),
+            "{e}"
+        );
+        // Azure Arc: a challenge naming a key file, then the key.
+        let done = a
+            .cmd(&a.config(""), &["plain"])
+            .env(
+                "IDENTITY_ENDPOINT",
+                &format!("{}/arc/token", a.az.identity_url()),
+            )
+            .env("IMDS_ENDPOINT", &a.az.identity_url())
+            .run();
+        assert_eq!(done.value("plain"), PLAIN, "{done}");
+        assert_eq!(a.az.count("/arc/token"), 2);
+        assert_no_leak("stderr", &done.stderr, &["arc-challenge-key-"]);
+        // Azure ML and Cloud Shell.
+        let done = a
+            .cmd(&a.config(""), &["plain"])
+            .env("MSI_ENDPOINT", &format!("{}/ml/token", a.az.identity_url()))
+            .env("MSI_SECRET", FakeAzure::AZURE_ML_SECRET)
+            .run();
+        assert_eq!(done.value("plain"), PLAIN, "{done}");
+        a.no_leaks(&done, &[FakeAzure::AZURE_ML_SECRET]);
+        let done = a
+            .cmd(&a.config(""), &["plain"])
+            .env(
+                "MSI_ENDPOINT",
+                &format!("{}/cloudshell/token", a.az.identity_url()),
+            )
+            .run();
+        assert_eq!(done.value("plain"), PLAIN, "{done}");
+        // A challenge outside the Arc directory is refused.
+        let config = a.write(
+            "other.yaml",
+            &format!(
+                "keyvaulturl: {}\nca_file: {}\narc_token_dir: /nonexistent-arc-dir\n",
+                a.az.url(),
+                a.az.ca_file().display()
+            ),
+        );
+        let e = a
+            .cmd(&config, &["plain"])
+            .env(
+                "IDENTITY_ENDPOINT",
+                &format!("{}/arc/token", a.az.identity_url()),
+            )
+            .env("IMDS_ENDPOINT", &a.az.identity_url())
+            .run()
+            .error("plain");
+        assert!(e.contains("Azure Arc") && e.contains("refused"), "{e}");
+    }
+}
+
+mod errors {
+    use super::*;
+
+    #[test]
+    fn every_key_vault_error_has_its_own_message() {
+        let a = Azure::new();
+        let now = i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
+        )
+        .unwrap();
+        let off = Attributes {
+            enabled: false,
+            ..Attributes::default()
+        };
+        a.az.put_secret_with("disabled", "disabled-VALUE-6", off);
+        let old = Attributes {
+            exp: Some(now - 3600),
+            ..Attributes::default()
+        };
+        a.az.put_secret_with("expired", "expired-VALUE-7", old);
+        let future = Attributes {
+            nbf: Some(now + 86_400),
+            ..Attributes::default()
+        };
+        a.az.put_secret_with("future", "future-VALUE-8", future);
+        a.az.put_secret("broken", "x");
+        a.az.put_secret("throttled", "x");
+        a.az.put_secret("stuck", "x");
+        a.az.fault("broken", Fault::Status(500));
+        a.az.fault("throttled", Fault::Status(429));
+        a.az.fault("stuck", Fault::Hang);
+        let missing_version = "missing?version=0123456789abcdef0123456789abcdef";
+        let handles = [
+            "missing",
+            missing_version,
+            "disabled",
+            "expired",
+            "future",
+            "broken",
+            "throttled",
+            "stuck",
+            "plain;key",
+            "db;nokey",
+            "plain",
+        ];
+        let done = a.cmd(&a.sp(), &handles).args(["--timeout", "6"]).run();
+        assert!(done.elapsed < Duration::from_secs(20), "{done}");
+        assert_eq!(done.value("plain"), PLAIN, "{done}");
+        let vault = a.az.url().trim_start_matches("https://").to_owned();
+        let e = done.error("missing");
+        assert_eq!(
+            e,
+            format!("{vault}/missing: no such secret in the vault (HTTP 404 SecretNotFound)")
+        );
+        let e = done.error(missing_version);
+        assert!(
+            e.starts_with(&format!("{vault}/missing/0123456789abcdef")),
+            "{e}"
+        );
+        assert!(
+            done.error("disabled")
+                .contains("the secret is disabled (HTTP 403 Forbidden/SecretDisabled)")
+        );
+        let e = done.error("expired");
+        assert!(
+            e.contains("expired at") && e.contains("allow_expired"),
+            "{e}"
+        );
+        assert!(done.error("future").contains("not valid before"));
+        let e = done.error("broken");
+        assert!(
+            e.contains("HTTP 500") && !e.contains("FAULT-BODY-MARKER"),
+            "{e}"
+        );
+        assert!(a.az.count("/secrets/broken") > 1, "5xx is retried");
+        let e = done.error("throttled");
+        assert!(e.contains("HTTP 429 Throttled"), "{e}");
+        assert!(
+            a.az.count("/secrets/throttled") > 1,
+            "429 is retried after Retry-After"
+        );
+        let e = done.error("stuck");
+        assert!(
+            e.contains("timed out") && e.starts_with(&format!("{vault}/stuck")),
+            "{e}"
+        );
+        let e = done.error("plain;key");
+        assert!(e.contains("not a JSON object"), "{e}");
+        let e = done.error("db;nokey");
+        assert!(
+            e.contains("no key 'nokey'") && e.contains("password, port, user"),
+            "{e}"
+        );
+        assert_eq!(a.az.count("/secrets/missing"), 1, "a 404 is not retried");
+        a.no_leaks(
+            &done,
+            &["disabled-VALUE-6", "expired-VALUE-7", "future-VALUE-8"],
+        );
+        // The operator may take expired values.
+        let config = a.config(&format!(
+            "allow_expired: true\nazure_session:\n  azure_tenant_id: {TENANT}\n  azure_client_id: {APP}\n  azure_client_secret: {CLIENT_SECRET}\n"
+        ));
+        assert_eq!(
+            a.cmd(&config, &["expired"]).run().value("expired"),
+            "expired-VALUE-7"
+        );
+    }
+
+    #[test]
+    fn access_policies_and_rbac_are_told_apart() {
+        let a = Azure::new();
+        let other = "b0000000-0000-4000-8000-0000000app2";
+        a.az.add_app(TENANT, other, Some("other-S3CRET-123456789"));
+        let config = a.config(&format!(
+            "azure_session:\n  azure_tenant_id: {TENANT}\n  azure_client_id: {other}\n  azure_client_secret: other-S3CRET-123456789\n"
+        ));
+        let e = a.cmd(&config, &["plain"]).run().error("plain");
+        assert!(
+            e.contains("Key Vault Secrets User") && e.contains("ForbiddenByRbac"),
+            "{e}"
+        );
+        a.az.use_rbac(false);
+        let e = a.cmd(&config, &["plain"]).run().error("plain");
+        assert!(
+            e.contains("access policy")
+                && e.contains("Get permission")
+                && e.contains("AccessDenied"),
+            "{e}"
+        );
+        assert!(!e.contains("oid=") && !e.contains("linkid"), "{e}");
+        // Forbidden comes before existence, as in Key Vault.
+        let e = a.cmd(&config, &["missing"]).run().error("missing");
+        assert!(e.contains("AccessDenied"), "{e}");
+    }
+
+    #[test]
+    fn a_token_of_another_tenant_gets_the_vaults_challenge() {
+        let a = Azure::new();
+        let (tenant, app) = (
+            "0ther000-0000-4000-8000-00000tenant2",
+            "c0000000-0000-4000-8000-0000000app3",
+        );
+        a.az.add_app(tenant, app, Some("tenant2-S3CRET-12345678"));
+        let config = a.config(&format!(
+            "azure_session:\n  azure_tenant_id: {tenant}\n  azure_client_id: {app}\n  azure_client_secret: tenant2-S3CRET-12345678\n"
+        ));
+        let done = a.cmd(&config, &["plain"]).run();
+        let e = done.error("plain");
+        assert!(
+            e.contains("HTTP 401") && e.contains(&format!("authorization={}/{TENANT}", a.az.url())),
+            "{e}"
+        );
+        a.no_leaks(&done, &["tenant2-S3CRET-12345678"]);
+    }
+
+    #[test]
+    fn invalid_handles_send_nothing() {
+        let a = Azure::new();
+        let handles = [
+            "",
+            "a_b",
+            "../x",
+            "db?version=12",
+            "https://evil.example/secrets/x",
+            "db;",
+        ];
+        let done = a.cmd(&a.sp(), &handles).run();
+        for h in handles {
+            assert!(done.error(h).starts_with("invalid handle"), "{h}: {done}");
+        }
+        assert!(a.az.requests().is_empty(), "{:?}", a.az.requests());
+    }
+
+    #[test]
+    fn a_vault_behind_an_unknown_ca_is_refused() {
+        let a = Azure::new();
+        let config = a.write(
+            "config.yaml",
+            &format!(
+                "keyvaulturl: {}\nauthority_host: {}\nazure_session:\n  azure_tenant_id: {TENANT}\n  azure_client_id: {APP}\n  azure_client_secret: {CLIENT_SECRET}\n",
+                a.az.url(),
+                a.az.url()
+            ),
+        );
+        let done = a
+            .cmd(&config, &["plain"])
+            .env("SSL_CERT_FILE", a.path("none.pem").to_str().unwrap())
+            .run();
+        let e = done.error("plain");
+        assert!(
+            e.contains("cannot reach Entra ID") && e.contains("UnknownIssuer"),
+            "{e}"
+        );
+        assert!(a.az.requests().is_empty());
+        a.no_leaks(&done, &[]);
+    }
+}
+
+mod config {
+    use super::*;
+
+    #[test]
+    fn config_errors_quote_no_credential() {
+        backend_tests::config_quotes_no_value(
+            BIN,
+            &[
+                "keyvaulturl: https://v.vault.azure.net\nazure_session:\n  azure_tenant_id: t\n  azure_client_id: c\n  azure_client_secret: {v}\n  bogus: 1\n",
+                "keyvaulturl: https://v.vault.azure.net\nazure_session:\n  azure_client_certificate_password: {v}\n",
+            ],
+            "plain",
+        );
+        backend_tests::config_bomb_is_refused(BIN);
+    }
+
+    #[test]
+    fn aliases_and_the_connectors_keys() {
+        let a = Azure::new();
+        let config = a.config(&format!(
+            "clientid: {APP}\nazure_session:\n  azure_tenant_id: {TENANT}\n  azure_client_secret: {CLIENT_SECRET}\naliases:\n  db_password: db;password\n  db_user: db;user\n"
+        ));
+        let done = a.cmd(&config, &["db_password", "db_user"]).run();
+        assert_eq!(done.value("db_password"), PASSWORD, "{done}");
+        assert_eq!(done.value("db_user"), USER);
+        assert_eq!(a.az.count("/secrets/db"), 1);
+        let config = a.config("aliases:\n  bad: a_b\n");
+        let done = a.cmd(&config, &["bad"]).run();
+        done.expect_code(2);
+    }
+}
+
+#[tokio::test]
+async fn conformance_kit() {
+    let a = Azure::new();
+    let config: backend_azure::AzureConfig = backend_core::config::from_yaml(&format!(
+        "keyvaulturl: {}\nauthority_host: {}\nca_file: {}\nazure_session:\n  azure_tenant_id: {TENANT}\n  azure_client_id: {APP}\n  azure_client_secret: {CLIENT_SECRET}\n",
+        a.az.url(),
+        a.az.url(),
+        a.az.ca_file().display()
+    ))
+    .unwrap();
+    let provider = backend_azure::AzureProvider::with_env(config, &|_| None).unwrap();
+    let cases = backend_core::testkit::Cases {
+        found: vec![
+            ("db;password".into(), PASSWORD.into()),
+            ("plain".into(), PLAIN.into()),
+        ],
+        missing: vec!["missing".into(), "db;nokey".into()],
+        budget: None,
+    };
+    backend_core::testkit::check(&provider, &cases).await;
+}
