@@ -6,8 +6,10 @@
 //! - Key Vault and Entra ID: TLS on the system's roots (`SSL_CERT_FILE`
 //!   and `SSL_CERT_DIR` honoured), or only the PEM certificates of
 //!   `ca_file`; verification off only on `insecure_skip_tls_verify`.
-//! - IMDS: link-local, never proxied, with a short connect timeout so a
-//!   host outside Azure fails fast.
+//! - Managed identity endpoints (App Service, Arc, Azure ML, Cloud Shell,
+//!   IMDS): local plain HTTP, never proxied (a proxy would see the
+//!   identity header and the token in clear); IMDS with a short connect
+//!   timeout so a host outside Azure fails fast.
 
 use std::time::Duration;
 
@@ -23,8 +25,7 @@ const MAX_CA: u64 = 1024 * 1024;
 pub const IMDS_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const USER_AGENT: &str = concat!("secret-backend-azure/", env!("CARGO_PKG_VERSION"));
 
-/// The client for Key Vault, Entra ID and the local identity endpoints;
-/// reads `ca_file` when set.
+/// The client for Key Vault and Entra ID; reads `ca_file` when set.
 pub fn client(settings: &Settings) -> Result<Http, String> {
     let roots = match &settings.ca_file {
         Some(path) if !settings.insecure => {
@@ -44,13 +45,16 @@ pub fn client(settings: &Settings) -> Result<Http, String> {
     Http::builder(USER_AGENT, tls).build()
 }
 
-/// The client for IMDS: plain HTTP, no proxy, a short connect timeout.
-pub fn imds_client() -> Result<Http, String> {
+/// The client for a managed identity endpoint: no proxy, and for IMDS
+/// (`imds`) a short connect timeout.
+pub fn local_client(imds: bool) -> Result<Http, String> {
     let tls = backend_net::system_roots_config().map_err(|e| format!("TLS setup: {e}"))?;
-    Http::builder(USER_AGENT, tls)
-        .no_proxy()
-        .connect_timeout(IMDS_CONNECT_TIMEOUT)
-        .build()
+    let builder = Http::builder(USER_AGENT, tls).no_proxy();
+    if imds {
+        builder.connect_timeout(IMDS_CONNECT_TIMEOUT).build()
+    } else {
+        builder.build()
+    }
 }
 
 /// A form body (`application/x-www-form-urlencoded`), zeroized when

@@ -9,9 +9,10 @@
 //! | Azure Arc | `GET $IDENTITY_ENDPOINT?api-version=2019-11-01&resource=...`, `Metadata: true`; its 401's `WWW-Authenticate: Basic realm=<file>` names a key file, sent back as `Authorization: Basic <key>` |
 //! | Azure ML | `GET $MSI_ENDPOINT?api-version=2017-09-01&resource=...`, header `secret` |
 //! | Cloud Shell | `POST $MSI_ENDPOINT`, form `resource=...`, `Metadata: true` |
-//! | IMDS | `GET http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=...`, `Metadata: true`, a 2 s connect timeout, no proxy |
+//! | IMDS | `GET http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=...`, `Metadata: true`, a 2 s connect timeout |
 //!
-//! Tokens live for the call and are held ([`backend_core::secret::hold`]):
+//! The managed identity endpoints are local plain HTTP and never proxied
+//! ([`crate::http::local_client`]). Tokens live for the call and are held ([`backend_core::secret::hold`]):
 //! no reply carries one. A failure names the identity tried and what the
 //! endpoint said: its HTTP status, its OAuth `error` code and Entra ID's
 //! `AADSTS` numbers, which are fixed identifiers; never the free text of
@@ -134,7 +135,7 @@ async fn fetch(
         }
         Identity::Managed { client_id, source } => {
             let resource = settings.cloud.resource();
-            managed(source, client_id.as_deref(), resource, http, arc_dir, ctx).await
+            managed(source, client_id.as_deref(), resource, arc_dir, ctx).await
         }
     }
 }
@@ -193,10 +194,10 @@ async fn managed(
     source: &ManagedSource,
     client_id: Option<&str>,
     resource: &str,
-    http: &Http,
     arc_dir: &Path,
     ctx: &Context,
 ) -> Result<Secret, Failed> {
+    let http = http::local_client(matches!(source, ManagedSource::Imds { .. }))?;
     let with_query = |base: &str, version: &str, id_name: &str| -> Result<reqwest::Url, String> {
         let mut url = reqwest::Url::parse(base).map_err(|e| format!("endpoint: {e}"))?;
         {
@@ -220,8 +221,7 @@ async fn managed(
                 "2018-02-01",
                 "client_id",
             )?;
-            let imds = http::imds_client()?;
-            imds.send(ctx, |c| c.get(url.clone()).header("Metadata", "true"))
+            http.send(ctx, |c| c.get(url.clone()).header("Metadata", "true"))
                 .await
                 .map_err(|e| {
                     let Failed(kind, why) = reach("IMDS", host, &e);

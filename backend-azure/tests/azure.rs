@@ -428,10 +428,15 @@ mod identities {
         a.az.add_managed_identity(None);
         a.az.grant(SYSTEM_IDENTITY, &[]);
         let endpoint = format!("{}/msi/token", a.az.identity_url());
+        // A proxy in the environment is not used for the local endpoint:
+        // it would see the identity header.
+        let dead_proxy = format!("http://127.0.0.1:{}", backend_tests::free_port());
         let done = a
             .cmd(&a.config(""), &["plain"])
             .env("IDENTITY_ENDPOINT", &endpoint)
             .env("IDENTITY_HEADER", FakeAzure::APP_SERVICE_HEADER)
+            .env("HTTP_PROXY", &dead_proxy)
+            .env("http_proxy", &dead_proxy)
             .run();
         assert_eq!(done.value("plain"), PLAIN, "{done}");
         assert_eq!(a.az.count("/msi/token"), 1);
