@@ -181,6 +181,30 @@ mod identities {
     }
 
     #[test]
+    fn a_hundred_handles_over_twenty_secrets_are_twenty_gets() {
+        let a = Azure::new();
+        let mut handles = Vec::new();
+        for s in 0..20 {
+            let fields: Vec<String> = (0..5).map(|k| format!(r#""k{k}":"v{s}-{k}""#)).collect();
+            a.az.put_secret(&format!("app-{s}"), &format!("{{{}}}", fields.join(",")));
+            handles.extend((0..5).map(|k| format!("app-{s};k{k}")));
+        }
+        let refs: Vec<&str> = handles.iter().map(String::as_str).collect();
+        let done = a.cmd(&a.sp(), &refs).run();
+        for s in 0..20 {
+            for k in 0..5 {
+                assert_eq!(done.value(&format!("app-{s};k{k}")), format!("v{s}-{k}"));
+            }
+        }
+        let gets =
+            a.az.requests()
+                .iter()
+                .filter(|r| r.path.starts_with("/secrets/"))
+                .count();
+        assert_eq!((gets, a.token_requests()), (20, 1));
+    }
+
+    #[test]
     fn a_wrong_client_secret_names_the_identity_and_the_code_only() {
         let a = Azure::new();
         let wrong = "wrong-S3CRET-0987654321";
@@ -657,6 +681,23 @@ mod errors {
             "{e}"
         );
         a.no_leaks(&done, &["tenant2-S3CRET-12345678"]);
+    }
+
+    #[test]
+    fn the_cloud_sets_the_resource_tokens_are_asked_for() {
+        let a = Azure::new();
+        let config = a.config(&format!(
+            "cloud: china\nazure_session:\n  azure_tenant_id: {TENANT}\n  azure_client_id: {APP}\n  azure_client_secret: {CLIENT_SECRET}\n"
+        ));
+        let done = a.cmd(&config, &["plain"]).run();
+        let e = done.error("plain");
+        assert!(e.contains("invalid_scope (AADSTS70011)"), "{e}");
+        assert!(
+            a.az.requests()
+                .iter()
+                .all(|r| !r.path.starts_with("/secrets/")),
+            "no token, no read"
+        );
     }
 
     #[test]
