@@ -45,7 +45,6 @@ impl Certificate {
     pub fn from_pem(pem: &[u8], password: Option<&Secret>) -> Result<Self, String> {
         let mut certs: Vec<Vec<u8>> = Vec::new();
         let mut key_der: Option<(SectionKind, Zeroizing<Vec<u8>>)> = None;
-        let mut encrypted = false;
         for item in <(SectionKind, Vec<u8>)>::pem_slice_iter(pem) {
             let (kind, der) = item.map_err(|_| "not a PEM file".to_owned())?;
             match kind {
@@ -65,9 +64,7 @@ impl Certificate {
                 }
             }
         }
-        if pem.windows(b"ENCRYPTED".len()).any(|w| w == b"ENCRYPTED") {
-            encrypted = true;
-        }
+        let encrypted = pem.windows(b"ENCRYPTED".len()).any(|w| w == b"ENCRYPTED");
         let Some((kind, der)) = key_der else {
             return Err(if encrypted || password.is_some() {
                 "the private key is encrypted (or the file is PKCS#12); give a PEM file with an unencrypted key, e.g. openssl pkcs12 -in cert.pfx -nodes -out cert.pem, mode 0600".into()
@@ -88,10 +85,9 @@ impl Certificate {
         }
         .map_err(|e| format!("the private key is not a usable RSA key ({e})"))?;
         let public = key.public_key().as_ref().to_vec();
-        let Some(own) = certs
-            .iter()
-            .position(|c| c.windows(public.len()).any(|w| w == public.as_slice()))
-        else {
+        let Some(own) = certs.iter().position(|c| {
+            !public.is_empty() && c.windows(public.len()).any(|w| w == public.as_slice())
+        }) else {
             return Err(if certs.is_empty() {
                 "no certificate in the file (PEM with the certificate and its key expected)".into()
             } else {
