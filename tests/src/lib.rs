@@ -10,7 +10,9 @@
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
 pub mod azure;
+pub mod drongo;
 pub mod fault;
+pub mod gcp_auth;
 pub mod k8s;
 pub mod ldap;
 pub mod moto;
