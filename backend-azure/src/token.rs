@@ -400,9 +400,14 @@ fn refusal(resp: &Response) -> Option<Failed> {
     } else {
         format!(" ({})", numbers.join(", "))
     };
+    let kind = kind_of(resp.status);
+    let verb = match kind {
+        ErrorKind::Unavailable => "failed",
+        _ => "refused",
+    };
     Some(Failed(
-        kind_of(resp.status),
-        format!("refused (HTTP {code}, {error}{numbers}){hint}"),
+        kind,
+        format!("{verb} (HTTP {code}, {error}{numbers}){hint}"),
     ))
 }
 

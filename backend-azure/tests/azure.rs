@@ -701,6 +701,36 @@ mod errors {
     }
 
     #[test]
+    fn a_throttled_or_failing_token_service_is_retried_within_the_deadline() {
+        let a = Azure::new();
+        a.az.token_fault(429, 2);
+        let done = a.cmd(&a.sp(), &["plain"]).args(["--timeout", "10"]).run();
+        assert_eq!(done.value("plain"), PLAIN, "{done}");
+        assert_eq!(
+            a.token_requests(),
+            3,
+            "two 429s with Retry-After, then the token"
+        );
+        a.az.token_fault(503, usize::MAX);
+        let done = a.cmd(&a.sp(), &["plain"]).args(["--timeout", "3"]).run();
+        let e = done.error("plain");
+        assert!(
+            e.contains("client secret of application")
+                && e.contains("failed (HTTP 503, temporarily_unavailable")
+                && !e.contains("FAULT-BODY-MARKER"),
+            "{e}"
+        );
+        assert!(done.elapsed < Duration::from_secs(10), "{done}");
+        a.no_leaks(&done, &[]);
+        // The same for a managed identity endpoint.
+        a.az.add_managed_identity(None);
+        a.az.grant(SYSTEM_IDENTITY, &[]);
+        a.az.token_fault(500, 1);
+        let done = a.cmd(&a.config(""), &["plain"]).run();
+        assert_eq!(done.value("plain"), PLAIN, "{done}");
+    }
+
+    #[test]
     fn invalid_handles_send_nothing() {
         let a = Azure::new();
         let handles = [

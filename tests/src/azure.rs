@@ -38,7 +38,8 @@
 //!   `GET /ml/token` demanding the `secret` header
 //!   ([`FakeAzure::AZURE_ML_SECRET`]); Cloud Shell `POST /cloudshell/token`
 //!   with a form body and `Metadata: true`. IMDS can be made to hang
-//!   ([`FakeAzure::imds_hang`]).
+//!   ([`FakeAzure::imds_hang`]), and every token endpoint to fail a number
+//!   of times ([`FakeAzure::token_fault`]).
 //! - **Key Vault** `GET /secrets/{name}[/{version}]?api-version=...`:
 //!   without a bearer token, or with one unknown, expired, of another
 //!   tenant or for another resource, a 401 with `WWW-Authenticate: Bearer
@@ -61,8 +62,8 @@
 //! server side, the federated token's own signature and issuer, `x5t`
 //! (SHA-1) thumbprints, certificate chains validated against a subject
 //! name/issuer registration, the managed identity endpoints' own error
-//! bodies beyond `error`/`error_description`, throttling
-//! of the token endpoints, and network rules (`ForbiddenByFirewall`).
+//! bodies beyond `error`/`error_description`, and network rules
+//! (`ForbiddenByFirewall`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
@@ -204,6 +205,8 @@ struct State {
     grants: Mutex<HashMap<String, Vec<String>>>,
     faults: Mutex<HashMap<String, Fault>>,
     imds_hang: AtomicBool,
+    /// (status, how many more token requests get it).
+    token_faults: Mutex<(u16, usize)>,
     arc_keys: Mutex<Vec<String>>,
     chains: Mutex<Vec<usize>>,
     log: Mutex<Vec<Seen>>,
@@ -413,6 +416,13 @@ impl FakeAzure {
     /// IMDS reads requests and never answers.
     pub fn imds_hang(&self) {
         self.state.imds_hang.store(true, Ordering::SeqCst);
+    }
+
+    /// The next `times` token requests (Entra ID or a managed identity
+    /// endpoint) are answered `status` (with `Retry-After: 1` for 429) and
+    /// an OAuth error body: a throttled or failing token service.
+    pub fn token_fault(&self, status: u16, times: usize) {
+        *lock(&self.state.token_faults) = (status, times);
     }
 
     /// Stores a new version of secret `name`; returns its version id.
@@ -641,7 +651,25 @@ fn issue(state: &State, tenant: &str, client_id: &str, resource: &str) -> String
 }
 
 /// `POST /{tenant}/oauth2/v2.0/token`.
+/// The token fault's answer, while it lasts.
+fn token_fault(state: &State) -> Option<Option<Answer>> {
+    let mut fault = lock(&state.token_faults);
+    if fault.1 == 0 {
+        return None;
+    }
+    fault.1 -= 1;
+    let code = fault.0;
+    let mut answer = oauth_error(code, "temporarily_unavailable", 50001, "FAULT-BODY-MARKER");
+    if let (429, Some(a)) = (code, answer.as_mut()) {
+        a.1.push(("Retry-After", "1".into()));
+    }
+    Some(answer)
+}
+
 fn entra(state: &State, req: &Req) -> (Option<String>, Option<Answer>) {
+    if let Some(answer) = token_fault(state) {
+        return (None, answer);
+    }
     let tenant = req
         .path
         .strip_prefix('/')
@@ -827,6 +855,9 @@ fn check_assertion(
 
 /// IMDS, App Service and Azure Arc.
 fn managed(state: &State, req: &Req) -> (Option<String>, Option<Answer>) {
+    if let Some(answer) = token_fault(state) {
+        return (None, answer);
+    }
     let bad = |code: u16, error: &str, text: &str| {
         Some((
             code,
