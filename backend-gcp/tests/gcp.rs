@@ -317,6 +317,50 @@ mod handles {
         let bad = w.config("aliases:\n  broken: bad/name\n");
         w.cmd(&bad, &["broken"]).run().expect_code(2);
     }
+    /// The bench case of issue 18: 100 handles over 20 secrets are one
+    /// token request and 20 accesses.
+    #[test]
+    fn a_hundred_handles_over_twenty_secrets() {
+        let w = World::new();
+        let d = drongo();
+        for i in 0..20 {
+            let doc: serde_json::Map<String, serde_json::Value> = (0..5)
+                .map(|k| (format!("k{k}"), format!("bench-{i}-{k}").into()))
+                .collect();
+            let name = format!("bench-{i:02}");
+            if d.request(
+                "GET",
+                &format!("/v1/projects/{PROJECT}/secrets/{name}"),
+                None,
+            )
+            .is_none_or(|(code, _)| code != 200)
+            {
+                d.put(
+                    PROJECT,
+                    &name,
+                    serde_json::Value::Object(doc).to_string().as_bytes(),
+                );
+            }
+        }
+        w.google.add_service_account(SA_EMAIL, SA_KEY);
+        let sa = w.service_account("sa.json", SA_KEY);
+        let config = w.config(&format!("credentials_file: {}\n", sa.display()));
+        let handles: Vec<String> = (0..100)
+            .map(|n| format!("bench-{:02};k{}", n / 5, n % 5))
+            .collect();
+        let refs: Vec<&str> = handles.iter().map(String::as_str).collect();
+        let done = w.cmd(&config, &refs).run();
+        for n in 0..100 {
+            assert_eq!(
+                done.value(&handles[n]),
+                format!("bench-{}-{}", n / 5, n % 5),
+                "{done}"
+            );
+        }
+        assert_eq!(w.google.count("/token"), 1);
+        assert_eq!(w.google.count("/v1/"), 20, "{:?}", w.google.seen());
+        w.no_leaks(&done);
+    }
 }
 
 mod credentials {
@@ -542,6 +586,35 @@ mod credentials {
         );
         assert!(done.elapsed < Duration::from_secs(10), "{done}");
         assert!(done.error("db;password").contains("no credentials"));
+        w.no_leaks(&done);
+    }
+
+    #[test]
+    fn proxies_from_the_environment_but_never_for_the_metadata_server() {
+        let w = World::new();
+        let config = w.config(&format!("project_id: {PROJECT}\n"));
+        let dead = format!("http://127.0.0.1:{}", backend_tests::free_port());
+        // The metadata server is asked directly, the API through the
+        // (dead) proxy.
+        let done = w
+            .cmd(&config, &["api"])
+            .env("HTTP_PROXY", &dead)
+            .args(["--timeout", "3"])
+            .run();
+        assert_eq!(w.google.count("/computeMetadata/"), 1, "{done}");
+        assert_eq!(w.google.count("/v1/"), 0, "{done}");
+        let e = done.error("api");
+        assert!(
+            e.contains("cannot reach Secret Manager") || e.contains("timed out"),
+            "{e}"
+        );
+        // NO_PROXY exempts the endpoint.
+        let done = w
+            .cmd(&config, &["api"])
+            .env("HTTP_PROXY", &dead)
+            .env("NO_PROXY", "127.0.0.1")
+            .run();
+        assert_eq!(done.value("api"), API_KEY, "{done}");
         w.no_leaks(&done);
     }
 

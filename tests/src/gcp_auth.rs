@@ -97,6 +97,11 @@ struct State {
     seen: Mutex<Vec<Seen>>,
     fault: Mutex<Option<ApiFault>>,
     faulted: Mutex<Vec<(String, usize)>>,
+    /// drongo serves one request at a time with Python's default listen
+    /// backlog of 5: more connections at once are refused, which a client
+    /// retries, and request counts would count the retries. The front
+    /// queues requests to it instead.
+    upstream_turn: Mutex<()>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -486,7 +491,11 @@ fn api(mut client: TcpStream, req: &Request, target: &str, state: &State) {
         }
         return;
     }
-    let Some((code, mut body)) = state.upstream.and_then(|up| forward(req, target, up)) else {
+    let forwarded = {
+        let _turn = lock(&state.upstream_turn);
+        state.upstream.and_then(|up| forward(req, target, up))
+    };
+    let Some((code, mut body)) = forwarded else {
         answer(&mut client, 502, None, r#"{"error":"upstream failed"}"#);
         return;
     };
