@@ -17,11 +17,11 @@
 use backend_core::{Context, HandleError};
 use base64::Engine as _;
 use reqwest::StatusCode;
-use reqwest::header::{ACCEPT, HeaderValue};
+use reqwest::header::ACCEPT;
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use crate::credentials::error_code;
+use crate::credentials::{Token, error_code};
 use crate::http::{Failure, Http};
 
 /// Largest answer read: a payload holds at most 64 KiB, 4/3 of it in
@@ -62,11 +62,11 @@ impl std::fmt::Display for VersionName {
 #[derive(Debug)]
 pub struct Payload(pub Zeroizing<Vec<u8>>);
 
-/// Accesses `name`; the error names it. `auth` is the `Bearer` header.
+/// Accesses `name` with `token`; the error names it.
 pub async fn access(
     http: &Http,
     endpoint: &str,
-    auth: &HeaderValue,
+    token: &Token,
     name: &VersionName,
     ctx: &Context,
 ) -> Result<Payload, HandleError> {
@@ -75,9 +75,14 @@ pub async fn access(
     let url = format!("{endpoint}/v1/{name}:access");
     let resp = http
         .send(ctx, MAX_BODY, |c| {
-            c.get(&url)
+            let req = c
+                .get(&url)
                 .header(ACCEPT, "application/json")
-                .header(reqwest::header::AUTHORIZATION, auth.clone())
+                .header(reqwest::header::AUTHORIZATION, token.header.clone());
+            match &token.quota_project {
+                Some(p) => req.header("x-goog-user-project", p),
+                None => req,
+            }
         })
         .await
         .map_err(|e| match e {

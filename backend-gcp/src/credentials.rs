@@ -70,6 +70,10 @@ pub struct Token {
     pub source: String,
     /// The project the credentials name (a service account's), if any.
     pub project: Option<String>,
+    /// The project billed for the calls (an authorized user's
+    /// `quota_project_id`), sent as `x-goog-user-project` as Google's
+    /// clients do.
+    pub quota_project: Option<String>,
 }
 
 /// Where the chain found credentials.
@@ -199,6 +203,8 @@ struct AuthorizedUser {
     refresh_token: Hidden,
     #[serde(default)]
     token_uri: Option<String>,
+    #[serde(default)]
+    quota_project_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -259,6 +265,13 @@ pub async fn token(
                 File::ServiceAccount(sa) => sa.project_id.clone(),
                 _ => None,
             };
+            let quota_project = match &file {
+                File::AuthorizedUser(u) => u
+                    .quota_project_id
+                    .clone()
+                    .filter(|p| crate::handle::is_project(p)),
+                _ => None,
+            };
             let http = Http::new().map_err(|e| format!("{shown}: {e}"))?;
             let token = from_file(&file, &http, ctx)
                 .await
@@ -267,6 +280,7 @@ pub async fn token(
                 header: bearer(&token).map_err(|e| format!("{shown}: {e}"))?,
                 source: shown,
                 project,
+                quota_project,
             })
         }
         Source::Metadata { host, tried } => {
@@ -283,6 +297,7 @@ pub async fn token(
                 header: bearer(&token).map_err(|e| format!("{src}: {e}"))?,
                 source: src.to_string(),
                 project: None,
+                quota_project: None,
             })
         }
     }

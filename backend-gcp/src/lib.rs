@@ -133,7 +133,7 @@ impl GcpProvider {
                     token.source
                 );
                 bounded(&versions, self.settings.concurrency, ctx, |name| {
-                    api::access(http, endpoint, &token.header, name, ctx)
+                    api::access(http, endpoint, token, name, ctx)
                 })
                 .await
             },

@@ -350,9 +350,9 @@ mod handles {
             .collect();
         let refs: Vec<&str> = handles.iter().map(String::as_str).collect();
         let done = w.cmd(&config, &refs).run();
-        for n in 0..100 {
+        for (n, h) in handles.iter().enumerate() {
             assert_eq!(
-                done.value(&handles[n]),
+                done.value(h),
                 format!("bench-{}-{}", n / 5, n % 5),
                 "{done}"
             );
@@ -421,6 +421,7 @@ mod credentials {
             "client_secret": CLIENT_SECRET,
             "refresh_token": REFRESH_TOKEN,
             "token_uri": w.google.token_uri(),
+            "quota_project_id": "billed-proj",
         });
         w.write(
             "home/.config/gcloud/application_default_credentials.json",
@@ -436,6 +437,19 @@ mod credentials {
                 .any(|s| s.grant.as_deref() == Some("refresh_token") && s.granted)
         );
         assert_eq!(w.google.count("/computeMetadata/"), 0);
+        // The quota project is billed, as Google's clients do.
+        let api_calls: Vec<_> = w
+            .google
+            .seen()
+            .into_iter()
+            .filter(|s| s.target.starts_with("/v1/"))
+            .collect();
+        assert!(
+            api_calls
+                .iter()
+                .all(|s| s.user_project.as_deref() == Some("billed-proj")),
+            "{api_calls:?}"
+        );
         // CLOUDSDK_CONFIG moves the ADC file: none there, so the metadata server.
         w.google.reset_seen();
         let done = w
@@ -538,6 +552,43 @@ mod credentials {
             .env("GOOGLE_APPLICATION_CREDENTIALS", creds.to_str().unwrap())
             .run();
         assert!(done.error("api").contains("aws1"), "{done}");
+    }
+
+    #[test]
+    fn gcloud_impersonation_of_a_service_account() {
+        let w = World::new();
+        w.google
+            .add_user("client-2.apps", CLIENT_SECRET, REFRESH_TOKEN);
+        let adc = serde_json::json!({
+            "type": "impersonated_service_account",
+            "service_account_impersonation_url": w.google.impersonation_url(),
+            "delegates": [],
+            "source_credentials": {
+                "type": "authorized_user",
+                "client_id": "client-2.apps",
+                "client_secret": CLIENT_SECRET,
+                "refresh_token": REFRESH_TOKEN,
+                "token_uri": w.google.token_uri(),
+            },
+        });
+        let creds = w.write("imp.json", &adc.to_string());
+        let config = w.config(&format!(
+            "project_id: {PROJECT}\ncredentials_file: {}\n",
+            creds.display()
+        ));
+        let done = w.cmd(&config, &["api"]).run();
+        assert_eq!(done.value("api"), API_KEY, "{done}");
+        let seen = w.google.seen();
+        assert!(
+            seen.iter()
+                .any(|s| s.grant.as_deref() == Some("refresh_token") && s.granted),
+            "{seen:?}"
+        );
+        assert!(
+            seen.iter().any(|s| s.target == "/impersonate" && s.granted),
+            "{seen:?}"
+        );
+        w.no_leaks(&done);
     }
 
     #[test]

@@ -82,6 +82,8 @@ pub struct Seen {
     pub grant: Option<String>,
     /// Whether the server granted it (a token, or a forwarded API call).
     pub granted: bool,
+    /// The `x-goog-user-project` header (the billed project), if sent.
+    pub user_project: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -236,6 +238,7 @@ fn record(state: &State, req: &Request, grant: Option<String>, granted: bool) {
         target: parts.next().unwrap_or_default().into(),
         grant,
         granted,
+        user_project: req.header("x-goog-user-project"),
     });
 }
 
