@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use backend_core::config::{MAX_CREDENTIAL_BYTES, read_guarded};
-use backend_core::{Context, Secret};
+use backend_core::{Context, ErrorKind, HandleError, Secret};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde::Deserialize;
 use serde_json::Value;
@@ -74,6 +74,60 @@ pub struct Token {
     /// `quota_project_id`), sent as `x-goog-user-project` as Google's
     /// clients do.
     pub quota_project: Option<String>,
+}
+
+/// Why no token came: the kind the handles' errors get (a refusal is
+/// `permission denied`, an unreachable or failing endpoint `unavailable`,
+/// a bad file `other`) and the message.
+#[derive(Debug)]
+struct Why {
+    kind: ErrorKind,
+    text: String,
+}
+
+impl From<String> for Why {
+    fn from(text: String) -> Self {
+        Self {
+            kind: ErrorKind::Other,
+            text,
+        }
+    }
+}
+
+impl From<&str> for Why {
+    fn from(text: &str) -> Self {
+        text.to_owned().into()
+    }
+}
+
+impl Why {
+    fn new(kind: ErrorKind, text: String) -> Self {
+        Self { kind, text }
+    }
+
+    /// `what` could not be asked: unavailable, or timed out.
+    fn unreached(what: String, f: &Failure) -> Self {
+        let kind = match f {
+            Failure::TimedOut => ErrorKind::TimedOut,
+            _ => ErrorKind::Unavailable,
+        };
+        Self::new(kind, format!("{what} not reachable ({f})"))
+    }
+
+    /// An endpoint answered `status`: throttled or failing is unavailable,
+    /// any other refusal permission denied.
+    fn refused(status: reqwest::StatusCode, text: String) -> Self {
+        let kind = if status.is_server_error() || status.as_u16() == 429 {
+            ErrorKind::Unavailable
+        } else {
+            ErrorKind::PermissionDenied
+        };
+        Self::new(kind, text)
+    }
+
+    fn handle_error(self, context: &str) -> HandleError {
+        HandleError::new(self.kind, format!("{context}: {}", self.text))
+    }
 }
 
 /// Where the chain found credentials.
@@ -252,11 +306,11 @@ pub async fn token(
     configured: Option<&Path>,
     env: Env<'_>,
     ctx: &Context,
-) -> Result<Token, String> {
+) -> Result<Token, HandleError> {
     let src = source(configured, env);
     match &src {
         Source::File { path, .. } => {
-            let file = read_file(path).map_err(|e| format!("{src}: {e}"))?;
+            let file = read_file(path).map_err(|e| HandleError::other(format!("{src}: {e}")))?;
             let shown = match &file {
                 File::ServiceAccount(sa) => format!("{src} (service_account {})", sa.client_email),
                 other => format!("{src} ({})", other.kind()),
@@ -272,29 +326,37 @@ pub async fn token(
                     .filter(|p| crate::handle::is_project(p)),
                 _ => None,
             };
-            let http = Http::new().map_err(|e| format!("{shown}: {e}"))?;
+            let http = Http::new().map_err(|e| Why::from(e).handle_error(&shown))?;
             let token = from_file(&file, &http, ctx)
                 .await
-                .map_err(|e| format!("{shown}: {e}"))?;
+                .map_err(|e| e.handle_error(&shown))?;
             Ok(Token {
-                header: bearer(&token).map_err(|e| format!("{shown}: {e}"))?,
+                header: bearer(&token).map_err(|e| Why::from(e).handle_error(&shown))?,
                 source: shown,
                 project,
                 quota_project,
             })
         }
         Source::Metadata { host, tried } => {
-            let http = Http::metadata().map_err(|e| format!("{src}: {e}"))?;
-            let token = metadata_token(&http, host, ctx)
-                .await
-                .map_err(|e| match e {
-                    Unreached::NotThere(cause) => format!(
+            let shown = src.to_string();
+            let http = Http::metadata().map_err(|e| Why::from(e).handle_error(&shown))?;
+            let token = metadata_token(&http, host, ctx).await.map_err(|e| match e {
+                Unreached::NotThere(cause) => HandleError::new(
+                    if cause == Failure::TimedOut {
+                        ErrorKind::TimedOut
+                    } else {
+                        ErrorKind::Unavailable
+                    },
+                    format!(
                         "no credentials: {tried}, metadata server {host} not reachable ({cause}); set credentials_file or GOOGLE_APPLICATION_CREDENTIALS outside GCP"
                     ),
-                    Unreached::Refused(cause) => format!("{src}: {cause}"),
-                })?;
+                ),
+                Unreached::Refused(cause) => {
+                    HandleError::permission_denied(format!("{shown}: {cause}"))
+                }
+            })?;
             Ok(Token {
-                header: bearer(&token).map_err(|e| format!("{src}: {e}"))?,
+                header: bearer(&token).map_err(|e| Why::from(e).handle_error(&shown))?,
                 source: src.to_string(),
                 project: None,
                 quota_project: None,
@@ -388,7 +450,7 @@ fn endpoint(url: &str, what: &str) -> Result<reqwest::Url, String> {
     Ok(u)
 }
 
-async fn from_file(file: &File, http: &Http, ctx: &Context) -> Result<Secret, String> {
+async fn from_file(file: &File, http: &Http, ctx: &Context) -> Result<Secret, Why> {
     match file {
         File::ServiceAccount(sa) => {
             let uri = sa.token_uri.as_deref().unwrap_or(GOOGLE_TOKEN_URI);
@@ -442,10 +504,10 @@ async fn from_file(file: &File, http: &Http, ctx: &Context) -> Result<Secret, St
                     Box::pin(from_file(&i.source_credentials, http, ctx)).await?
                 }
                 other => {
-                    return Err(format!(
+                    return Err(Why::from(format!(
                         "source_credentials of type {} cannot be impersonated from here (service_account or authorized_user)",
                         other.kind()
-                    ));
+                    )));
                 }
             };
             impersonate(http, ctx, &i.service_account_impersonation_url, &source).await
@@ -485,7 +547,7 @@ async fn oauth(
     url: &reqwest::Url,
     form: Zeroizing<String>,
     what: &str,
-) -> Result<Secret, String> {
+) -> Result<Secret, Why> {
     let resp = http
         .send(ctx, MAX_TOKEN_BODY, |c| {
             c.post(url.clone())
@@ -493,22 +555,25 @@ async fn oauth(
                 .body(form.as_bytes().to_vec())
         })
         .await
-        .map_err(|e| format!("token endpoint {} not reachable ({e})", shown(url)))?;
+        .map_err(|e| Why::unreached(format!("token endpoint {}", shown(url)), &e))?;
     if !resp.status.is_success() {
-        return Err(format!(
-            "token endpoint {} refused {what} (HTTP {}{})",
-            shown(url),
-            resp.status.as_u16(),
-            error_code(&resp.body)
-                .map(|c| format!(", {c}"))
-                .unwrap_or_default()
+        return Err(Why::refused(
+            resp.status,
+            format!(
+                "token endpoint {} refused {what} (HTTP {}{})",
+                shown(url),
+                resp.status.as_u16(),
+                error_code(&resp.body)
+                    .map(|c| format!(", {c}"))
+                    .unwrap_or_default()
+            ),
         ));
     }
     access_token(&resp.body, "access_token").ok_or_else(|| {
-        format!(
+        Why::from(format!(
             "token endpoint {} answered without an access_token",
             shown(url)
-        )
+        ))
     })
 }
 
@@ -519,7 +584,7 @@ async fn impersonate(
     ctx: &Context,
     url: &str,
     source: &Secret,
-) -> Result<Secret, String> {
+) -> Result<Secret, Why> {
     let u = endpoint(url, "service_account_impersonation_url")?;
     let auth = bearer(source)?;
     let body = serde_json::json!({"scope": [jwt::SCOPE]}).to_string();
@@ -531,37 +596,36 @@ async fn impersonate(
                 .body(body.clone())
         })
         .await
-        .map_err(|e| format!("impersonation endpoint {} not reachable ({e})", shown(&u)))?;
+        .map_err(|e| Why::unreached(format!("impersonation endpoint {}", shown(&u)), &e))?;
     if !resp.status.is_success() {
-        return Err(format!(
-            "impersonation endpoint {} refused (HTTP {}{}); the source credentials need roles/iam.serviceAccountTokenCreator on the service account",
-            shown(&u),
-            resp.status.as_u16(),
-            error_code(&resp.body)
-                .map(|c| format!(", {c}"))
-                .unwrap_or_default()
+        return Err(Why::refused(
+            resp.status,
+            format!(
+                "impersonation endpoint {} refused (HTTP {}{}); the source credentials need roles/iam.serviceAccountTokenCreator on the service account",
+                shown(&u),
+                resp.status.as_u16(),
+                error_code(&resp.body)
+                    .map(|c| format!(", {c}"))
+                    .unwrap_or_default()
+            ),
         ));
     }
     access_token(&resp.body, "accessToken").ok_or_else(|| {
-        format!(
+        Why::from(format!(
             "impersonation endpoint {} answered without an accessToken",
             shown(&u)
-        )
+        ))
     })
 }
 
 /// The subject token of an external account: a file's or a URL's text,
 /// or a field of its JSON.
-async fn subject_token(
-    src: &CredentialSource,
-    http: &Http,
-    ctx: &Context,
-) -> Result<Secret, String> {
+async fn subject_token(src: &CredentialSource, http: &Http, ctx: &Context) -> Result<Secret, Why> {
     if let Some(env) = &src.environment_id {
-        return Err(format!(
+        return Err(Why::from(format!(
             "external_account credential_source environment_id '{}' (AWS) is not supported; use a file or url source",
             env.escape_debug()
-        ));
+        )));
     }
     if src.executable.is_some() {
         return Err(
@@ -590,12 +654,15 @@ async fn subject_token(
                     c.get(u.clone()).headers(headers.clone())
                 })
                 .await
-                .map_err(|e| format!("subject token URL {} not reachable ({e})", shown(&u)))?;
+                .map_err(|e| Why::unreached(format!("subject token URL {}", shown(&u)), &e))?;
             if !resp.status.is_success() {
-                return Err(format!(
-                    "subject token URL {} answered HTTP {}",
-                    shown(&u),
-                    resp.status.as_u16()
+                return Err(Why::refused(
+                    resp.status,
+                    format!(
+                        "subject token URL {} answered HTTP {}",
+                        shown(&u),
+                        resp.status.as_u16()
+                    ),
                 ));
             }
             let bytes = Zeroizing::new(resp.body.to_vec());
@@ -757,6 +824,28 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn token_failures_carry_their_kind() {
+        use reqwest::StatusCode;
+        let kind = |code: u16| Why::refused(StatusCode::from_u16(code).unwrap(), "x".into()).kind;
+        assert_eq!(kind(400), ErrorKind::PermissionDenied);
+        assert_eq!(kind(403), ErrorKind::PermissionDenied);
+        assert_eq!(kind(429), ErrorKind::Unavailable);
+        assert_eq!(kind(503), ErrorKind::Unavailable);
+        let e = Why::unreached("token endpoint t".into(), &Failure::TimedOut);
+        assert_eq!(e.kind, ErrorKind::TimedOut);
+        let e = Why::unreached(
+            "token endpoint t".into(),
+            &Failure::Transport("refused".into()),
+        );
+        assert_eq!(e.kind, ErrorKind::Unavailable);
+        assert_eq!(
+            e.handle_error("src").message(),
+            "src: token endpoint t not reachable (refused)"
+        );
+        assert_eq!(Why::from("bad file").kind, ErrorKind::Other);
     }
 
     #[test]

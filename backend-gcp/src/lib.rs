@@ -74,10 +74,9 @@ impl GcpProvider {
                         .iter()
                         .map(|p| {
                             let h = p.as_ref().map_err(Clone::clone)?;
-                            Err(HandleError::permission_denied(format!(
-                                "{}: {why}",
-                                shown(h, self.settings.project.as_deref())
-                            )))
+                            Err(why
+                                .clone()
+                                .context(shown(h, self.settings.project.as_deref())))
                         })
                         .collect();
                 }
