@@ -54,7 +54,79 @@ impl GcpProvider {
         Ok(Self { settings })
     }
 
-    async fn resolve_all(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
+    /// The project of handles that name none: configured (or
+    /// `$GOOGLE_CLOUD_PROJECT`), else the service account's, else the
+    /// metadata server's (asked only when such a handle is there and the
+    /// token came from it).
+    async fn default_project(
+        &self,
+        parsed: &[Result<Handle<'_>, HandleError>],
+        from_credentials: Option<&str>,
+        ctx: &Context,
+    ) -> Result<String, String> {
+        if let Some(p) = self.settings.project.as_deref().or(from_credentials) {
+            return Ok(p.to_owned());
+        }
+        let needed = parsed.iter().flatten().any(|h| h.project.is_none());
+        let missing = "no project: set project_id (or gcp_session.project_id), or name the secret as projects/<project>/secrets/<secret>";
+        if !needed {
+            return Err(missing.into());
+        }
+        match credentials::source(self.settings.credentials_file.as_deref(), &process_env) {
+            Source::Metadata { host, .. } => credentials::metadata_project(&host, ctx)
+                .await
+                .map_err(|e| format!("{missing} ({e})")),
+            Source::File { .. } => Err(missing.into()),
+        }
+    }
+}
+
+/// The handle's resource name as far as it is known, for messages.
+fn shown(h: &Handle<'_>, project: Option<&str>) -> String {
+    match h.project.or(project) {
+        Some(p) => VersionName {
+            project: p.to_owned(),
+            location: h.location.map(str::to_owned),
+            secret: h.secret.to_owned(),
+            version: h.version.to_owned(),
+        }
+        .to_string(),
+        None => format!("{} (version {})", h.secret, h.version),
+    }
+}
+
+/// The handle's value: the payload as text, or its `key` in the payload's
+/// JSON.
+fn value(payload: &Payload, key: Option<&str>, name: &VersionName) -> Outcome {
+    let bytes = zeroize::Zeroizing::new(payload.0.to_vec());
+    let mut text = backend_core::fs::utf8(bytes).map_err(|_| {
+        HandleError::other(format!(
+            "{name}: the payload is binary data, not UTF-8 text; the agent takes text values only"
+        ))
+    })?;
+    let Some(key) = key else {
+        return Ok(Secret::new(std::mem::take(&mut *text)));
+    };
+    let mut doc: Value = serde_json::from_str(&text).map_err(|_| {
+        HandleError::other(format!(
+            "{name}: the payload is not a JSON document, so key '{}' cannot be read from it",
+            key.escape_debug()
+        ))
+    })?;
+    let found = extract(&doc, key, &name.to_string());
+    wipe(&mut doc);
+    found
+}
+
+impl Provider for GcpProvider {
+    const ABOUT: backend_core::About = backend_core::about!(
+        "secret-backend-gcp",
+        "Secret backend for GCP Secret Manager: handles are <secret>[;<key>[;<version>]] or projects/<project>/secrets/<secret>[/versions/<version>]."
+    );
+    type Config = GcpConfig;
+    type Args = NoArgs;
+
+    async fn resolve(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
         let parsed: Vec<Result<Handle<'_>, HandleError>> =
             handles.iter().map(|h| handle::parse(h)).collect();
         if parsed.iter().all(Result::is_err) {
@@ -145,82 +217,6 @@ impl GcpProvider {
             },
         )
         .await
-    }
-
-    /// The project of handles that name none: configured (or
-    /// `$GOOGLE_CLOUD_PROJECT`), else the service account's, else the
-    /// metadata server's (asked only when such a handle is there and the
-    /// token came from it).
-    async fn default_project(
-        &self,
-        parsed: &[Result<Handle<'_>, HandleError>],
-        from_credentials: Option<&str>,
-        ctx: &Context,
-    ) -> Result<String, String> {
-        if let Some(p) = self.settings.project.as_deref().or(from_credentials) {
-            return Ok(p.to_owned());
-        }
-        let needed = parsed.iter().flatten().any(|h| h.project.is_none());
-        let missing = "no project: set project_id (or gcp_session.project_id), or name the secret as projects/<project>/secrets/<secret>";
-        if !needed {
-            return Err(missing.into());
-        }
-        match credentials::source(self.settings.credentials_file.as_deref(), &process_env) {
-            Source::Metadata { host, .. } => credentials::metadata_project(&host, ctx)
-                .await
-                .map_err(|e| format!("{missing} ({e})")),
-            Source::File { .. } => Err(missing.into()),
-        }
-    }
-}
-
-/// The handle's resource name as far as it is known, for messages.
-fn shown(h: &Handle<'_>, project: Option<&str>) -> String {
-    match h.project.or(project) {
-        Some(p) => VersionName {
-            project: p.to_owned(),
-            location: h.location.map(str::to_owned),
-            secret: h.secret.to_owned(),
-            version: h.version.to_owned(),
-        }
-        .to_string(),
-        None => format!("{} (version {})", h.secret, h.version),
-    }
-}
-
-/// The handle's value: the payload as text, or its `key` in the payload's
-/// JSON.
-fn value(payload: &Payload, key: Option<&str>, name: &VersionName) -> Outcome {
-    let bytes = zeroize::Zeroizing::new(payload.0.to_vec());
-    let mut text = backend_core::fs::utf8(bytes).map_err(|_| {
-        HandleError::other(format!(
-            "{name}: the payload is binary data, not UTF-8 text; the agent takes text values only"
-        ))
-    })?;
-    let Some(key) = key else {
-        return Ok(Secret::new(std::mem::take(&mut *text)));
-    };
-    let mut doc: Value = serde_json::from_str(&text).map_err(|_| {
-        HandleError::other(format!(
-            "{name}: the payload is not a JSON document, so key '{}' cannot be read from it",
-            key.escape_debug()
-        ))
-    })?;
-    let found = extract(&doc, key, &name.to_string());
-    wipe(&mut doc);
-    found
-}
-
-impl Provider for GcpProvider {
-    const ABOUT: backend_core::About = backend_core::about!(
-        "secret-backend-gcp",
-        "Secret backend for GCP Secret Manager: handles are <secret>[;<key>[;<version>]] or projects/<project>/secrets/<secret>[/versions/<version>]."
-    );
-    type Config = GcpConfig;
-    type Args = NoArgs;
-
-    async fn resolve(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
-        self.resolve_all(handles, ctx).await
     }
 
     fn aliases(config: &GcpConfig) -> Option<&backend_core::Aliases> {
