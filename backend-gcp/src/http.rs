@@ -6,7 +6,8 @@
 //!
 //! Two clients: one for Google's APIs and token endpoints, one for the
 //! metadata server (no proxy: it is link-local and a proxy would hide it;
-//! a short connect timeout, so a machine outside GCP fails fast). What
+//! a short connect timeout and one retry, so a machine outside GCP fails
+//! fast). What
 //! this module adds: each request bounded by the call's deadline, and a
 //! per-request bound on the body.
 
@@ -17,6 +18,10 @@ pub use backend_net::Response;
 
 /// How long a connection to the metadata server may take.
 pub const METADATA_CONNECT: Duration = Duration::from_secs(1);
+/// Attempts per metadata request: one retry for a server starting up
+/// (GKE's at pod start); more would only delay the answer outside GCP,
+/// where the name does not resolve.
+pub const METADATA_ATTEMPTS: u32 = 2;
 const USER_AGENT: &str = concat!("secret-backend-gcp/", env!("CARGO_PKG_VERSION"));
 
 /// An HTTP client.
@@ -59,7 +64,10 @@ impl Http {
         let tls = backend_net::tls::client_config(backend_net::tls::Options::default())?;
         let mut b = backend_net::Http::builder(USER_AGENT, tls);
         if metadata {
-            b = b.no_proxy().connect_timeout(METADATA_CONNECT);
+            b = b
+                .no_proxy()
+                .connect_timeout(METADATA_CONNECT)
+                .attempts(METADATA_ATTEMPTS);
         }
         b.build().map(Self)
     }

@@ -635,7 +635,8 @@ mod credentials {
                 && e.contains(&format!("metadata server 127.0.0.1:{closed} not reachable")),
             "{e}"
         );
-        assert!(done.elapsed < Duration::from_secs(10), "{done}");
+        // One retry, not six: a machine outside GCP answers at once.
+        assert!(done.elapsed < Duration::from_secs(2), "{done}");
         assert!(done.error("db;password").contains("no credentials"));
         w.no_leaks(&done);
     }
