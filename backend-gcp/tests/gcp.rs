@@ -592,6 +592,50 @@ mod credentials {
     }
 
     #[test]
+    fn external_account_from_a_url_and_the_project_from_the_environment() {
+        let w = World::new();
+        let audience =
+            "//iam.googleapis.com/projects/2/locations/global/workloadIdentityPools/q/providers/y";
+        w.google.add_subject(audience, SUBJECT_TOKEN);
+        w.google
+            .serve_subject(SUBJECT_TOKEN, ("x-identity", "agent"));
+        let ext = serde_json::json!({
+            "type": "external_account",
+            "audience": audience,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+            "token_url": w.google.token_uri(),
+            "credential_source": {"url": w.google.subject_url(), "headers": {"x-identity": "agent"}},
+        });
+        let creds = w.write("ext-url.json", &ext.to_string());
+        let config = w.config(&format!("credentials_file: {}\n", creds.display()));
+        let done = w
+            .cmd(&config, &["api"])
+            .env("GOOGLE_CLOUD_PROJECT", PROJECT)
+            .run();
+        assert_eq!(done.value("api"), API_KEY, "{done}");
+        let seen = w.google.seen();
+        assert!(
+            seen.iter().any(|s| s.target == "/subject" && s.granted),
+            "{seen:?}"
+        );
+        assert_eq!(w.google.count("/impersonate"), 0);
+        w.no_leaks(&done);
+        // A subject URL that refuses us is a permission error naming it.
+        w.google
+            .serve_subject(SUBJECT_TOKEN, ("x-identity", "someone-else"));
+        let done = w
+            .cmd(&config, &["api"])
+            .env("GOOGLE_CLOUD_PROJECT", PROJECT)
+            .run();
+        let e = done.error("api");
+        assert!(
+            e.contains("subject token URL") && e.contains("answered HTTP 403"),
+            "{e}"
+        );
+        w.no_leaks(&done);
+    }
+
+    #[test]
     fn metadata_project_when_none_is_configured() {
         let w = World::new();
         let config = w.config("");
@@ -762,6 +806,24 @@ mod faults {
         assert!(done.elapsed < Duration::from_secs(2), "{done}");
         assert!(done.error("api").contains("timed out"), "{done}");
         w.no_leaks(&done);
+    }
+
+    #[test]
+    fn an_answer_over_the_bound_is_refused() {
+        let w = World::new();
+        let big = "B".repeat(200 * 1024);
+        let d = drongo();
+        if d.request("GET", &format!("/v1/projects/{PROJECT}/secrets/huge"), None)
+            .is_none_or(|(code, _)| code != 200)
+        {
+            d.put(PROJECT, "huge", big.as_bytes());
+        }
+        let config = w.config(&format!("project_id: {PROJECT}\n"));
+        let done = w.cmd(&config, &["huge", "api"]).run();
+        let e = done.error("huge");
+        assert!(e.contains("larger than"), "{e}");
+        assert_eq!(done.value("api"), API_KEY);
+        assert!(!done.stdout_str().contains(&big[..1000]));
     }
 
     #[test]

@@ -95,6 +95,9 @@ struct State {
     service_accounts: Mutex<Vec<(String, Vec<u8>)>>,
     users: Mutex<Vec<[String; 3]>>,
     subjects: Mutex<Vec<(String, String)>>,
+    /// What `GET /subject` serves (a URL-sourced subject token), and the
+    /// header it requires.
+    url_subject: Mutex<Option<(String, (String, String))>>,
     issued: Mutex<Vec<String>>,
     seen: Mutex<Vec<Seen>>,
     fault: Mutex<Option<ApiFault>>,
@@ -182,6 +185,17 @@ impl FakeGoogle {
         lock(&self.state.subjects).push((audience.into(), subject_token.into()));
     }
 
+    /// Serves `body` at `GET /subject` to requests carrying `header`
+    /// (name, value): an external account's `credential_source.url`.
+    pub fn serve_subject(&self, body: &str, header: (&str, &str)) {
+        *lock(&self.state.url_subject) = Some((body.into(), (header.0.into(), header.1.into())));
+    }
+
+    /// `GET /subject`'s URL.
+    pub fn subject_url(&self) -> String {
+        format!("{}/subject", self.url())
+    }
+
     /// Makes the metadata server accept connections and never answer.
     pub fn hang_metadata(&self, hang: bool) {
         self.state.metadata_hang.store(hang, Ordering::SeqCst);
@@ -265,6 +279,16 @@ fn serve(mut client: TcpStream, state: &State) {
             answer(&mut client, 200, None, &body.to_string());
         } else {
             google_error(&mut client, 401, "UNAUTHENTICATED", None);
+        }
+    } else if path == "/subject" {
+        let served = lock(&state.url_subject).clone();
+        let ok = served
+            .as_ref()
+            .is_some_and(|(_, (k, v))| req.header(k).as_deref() == Some(v.as_str()));
+        record(state, &req, None, ok);
+        match served {
+            Some((body, _)) if ok => answer(&mut client, 200, None, &body),
+            _ => answer(&mut client, 403, None, r#"{"error":"forbidden"}"#),
         }
     } else if path.starts_with("/v1/") {
         api(client, &req, &target, state);
