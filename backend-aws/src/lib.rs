@@ -14,6 +14,7 @@
 
 pub mod client;
 pub mod config;
+pub mod credentials;
 pub mod errors;
 pub mod fetch;
 pub mod files;

@@ -2,7 +2,11 @@
 //! a signed `sts:GetCallerIdentity` request that Vault sends to STS itself.
 //!
 //! At login time ([`AwsLogin::fields`]) the host's AWS credentials are
-//! found ([`chain`]), the request `POST <sts>/` with the body
+//! found by `secret-backend-aws`'s own code ([`backend_aws::credentials`]:
+//! the SDK's chain of environment, profile, web identity for EKS IRSA, ECS
+//! container credentials and IMDSv2, files read through
+//! [`backend_core::fs`], every identity held, and its bounded, fast failure
+//! with the same messages when there are none), the request `POST <sts>/` with the body
 //! `Action=GetCallerIdentity&Version=2011-06-15` is signed with SigV4 by the
 //! SDK's signer crate (`aws-sigv4`), and Vault's documented login fields
 //! are made of it, each base64: `iam_request_url`, `iam_request_body`,
@@ -14,7 +18,8 @@
 //! The STS endpoint the request names: `sts_endpoint` when configured; else
 //! `https://sts.<region>.amazonaws.com/` for a region other than
 //! `us-east-1` (from `region`, else the SDK's region chain: `AWS_REGION`,
-//! `AWS_DEFAULT_REGION`, the profile's `region`), signed for that region;
+//! `AWS_DEFAULT_REGION`, the profile's `region`, instance metadata), signed
+//! for that region;
 //! else the global `https://sts.amazonaws.com/` signed for `us-east-1`,
 //! which is what a Vault server with its defaults expects.
 //!
@@ -27,21 +32,21 @@
 //! session token) are held ([`backend_core::secret::hold`]) like the AWS
 //! keys, and never logged.
 
-pub mod chain;
-
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
+use backend_aws::AwsConfig;
 use backend_core::secret::hold;
-use backend_core::{ConfigError, Context, ErrorKind, HandleError, Secret};
+use backend_core::{ConfigError, Context, HandleError, Secret};
 use base64::Engine as _;
 use reqwest::Url;
 use zeroize::Zeroizing;
 
-use crate::config::ProcessEnv;
+/// The environment variables the AWS chain reads (tests clear them).
+pub use backend_aws::credentials::VARS;
 
 /// The body of the signed request (what `aws sts get-caller-identity` sends).
 pub const STS_BODY: &str = "Action=GetCallerIdentity&Version=2011-06-15";
@@ -100,21 +105,13 @@ impl AwsLogin {
     /// The login fields of a freshly signed request, found credentials and
     /// all, within the call's deadline. Every field is a held credential.
     pub async fn fields(&self, ctx: &Context) -> Result<Vec<(&'static str, Secret)>, HandleError> {
-        let sources = chain::Sources::read(&ProcessEnv)?;
-        let credentials = match ctx.within(sources.credentials()).await {
-            Ok(found) => found?,
-            Err(_) => {
-                return Err(HandleError::new(
-                    ErrorKind::TimedOut,
-                    format!(
-                        "timed out after {} looking for AWS credentials (tried: {})",
-                        backend_core::error::human_duration(ctx.budget()),
-                        sources.tried()
-                    ),
-                ));
-            }
+        // With `auth.region` set, the chain looks for no region (nor asks
+        // the instance metadata service for one).
+        let aws = AwsConfig {
+            region: self.region.clone(),
+            ..AwsConfig::default()
         };
-        let region = self.region.clone().or_else(|| sources.region());
+        let (credentials, region) = backend_aws::credentials::load(&aws, ctx).await?;
         let (url, region) = self.target(region.as_deref()).map_err(HandleError::other)?;
         tracing::debug!("signing sts:GetCallerIdentity for {url} (region {region})");
         signed_fields(
@@ -195,7 +192,7 @@ fn canonical(name: &str) -> String {
 /// Signs the GetCallerIdentity request for `url` and makes Vault's login
 /// fields of it. Errors name no credential.
 fn signed_fields(
-    credentials: &chain::AwsCredentials,
+    credentials: &Credentials,
     url: &Url,
     region: &str,
     server_id: Option<&str>,
@@ -209,17 +206,7 @@ fn signed_fields(
     if let Some(id) = server_id {
         headers.push((SERVER_ID_HEADER, id));
     }
-    let identity = Credentials::new(
-        &credentials.access_key_id,
-        credentials.secret_access_key.expose(),
-        credentials
-            .session_token
-            .as_ref()
-            .map(|t| t.expose().to_owned()),
-        None,
-        "secret-backend-vault",
-    )
-    .into();
+    let identity = credentials.clone().into();
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region(region)
@@ -270,11 +257,13 @@ mod tests {
 
     use super::*;
 
-    fn creds(token: Option<&str>) -> chain::AwsCredentials {
-        chain::AwsCredentials::new(
-            "AKIDEXAMPLE".into(),
-            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
+    fn creds(token: Option<&str>) -> Credentials {
+        Credentials::new(
+            "AKIDEXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
             token.map(str::to_owned),
+            None,
+            "test",
         )
     }
 

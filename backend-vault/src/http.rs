@@ -133,11 +133,6 @@ impl Api {
     }
 }
 
-/// A transport error's cause in words, as the shared layer names it.
-pub(crate) fn transport_cause(e: &reqwest::Error) -> String {
-    backend_net::http::transport_cause(e)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
