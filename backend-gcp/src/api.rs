@@ -97,6 +97,11 @@ pub async fn access(
     if resp.status == StatusCode::OK {
         return payload(&resp.body).map_err(|why| why.context(name));
     }
+    if resp.status == StatusCode::UNAUTHORIZED {
+        token
+            .rejected
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     Err(status_error(resp.status, &resp.body, name))
 }
 

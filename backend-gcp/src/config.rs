@@ -53,6 +53,9 @@ pub struct GcpConfig {
     pub credentials_file: Option<PathBuf>,
     /// Secret versions read at once (default 16).
     pub concurrency: Option<usize>,
+    /// Keep access tokens in this file (0600) and reuse them across calls
+    /// while they live ([`crate::cache`]); default: a token per call.
+    pub token_cache_file: Option<PathBuf>,
     /// Names that stand for handles ([`backend_core::alias`]).
     pub aliases: backend_core::Aliases,
 }
@@ -70,6 +73,8 @@ pub struct Settings {
     pub credentials_file: Option<PathBuf>,
     /// Versions read at once.
     pub concurrency: usize,
+    /// The token cache file, if any.
+    pub token_cache_file: Option<PathBuf>,
 }
 
 fn bad(msg: impl Into<String>) -> ConfigError {
@@ -130,6 +135,7 @@ impl GcpConfig {
             endpoint,
             credentials_file: self.credentials_file,
             concurrency,
+            token_cache_file: self.token_cache_file,
         })
     }
 }

@@ -19,7 +19,8 @@
 //! `--impersonate-service-account`). The file is read at every call,
 //! bounded and refused when others can write it; the access token lives
 //! for the call only and is held ([`backend_core::secret::hold`]), so no
-//! reply can carry it. Nothing is written to disk.
+//! reply can carry it. Nothing is written to disk unless `token_cache_file`
+//! is configured ([`crate::cache`]).
 //!
 //! Every failure names the source tried (`GOOGLE_APPLICATION_CREDENTIALS
 //! /path (service_account a@b): the token endpoint ... refused the
@@ -49,6 +50,8 @@ pub const METADATA_TOKEN_PATH: &str = "/computeMetadata/v1/instance/service-acco
 pub const METADATA_PROJECT_PATH: &str = "/computeMetadata/v1/project/project-id";
 /// The gcloud ADC file, under gcloud's config directory.
 pub const ADC_FILE: &str = "application_default_credentials.json";
+/// The lifetime asked of impersonated tokens (IAM's default and maximum).
+const IMPERSONATED_LIFETIME: u64 = 3600;
 /// Largest token endpoint answer read.
 const MAX_TOKEN_BODY: usize = 64 * 1024;
 /// Longest access token accepted.
@@ -74,6 +77,20 @@ pub struct Token {
     /// `quota_project_id`), sent as `x-goog-user-project` as Google's
     /// clients do.
     pub quota_project: Option<String>,
+    /// When the token expires (seconds since the epoch), if its issuer said.
+    pub expires_at: Option<u64>,
+    /// Whether it came from the token cache file.
+    pub cached: bool,
+    /// Set when Secret Manager refused it (HTTP 401): a cached token is
+    /// then forgotten.
+    pub rejected: std::sync::atomic::AtomicBool,
+}
+
+/// A token as an issuer gave it, and its lifetime in seconds if said.
+#[derive(Debug)]
+struct Access {
+    token: Secret,
+    lifetime: Option<u64>,
 }
 
 /// Why no token came: the kind the handles' errors get (a refusal is
@@ -301,20 +318,29 @@ struct Impersonated {
     source_credentials: Box<File>,
 }
 
-/// The access token for this call, from the chain's first source.
+/// The access token for this call, from the chain's first source, or
+/// from the token cache file when one is configured and holds a token of
+/// the same source (the same credentials file content) with at least five
+/// minutes to live ([`crate::cache`]).
 pub async fn token(
     configured: Option<&Path>,
+    cache: Option<&Path>,
     env: Env<'_>,
     ctx: &Context,
 ) -> Result<Token, HandleError> {
     let src = source(configured, env);
-    match &src {
+    let (key, token) = match &src {
         Source::File { path, .. } => {
-            let file = read_file(path).map_err(|e| HandleError::other(format!("{src}: {e}")))?;
+            let (file, digest) =
+                read_file(path).map_err(|e| HandleError::other(format!("{src}: {e}")))?;
             let shown = match &file {
                 File::ServiceAccount(sa) => format!("{src} (service_account {})", sa.client_email),
                 other => format!("{src} ({})", other.kind()),
             };
+            let key = format!("{src} sha256:{digest}");
+            if let Some(t) = cache.and_then(|c| crate::cache::load(c, &key, now())) {
+                return Ok(t);
+            }
             let project = match &file {
                 File::ServiceAccount(sa) => sa.project_id.clone(),
                 _ => None,
@@ -327,20 +353,27 @@ pub async fn token(
                 _ => None,
             };
             let http = Http::new().map_err(|e| Why::from(e).handle_error(&shown))?;
-            let token = from_file(&file, &http, ctx)
+            let access = from_file(&file, &http, ctx)
                 .await
                 .map_err(|e| e.handle_error(&shown))?;
-            Ok(Token {
-                header: bearer(&token).map_err(|e| Why::from(e).handle_error(&shown))?,
+            let token = Token {
+                header: bearer(&access.token).map_err(|e| Why::from(e).handle_error(&shown))?,
                 source: shown,
                 project,
                 quota_project,
-            })
+                expires_at: access.lifetime.map(|l| now() + l),
+                cached: false,
+                rejected: false.into(),
+            };
+            (key, (token, access.token))
         }
         Source::Metadata { host, tried } => {
             let shown = src.to_string();
+            if let Some(t) = cache.and_then(|c| crate::cache::load(c, &shown, now())) {
+                return Ok(t);
+            }
             let http = Http::metadata().map_err(|e| Why::from(e).handle_error(&shown))?;
-            let token = metadata_token(&http, host, ctx).await.map_err(|e| match e {
+            let access = metadata_token(&http, host, ctx).await.map_err(|e| match e {
                 Unreached::NotThere(cause) => HandleError::new(
                     if cause == Failure::TimedOut {
                         ErrorKind::TimedOut
@@ -355,14 +388,23 @@ pub async fn token(
                     HandleError::permission_denied(format!("{shown}: {cause}"))
                 }
             })?;
-            Ok(Token {
-                header: bearer(&token).map_err(|e| Why::from(e).handle_error(&shown))?,
-                source: src.to_string(),
+            let token = Token {
+                header: bearer(&access.token).map_err(|e| Why::from(e).handle_error(&shown))?,
+                source: shown.clone(),
                 project: None,
                 quota_project: None,
-            })
+                expires_at: access.lifetime.map(|l| now() + l),
+                cached: false,
+                rejected: false.into(),
+            };
+            (shown, (token, access.token))
         }
+    };
+    let (token, raw) = token;
+    if let Some(c) = cache {
+        crate::cache::store(c, &key, &token, &raw);
     }
+    Ok(token)
 }
 
 /// The metadata server's project id, for handles that name no project
@@ -396,11 +438,19 @@ fn bearer(token: &Secret) -> Result<HeaderValue, String> {
 
 /// Reads and parses a credentials file; errors name the problem, never a
 /// value (serde's messages are stripped of quoted values).
-fn read_file(path: &Path) -> Result<File, String> {
+/// Also returns the SHA-256 of the file (hex), which keys the token cache:
+/// a replaced key file is a new source.
+fn read_file(path: &Path) -> Result<(File, String), String> {
     let mut text =
         read_guarded(path, "credentials file", MAX_CREDENTIAL_BYTES).map_err(|e| e.to_string())?;
     backend_core::config::warn_if_readable_by_others(path, "credentials file");
+    let digest: String = ring::digest::digest(&ring::digest::SHA256, text.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let parsed = serde_json::from_str::<File>(&text)
+        .map(|f| (f, digest))
         .map_err(|e| format!("not a Google credentials file: {}", json_error(&e)));
     text.zeroize();
     parsed
@@ -431,7 +481,7 @@ fn json_error(e: &serde_json::Error) -> String {
     }
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -450,7 +500,7 @@ fn endpoint(url: &str, what: &str) -> Result<reqwest::Url, String> {
     Ok(u)
 }
 
-async fn from_file(file: &File, http: &Http, ctx: &Context) -> Result<Secret, Why> {
+async fn from_file(file: &File, http: &Http, ctx: &Context) -> Result<Access, Why> {
     match file {
         File::ServiceAccount(sa) => {
             let uri = sa.token_uri.as_deref().unwrap_or(GOOGLE_TOKEN_URI);
@@ -494,7 +544,7 @@ async fn from_file(file: &File, http: &Http, ctx: &Context) -> Result<Secret, Wh
             ]);
             let federated = oauth(http, ctx, &url, form, "the subject token").await?;
             match &x.service_account_impersonation_url {
-                Some(imp) => impersonate(http, ctx, imp, &federated).await,
+                Some(imp) => impersonate(http, ctx, imp, &federated.token).await,
                 None => Ok(federated),
             }
         }
@@ -510,7 +560,13 @@ async fn from_file(file: &File, http: &Http, ctx: &Context) -> Result<Secret, Wh
                     )));
                 }
             };
-            impersonate(http, ctx, &i.service_account_impersonation_url, &source).await
+            impersonate(
+                http,
+                ctx,
+                &i.service_account_impersonation_url,
+                &source.token,
+            )
+            .await
         }
     }
 }
@@ -547,7 +603,7 @@ async fn oauth(
     url: &reqwest::Url,
     form: Zeroizing<String>,
     what: &str,
-) -> Result<Secret, Why> {
+) -> Result<Access, Why> {
     let resp = http
         .send(ctx, MAX_TOKEN_BODY, |c| {
             c.post(url.clone())
@@ -584,10 +640,12 @@ async fn impersonate(
     ctx: &Context,
     url: &str,
     source: &Secret,
-) -> Result<Secret, Why> {
+) -> Result<Access, Why> {
     let u = endpoint(url, "service_account_impersonation_url")?;
     let auth = bearer(source)?;
-    let body = serde_json::json!({"scope": [jwt::SCOPE]}).to_string();
+    let body =
+        serde_json::json!({"scope": [jwt::SCOPE], "lifetime": format!("{IMPERSONATED_LIFETIME}s")})
+            .to_string();
     let resp = http
         .send(ctx, MAX_TOKEN_BODY, |c| {
             c.post(u.clone())
@@ -610,12 +668,17 @@ async fn impersonate(
             ),
         ));
     }
-    access_token(&resp.body, "accessToken").ok_or_else(|| {
-        Why::from(format!(
-            "impersonation endpoint {} answered without an accessToken",
-            shown(&u)
-        ))
-    })
+    access_token(&resp.body, "accessToken")
+        .map(|a| Access {
+            lifetime: Some(IMPERSONATED_LIFETIME),
+            ..a
+        })
+        .ok_or_else(|| {
+            Why::from(format!(
+                "impersonation endpoint {} answered without an accessToken",
+                shown(&u)
+            ))
+        })
 }
 
 /// The subject token of an external account: a file's or a URL's text,
@@ -686,6 +749,7 @@ async fn subject_token(src: &CredentialSource, http: &Http, ctx: &Context) -> Re
             .and_then(|f| f.subject_token_field_name.as_deref())
             .ok_or("credential_source.format json needs subject_token_field_name")?;
         access_token(text.as_bytes(), field)
+            .map(|a| a.token)
             .ok_or_else(|| format!("the subject token has no string field '{field}'"))?
     } else {
         Secret::credential(text.trim().to_owned())
@@ -704,7 +768,7 @@ enum Unreached {
     Refused(String),
 }
 
-async fn metadata_token(http: &Http, host: &str, ctx: &Context) -> Result<Secret, Unreached> {
+async fn metadata_token(http: &Http, host: &str, ctx: &Context) -> Result<Access, Unreached> {
     let url = format!("http://{host}{METADATA_TOKEN_PATH}");
     let resp = http
         .send(ctx, MAX_TOKEN_BODY, |c| {
@@ -727,14 +791,23 @@ async fn metadata_token(http: &Http, host: &str, ctx: &Context) -> Result<Secret
         .ok_or_else(|| Unreached::Refused("answered without an access_token".into()))
 }
 
-/// A string field of a JSON body as a held credential.
-fn access_token(body: &[u8], field: &str) -> Option<Secret> {
+/// A string field of a JSON body as a held credential, with the body's
+/// `expires_in` (seconds) if it has one.
+fn access_token(body: &[u8], field: &str) -> Option<Access> {
     let mut v: Value = serde_json::from_slice(body).ok()?;
+    let lifetime = match v.get("expires_in") {
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) => s.parse().ok(),
+        _ => None,
+    };
     let token = v
         .get(field)
         .and_then(Value::as_str)
         .filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN)
-        .map(|t| Secret::credential(t.to_owned()));
+        .map(|t| Access {
+            token: Secret::credential(t.to_owned()),
+            lifetime,
+        });
     backend_core::key::wipe(&mut v);
     token
 }
@@ -902,7 +975,8 @@ mod tests {
             r#"{"type":"authorized_user","client_id":"c","client_secret":"s","refresh_token":"r"}"#,
         )
         .unwrap();
-        let f = read_file(&p).unwrap();
+        let (f, digest) = read_file(&p).unwrap();
+        assert_eq!(digest.len(), 64);
         assert_eq!(format!("{f:?}"), "authorized_user");
     }
 }

@@ -17,6 +17,7 @@
 //!    payload's JSON.
 
 pub mod api;
+pub mod cache;
 pub mod config;
 pub mod credentials;
 pub mod handle;
@@ -135,24 +136,28 @@ impl Provider for GcpProvider {
                 .map(|p| p.map(|_| Secret::from("")))
                 .collect();
         }
-        let token =
-            match credentials::token(self.settings.credentials_file.as_deref(), &process_env, ctx)
-                .await
-            {
-                Ok(t) => t,
-                Err(why) => {
-                    tracing::debug!("no access token: {why}");
-                    return parsed
-                        .iter()
-                        .map(|p| {
-                            let h = p.as_ref().map_err(Clone::clone)?;
-                            Err(why
-                                .clone()
-                                .context(shown(h, self.settings.project.as_deref())))
-                        })
-                        .collect();
-                }
-            };
+        let token = match credentials::token(
+            self.settings.credentials_file.as_deref(),
+            self.settings.token_cache_file.as_deref(),
+            &process_env,
+            ctx,
+        )
+        .await
+        {
+            Ok(t) => t,
+            Err(why) => {
+                tracing::debug!("no access token: {why}");
+                return parsed
+                    .iter()
+                    .map(|p| {
+                        let h = p.as_ref().map_err(Clone::clone)?;
+                        Err(why
+                            .clone()
+                            .context(shown(h, self.settings.project.as_deref())))
+                    })
+                    .collect();
+            }
+        };
         let project = self
             .default_project(&parsed, token.project.as_deref(), ctx)
             .await;
@@ -194,7 +199,7 @@ impl Provider for GcpProvider {
             }
         };
         let (http, token, endpoint) = (&http, &token, self.settings.endpoint.as_str());
-        fan_out(
+        let outcomes = fan_out(
             targets,
             |(name, _)| name.clone(),
             |versions| async move {
@@ -216,7 +221,18 @@ impl Provider for GcpProvider {
                 Err(e) => Err(e.clone()),
             },
         )
-        .await
+        .await;
+        if token.cached
+            && token.rejected.load(std::sync::atomic::Ordering::Relaxed)
+            && let Some(file) = &self.settings.token_cache_file
+        {
+            tracing::warn!(
+                "Secret Manager refused the cached access token; forgetting it ({})",
+                file.display()
+            );
+            cache::forget(file);
+        }
+        outcomes
     }
 
     fn aliases(config: &GcpConfig) -> Option<&backend_core::Aliases> {

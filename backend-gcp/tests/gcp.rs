@@ -636,6 +636,55 @@ mod credentials {
     }
 
     #[test]
+    fn the_opt_in_token_cache() {
+        use std::os::unix::fs::PermissionsExt;
+        let w = World::new();
+        w.google.add_service_account(SA_EMAIL, SA_KEY);
+        let sa = w.service_account("sa.json", SA_KEY);
+        let cache = w.path("token-cache.json");
+        let config = w.config(&format!(
+            "credentials_file: {}\ntoken_cache_file: {}\n",
+            sa.display(),
+            cache.display()
+        ));
+        let grants = || w.google.count("/token");
+        let done = w.cmd(&config, &["api"]).run();
+        assert_eq!(done.value("api"), API_KEY, "{done}");
+        assert_eq!(grants(), 1);
+        let mode = std::fs::metadata(&cache).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // The next call reuses it, project included.
+        let done = w.cmd(&config, &["api", "db;user"]).run();
+        assert_eq!(done.value("db;user"), USER, "{done}");
+        assert_eq!(grants(), 1, "{:?}", w.google.seen());
+        w.no_leaks(&done);
+        // A replaced key file is a new source.
+        let mut key_file: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&sa).unwrap()).unwrap();
+        key_file["private_key_id"] = "rotated".into();
+        w.write("sa.json", &key_file.to_string());
+        let done = w.cmd(&config, &["api"]).run();
+        assert_eq!(done.value("api"), API_KEY, "{done}");
+        assert_eq!(grants(), 2);
+        // A cached token Secret Manager refuses is forgotten.
+        let mut entry: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&cache).unwrap()).unwrap();
+        entry["access_token"] = "ya29.REVOKED-TOKEN-0000".into();
+        w.write("token-cache.json", &entry.to_string());
+        let done = w.cmd(&config, &["api"]).run();
+        let e = done.error("api");
+        assert!(e.contains("HTTP 401"), "{e}");
+        assert!(!cache.exists(), "{done}");
+        assert!(!done.stderr.contains("REVOKED-TOKEN"));
+        let done = w.cmd(&config, &["api"]).run();
+        assert_eq!(done.value("api"), API_KEY, "{done}");
+        assert_eq!(grants(), 3);
+        w.no_leaks(&done);
+        let log = std::fs::read_to_string(w.path("trace.log")).unwrap_or_default();
+        assert!(!log.contains("REVOKED-TOKEN"));
+    }
+
+    #[test]
     fn metadata_project_when_none_is_configured() {
         let w = World::new();
         let config = w.config("");
