@@ -497,6 +497,18 @@ fn endpoint(url: &str, what: &str) -> Result<reqwest::Url, String> {
             "{what} must be an https:// URL without credentials"
         ));
     }
+    let host = u.host_str().unwrap_or_default();
+    let loopback = host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if u.scheme() == "http" && !loopback {
+        tracing::warn!(
+            "{what} {} is plain http: credentials and tokens cross the network in clear",
+            shown(&u)
+        );
+    }
     Ok(u)
 }
 
