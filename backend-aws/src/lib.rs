@@ -53,28 +53,6 @@ impl AwsProvider {
         &self.config
     }
 
-    async fn resolve_all(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
-        let force_string = self.config.force_string.unwrap_or(false);
-        let parsed: Vec<Result<Handle, HandleError>> = handles
-            .iter()
-            .map(|h| handle::parse(h).map(|h| whole_if(force_string, h)))
-            .collect();
-        // Each value is parsed once, on the first handle asking a key of it.
-        fan_out(
-            parsed,
-            |h| h.target.clone(),
-            |targets| async move {
-                let fetched = self.fetch(&targets, ctx).await;
-                fetched.into_iter().map(|v| v.map(|v| (v, None))).collect()
-            },
-            |h, fetched| {
-                let (value, doc) = fetched.map_err(Clone::clone)?;
-                answer(&h, value.clone(), doc)
-            },
-        )
-        .await
-    }
-
     /// Fetches each distinct target once, after loading the clients (once
     /// per provider; a failed load is every target's error).
     async fn fetch(&self, targets: &[Target], ctx: &Context) -> Vec<fetch::Fetched> {
@@ -145,7 +123,25 @@ impl Provider for AwsProvider {
     type Args = AwsArgs;
 
     async fn resolve(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
-        self.resolve_all(handles, ctx).await
+        let force_string = self.config.force_string.unwrap_or(false);
+        let parsed: Vec<Result<Handle, HandleError>> = handles
+            .iter()
+            .map(|h| handle::parse(h).map(|h| whole_if(force_string, h)))
+            .collect();
+        // Each value is parsed once, on the first handle asking a key of it.
+        fan_out(
+            parsed,
+            |h| h.target.clone(),
+            |targets| async move {
+                let fetched = self.fetch(&targets, ctx).await;
+                fetched.into_iter().map(|v| v.map(|v| (v, None))).collect()
+            },
+            |h, fetched| {
+                let (value, doc) = fetched.map_err(Clone::clone)?;
+                answer(&h, value.clone(), doc)
+            },
+        )
+        .await
     }
 
     /// The config is flat: the event reader (about 0.4 MB less than

@@ -9,7 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use backend_tests::azure::{Attributes, FakeAzure, Fault, SYSTEM_IDENTITY, TENANT, write_private};
+use backend_tests::azure::{
+    Attributes, FakeAzure, Fault, IDENTITY_VARS, SYSTEM_IDENTITY, TENANT, write_private,
+};
 use backend_tests::{Cmd, Done, assert_no_leak, payload};
 
 const BIN: &str = env!("CARGO_BIN_EXE_secret-backend-azure");
@@ -18,24 +20,6 @@ const CLIENT_SECRET: &str = "client-S3CRET-value-0123456789";
 const PASSWORD: &str = "pa55-w0rd-VALUE-1";
 const USER: &str = "db-user-VALUE-2";
 const PLAIN: &str = "plain-VALUE-3~!";
-
-/// Every variable that picks an identity: none leaks in from the host.
-const IDENTITY_VARS: &[&str] = &[
-    "AZURE_TENANT_ID",
-    "AZURE_CLIENT_ID",
-    "AZURE_CLIENT_SECRET",
-    "AZURE_CLIENT_CERTIFICATE_PATH",
-    "AZURE_CLIENT_CERTIFICATE_PASSWORD",
-    "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN",
-    "AZURE_FEDERATED_TOKEN_FILE",
-    "AZURE_AUTHORITY_HOST",
-    "IDENTITY_ENDPOINT",
-    "IDENTITY_HEADER",
-    "IMDS_ENDPOINT",
-    "MSI_ENDPOINT",
-    "MSI_SECRET",
-    "AZURE_POD_IDENTITY_AUTHORITY_HOST",
-];
 
 /// A fake vault holding `db` (JSON), `plain`, with application `APP`
 /// (client secret) allowed everything by RBAC.

@@ -20,6 +20,7 @@ pub mod config;
 pub mod error;
 pub mod fs;
 pub mod key;
+pub mod lenient;
 pub mod logging;
 pub mod protocol;
 pub mod provider;

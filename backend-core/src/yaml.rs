@@ -334,7 +334,8 @@ pub fn from_yaml<T: DeserializeOwned + Default>(text: &str) -> Result<T, String>
             }
         }
     }
-    serde_json::from_value(Value::Object(map)).map_err(|e| describe_error(&e))
+    // Nested string fields take scalars as their text too ([`crate::lenient`]).
+    crate::lenient::from_value(Value::Object(map)).map_err(|e| describe_error(&e))
 }
 
 /// A value under construction, with what the budget needs to know.

@@ -50,69 +50,6 @@ impl K8sProvider {
         let settings = config.validate(&|k| std::env::var(k).ok())?;
         Ok(Self { settings })
     }
-
-    async fn resolve_all(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
-        let parsed: Vec<Result<Handle<'_>, HandleError>> =
-            handles.iter().map(|h| handle::parse(h)).collect();
-        if parsed.iter().all(Result::is_err) {
-            return parsed
-                .into_iter()
-                .map(|p| p.map(|_| Secret::from("")))
-                .collect();
-        }
-        let api = match connect::endpoint(&self.settings).and_then(Api::new) {
-            Ok(api) => api,
-            Err(why) => {
-                return parsed
-                    .into_iter()
-                    .map(|p| {
-                        Err(p.map_or_else(
-                            |e| e,
-                            |h| {
-                                let ns = self.settings.namespace.as_deref();
-                                HandleError::other(format!("{}: {why}", location(&h, ns)))
-                            },
-                        ))
-                    })
-                    .collect();
-            }
-        };
-        // Each handle with its namespace, the default one filled in.
-        let targets: Vec<Result<(Handle<'_>, Cow<'_, str>), HandleError>> = parsed
-            .into_iter()
-            .map(|p| {
-                let h = p?;
-                let ns = match (h.namespace, &api.namespace) {
-                    (Some(ns), _) => Cow::Borrowed(ns),
-                    (None, Ok(ns)) => Cow::Borrowed(ns.as_str()),
-                    (None, Err(why)) => {
-                        return Err(HandleError::other(format!("{}: {why}", h.name)));
-                    }
-                };
-                Ok((h, ns))
-            })
-            .collect();
-        let api = &api;
-        fan_out(
-            targets,
-            |(h, ns)| (ns.clone(), h.name),
-            |secrets| async move {
-                tracing::debug!("reading {} secret(s)", secrets.len());
-                bounded(&secrets, self.settings.concurrency, ctx, |(ns, name)| {
-                    api.secret(ns, name, ctx)
-                })
-                .await
-            },
-            |(h, ns), data| match data {
-                Ok(data) => value(data, &h, &ns),
-                Err(e) if e.kind() == backend_core::ErrorKind::TimedOut => {
-                    Err(e.clone().context(location(&h, Some(&ns))))
-                }
-                Err(e) => Err(e.clone()),
-            },
-        )
-        .await
-    }
 }
 
 /// `ns/name`, or `name` when the namespace is not known.
@@ -184,7 +121,66 @@ impl Provider for K8sProvider {
     type Args = NoArgs;
 
     async fn resolve(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
-        self.resolve_all(handles, ctx).await
+        let parsed: Vec<Result<Handle<'_>, HandleError>> =
+            handles.iter().map(|h| handle::parse(h)).collect();
+        if parsed.iter().all(Result::is_err) {
+            return parsed
+                .into_iter()
+                .map(|p| p.map(|_| Secret::from("")))
+                .collect();
+        }
+        let api = match connect::endpoint(&self.settings).and_then(Api::new) {
+            Ok(api) => api,
+            Err(why) => {
+                return parsed
+                    .into_iter()
+                    .map(|p| {
+                        Err(p.map_or_else(
+                            |e| e,
+                            |h| {
+                                let ns = self.settings.namespace.as_deref();
+                                HandleError::other(format!("{}: {why}", location(&h, ns)))
+                            },
+                        ))
+                    })
+                    .collect();
+            }
+        };
+        // Each handle with its namespace, the default one filled in.
+        let targets: Vec<Result<(Handle<'_>, Cow<'_, str>), HandleError>> = parsed
+            .into_iter()
+            .map(|p| {
+                let h = p?;
+                let ns = match (h.namespace, &api.namespace) {
+                    (Some(ns), _) => Cow::Borrowed(ns),
+                    (None, Ok(ns)) => Cow::Borrowed(ns.as_str()),
+                    (None, Err(why)) => {
+                        return Err(HandleError::other(format!("{}: {why}", h.name)));
+                    }
+                };
+                Ok((h, ns))
+            })
+            .collect();
+        let api = &api;
+        fan_out(
+            targets,
+            |(h, ns)| (ns.clone(), h.name),
+            |secrets| async move {
+                tracing::debug!("reading {} secret(s)", secrets.len());
+                bounded(&secrets, self.settings.concurrency, ctx, |(ns, name)| {
+                    api.secret(ns, name, ctx)
+                })
+                .await
+            },
+            |(h, ns), data| match data {
+                Ok(data) => value(data, &h, &ns),
+                Err(e) if e.kind() == backend_core::ErrorKind::TimedOut => {
+                    Err(e.clone().context(location(&h, Some(&ns))))
+                }
+                Err(e) => Err(e.clone()),
+            },
+        )
+        .await
     }
 
     fn aliases(config: &K8sConfig) -> Option<&backend_core::Aliases> {

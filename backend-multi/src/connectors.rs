@@ -23,6 +23,8 @@ pub fn translate(
     let cfg = Ci(config);
     let (kind, ours, rewrite): (&str, Value, Option<HandleMap>) = match backend_type {
         "k8s.secrets" => ("k8s", k8s(&cfg), None),
+        "azure.keyvault" => ("azure", azure(&cfg), None),
+        "gcp.secretmanager" => ("gcp", gcp(&cfg), None),
         "hashicorp.vault" => ("vault", vault(&cfg)?, Some(vault_handle)),
         "aws.secrets" => ("aws", aws(&cfg)?, None),
         "aws.ssm" => ("aws", aws(&cfg)?, Some(ssm_handle)),
@@ -84,6 +86,52 @@ fn k8s(cfg: &Ci<'_>) -> Value {
     let mut ours = Map::new();
     for key in ["token_path", "ca_path", "api_server"] {
         put(&mut ours, key, cfg.str(key));
+    }
+    Value::Object(ours)
+}
+
+/// Copies `keys` of `from` (matched case-insensitively, as the connector
+/// does) into `to` under their own names, values as they are (a
+/// credential written as a number stays one for the store to read).
+fn copy(from: &Ci<'_>, to: &mut Map<String, Value>, keys: &[&str]) {
+    for key in keys {
+        if let Some(v) = from.get(key).filter(|v| !v.is_null()) {
+            to.insert((*key).into(), v.clone());
+        }
+    }
+}
+
+/// `azure.keyvault`: the connector's keys are the store's own; unknown
+/// ones are dropped, as the connector ignores them.
+fn azure(cfg: &Ci<'_>) -> Value {
+    let mut ours = Map::new();
+    copy(cfg, &mut ours, &["keyvaulturl", "clientid"]);
+    if let Some(session) = cfg.sub("azure_session") {
+        let mut s = Map::new();
+        copy(
+            &session,
+            &mut s,
+            &[
+                "azure_tenant_id",
+                "azure_client_id",
+                "azure_client_secret",
+                "azure_client_certificate_path",
+                "azure_client_certificate_password",
+                "azure_client_send_certificate_chain",
+            ],
+        );
+        ours.insert("azure_session".into(), Value::Object(s));
+    }
+    Value::Object(ours)
+}
+
+/// `gcp.secretmanager`: `gcp_session.project_id`, the connector's one key.
+fn gcp(cfg: &Ci<'_>) -> Value {
+    let mut ours = Map::new();
+    if let Some(session) = cfg.sub("gcp_session") {
+        let mut s = Map::new();
+        copy(&session, &mut s, &["project_id"]);
+        ours.insert("gcp_session".into(), Value::Object(s));
     }
     Value::Object(ours)
 }

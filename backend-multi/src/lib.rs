@@ -308,8 +308,17 @@ impl MultiProvider {
     }
 }
 
-impl MultiProvider {
-    async fn route_and_resolve(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
+impl MultiProvider {}
+
+impl Provider for MultiProvider {
+    const ABOUT: backend_core::About = backend_core::about!(
+        "secret-backend",
+        "Secret backend for many stores: routes '<backend>:<handle>' to the store (vault, aws, file, k8s, gcp, azure, dummy) of the backend named in the config, and the helper's k8s_secret@ and file@ handles."
+    );
+    type Config = MultiConfig;
+    type Args = NoArgs;
+
+    async fn resolve(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
         {
             // (handle index, backend, its handle there) per routable handle,
             // borrowing the handle where no rewrite applies; the others'
@@ -392,19 +401,6 @@ impl MultiProvider {
                 .map(|o| o.unwrap_or_else(|| Err(ctx.timed_out())))
                 .collect()
         }
-    }
-}
-
-impl Provider for MultiProvider {
-    const ABOUT: backend_core::About = backend_core::about!(
-        "secret-backend",
-        "Secret backend for many stores: routes '<backend>:<handle>' to the store (vault, aws, file, k8s, dummy, ...) of the backend named in the config, and the helper's k8s_secret@ and file@ handles."
-    );
-    type Config = MultiConfig;
-    type Args = NoArgs;
-
-    async fn resolve(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
-        self.route_and_resolve(handles, ctx).await
     }
 
     async fn close(&self, ctx: &Context) {

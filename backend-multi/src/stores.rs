@@ -54,6 +54,8 @@ pub const STORES: &[Store] = &[
         ],
     ),
     store::<backend_k8s::K8sProvider>("k8s", &["k8s.secrets"]),
+    store::<backend_gcp::GcpProvider>("gcp", &["gcp.secretmanager"]),
+    store::<backend_azure::AzureProvider>("azure", &["azure.keyvault"]),
     store::<backend_dummy::Dummy>("dummy", &[]),
 ];
 
@@ -126,7 +128,7 @@ pub fn checker(kind: &str, config: &Value) -> Checker {
 }
 
 fn checker_of<P: Provider>(config: &Value) -> Checker {
-    match serde_json::from_value::<P::Config>(config.clone()) {
+    match backend_core::lenient::from_value::<P::Config>(config.clone()) {
         Ok(config) => Box::new(move |handle| P::check_handle(&config, handle)),
         Err(_) => Box::new(|_| Ok(())),
     }
@@ -153,7 +155,8 @@ fn typed<P: Provider>(
     config: Value,
     build: bool,
 ) -> Result<Option<Box<dyn Resolver>>, ConfigError> {
-    let config: P::Config = serde_json::from_value(config)
+    // Strings take scalars as their text, as in the store's own binary.
+    let config: P::Config = backend_core::lenient::from_value(config)
         .map_err(|e| ConfigError::new(backend_core::config::describe_error(&e)))?;
     if !build {
         return Ok(None);

@@ -31,7 +31,7 @@ fn config_errors_quote_no_value_of_any_type() {
 fn credentials_of_any_scalar_type_are_their_text() {
     credential_scalars_are_text(
         BIN,
-        "backends:\n  v:\n    type: vault\n    address: http://127.0.0.1:1\n    auth:\n      method: token\n      token: {v}\n",
+        "backends:\n  v:\n    type: vault\n    address: http://127.0.0.1:1\n    namespace: 2024\n    auth:\n      method: token\n      token: {v}\n",
         "v:secret/x",
     );
 }

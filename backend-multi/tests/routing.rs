@@ -119,7 +119,7 @@ fn config_mistakes_exit_2_naming_the_backend() {
         ("backends:\n  f:\n    dir: /x\n", "backends.f: no 'type'"),
         (
             "backends:\n  f:\n    type: ftp\n",
-            "backends.f: unknown type (expected one of: vault, aws, file, k8s, dummy)",
+            "backends.f: unknown type (expected one of: vault, aws, file, k8s, gcp, azure, dummy)",
         ),
         (
             "backends:\n  f:\n    type: dummy\ndefault: g\n",
@@ -193,7 +193,7 @@ fn the_caller_can_choose_a_file_store_without_a_config_file() {
     let done = call("dummy", json!({}), &["x"]);
     assert_eq!(done.value("x"), "decrypted_x");
     // Type names we do not serve, and missing required keys, are config errors.
-    let done = call("gcp.secretmanager", json!({}), &["x"]);
+    let done = call("akeyless", json!({}), &["x"]);
     done.expect_code(2);
     assert!(done.stderr.contains("is not served here"), "{done}");
     call("file.json", json!({}), &["x"]).expect_code(2);

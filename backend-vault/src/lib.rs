@@ -31,12 +31,13 @@
 pub mod auth;
 pub mod aws_login;
 pub mod config;
+pub mod errors;
 pub mod handle;
 pub mod http;
+pub mod mounts;
 pub mod policy;
 pub mod tls;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use backend_core::key::{extract, sole_value};
@@ -44,16 +45,18 @@ use backend_core::protocol::Request;
 use backend_core::{
     ConfigError, Context, HandleError, NoArgs, Outcome, Provider, bounded, fan_out,
 };
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde_json::Value;
 
 pub use config::{AuthConfig, Method as AuthMethod, VaultConfig};
 
 use crate::auth::Session;
 use crate::config::{Credentials, ProcessEnv};
+use crate::errors::{document, failure};
 use crate::handle::{Handle, TargetRef};
-use crate::http::{Api, Failure, Response};
-use crate::policy::{MountKind, Policy};
+use crate::http::Api;
+use crate::mounts::{Lookup, Mounts};
+use crate::policy::Policy;
 
 /// The Vault / OpenBao provider.
 #[derive(Debug)]
@@ -144,48 +147,6 @@ impl VaultProvider {
         }
     }
 
-    async fn resolve_all(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
-        // Refused paths are answered before anything is sent (no login either).
-        let parsed: Vec<Result<Handle, HandleError>> =
-            handles.iter().map(|h| checked(&self.policy, h)).collect();
-        // Grouped by reference: a request of 200,000 handles holds each
-        // path once, in its parsed handle.
-        let targets: Vec<Result<(TargetRef<'_>, &Handle), HandleError>> = parsed
-            .iter()
-            .map(|h| {
-                h.as_ref()
-                    .map(|h| (h.target_ref(), h))
-                    .map_err(Clone::clone)
-            })
-            .collect();
-        fan_out(
-            targets,
-            |(t, _)| *t,
-            |targets| async move {
-                match ctx.within(self.session(ctx)).await.and_then(|r| r) {
-                    Ok(session) => {
-                        let mounts = Mounts::default();
-                        let (session, mounts) = (&session, &mounts);
-                        bounded(&targets, self.concurrency, ctx, |t| async move {
-                            self.fetch(t, session, mounts, ctx).await.map(Wiped)
-                        })
-                        .await
-                    }
-                    Err(e) => targets.iter().map(|_| Err(e.clone())).collect(),
-                }
-            },
-            |(_, h), doc| {
-                let location = h.location();
-                let doc = doc.map_err(|e| e.clone().context(&location))?;
-                match &h.key {
-                    Some(key) => extract(&doc.0, key, &location),
-                    None => sole_value(&doc.0, &location),
-                }
-            },
-        )
-        .await
-    }
-
     /// Reads one target; errors carry the cause only (the caller adds the
     /// location).
     async fn fetch(
@@ -240,224 +201,6 @@ impl VaultProvider {
     }
 }
 
-/// A transport failure as a handle error.
-fn failure(f: Failure) -> HandleError {
-    match f {
-        Failure::Unreachable(cause) | Failure::Permanent(cause) => HandleError::unavailable(cause),
-        Failure::TooLarge => HandleError::too_large(format!(
-            "the server's response is larger than {} bytes",
-            http::MAX_BODY
-        )),
-    }
-}
-
-/// An error status as a handle error; `what` names the missing thing for 404.
-fn status_error(status: StatusCode, what: &str) -> HandleError {
-    let code = status.as_u16();
-    match status {
-        StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED => {
-            HandleError::permission_denied(format!("permission denied (HTTP {code})"))
-        }
-        StatusCode::NOT_FOUND | StatusCode::NO_CONTENT => HandleError::not_found(what.to_owned()),
-        StatusCode::SERVICE_UNAVAILABLE => {
-            HandleError::unavailable(format!("server sealed or unavailable (HTTP {code})"))
-        }
-        StatusCode::TOO_MANY_REQUESTS => {
-            HandleError::unavailable(format!("rate limited (HTTP {code})"))
-        }
-        s if s.is_server_error() => HandleError::unavailable(format!("server error (HTTP {code})")),
-        s if s.is_redirection() => HandleError::unavailable(format!(
-            "redirected (HTTP {code}); point the address at the active node"
-        )),
-        _ => HandleError::other(format!("unexpected answer (HTTP {code})")),
-    }
-}
-
-/// The document a read returned: `data.data` for KV v2, `data` otherwise.
-fn document(resp: Response, kv2: bool, version: Option<u64>) -> Result<Value, HandleError> {
-    let Response { status, body } = resp;
-    if status == StatusCode::OK {
-        if body.is_none() {
-            return Err(HandleError::other(
-                "the server's answer is not a Vault JSON response",
-            ));
-        }
-        let data = body.and_then(|mut b| b.get_mut("data").map(Value::take));
-        let doc = match (kv2, data) {
-            (true, Some(mut d)) => d.get_mut("data").map(Value::take),
-            (false, d) => d,
-            (true, None) => None,
-        };
-        return doc
-            .filter(|d| !d.is_null())
-            .ok_or_else(|| HandleError::not_found("no secret at this path"));
-    }
-    if status == StatusCode::NOT_FOUND && kv2 {
-        // KV v2 answers a deleted or destroyed version with 404 and its metadata.
-        let meta = body.as_ref().and_then(|b| b.pointer("/data/metadata"));
-        let shown = version.map_or("the latest version".to_owned(), |v| format!("version {v}"));
-        if meta
-            .and_then(|m| m.get("destroyed"))
-            .and_then(Value::as_bool)
-            == Some(true)
-        {
-            return Err(HandleError::not_found(format!("{shown} was destroyed")));
-        }
-        if meta
-            .and_then(|m| m.get("deletion_time"))
-            .and_then(Value::as_str)
-            .is_some_and(|t| !t.is_empty())
-        {
-            return Err(HandleError::not_found(format!("{shown} was deleted")));
-        }
-        if version.is_some() && meta.is_none() && body.is_some() {
-            return Err(HandleError::not_found(format!(
-                "no secret at this path ({shown})"
-            )));
-        }
-    }
-    Err(status_error(status, "no secret at this path"))
-}
-
-/// A mount a path lives in.
-#[derive(Debug, Clone)]
-struct Mount {
-    /// Where it sits in the handle's path (namespace segments included).
-    segments: Vec<String>,
-    kv2: bool,
-    kind: MountKind,
-}
-
-/// What the mount lookup says about a path.
-#[derive(Debug)]
-enum Lookup {
-    /// Nothing usable (a server without the endpoint): the path is read as
-    /// it is, and [`policy`] refuses whatever could be the server's API.
-    Unknown,
-    /// The mount's kind, but not where it sits in the path.
-    Unlocated(MountKind),
-    /// The mount, located.
-    Located(Mount),
-}
-
-/// Mounts looked up during one call. Lookups of paths that share a first
-/// segment are serialized, so paths under one mount cause one lookup (a
-/// mount path always starts with its paths' first segment); others run
-/// concurrently.
-#[derive(Debug, Default)]
-struct Mounts {
-    known: Mutex<Vec<Mount>>,
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-}
-
-impl Mounts {
-    fn known(&self, segments: &[String]) -> Option<Mount> {
-        let known = self.known.lock().ok()?;
-        known
-            .iter()
-            .find(|m| segments.starts_with(&m.segments))
-            .cloned()
-    }
-
-    /// What the server says about the mount of `segments`.
-    async fn lookup(
-        &self,
-        api: &Api,
-        segments: &[String],
-        session: &Session,
-        ctx: &Context,
-    ) -> Result<Lookup, HandleError> {
-        if let Some(m) = self.known(segments) {
-            return Ok(Lookup::Located(m));
-        }
-        let first = segments.first().cloned().unwrap_or_default();
-        let lock = match self.locks.lock() {
-            Ok(mut locks) => locks.entry(first).or_default().clone(),
-            Err(_) => return Err(HandleError::other("internal error: mount cache poisoned")),
-        };
-        let _serialized = lock.lock().await;
-        if let Some(m) = self.known(segments) {
-            return Ok(Lookup::Located(m));
-        }
-        let mut path = vec!["sys", "internal", "ui", "mounts"];
-        path.extend(segments.iter().map(String::as_str));
-        let resp = api
-            .send(
-                Method::GET,
-                api.url(&path, None),
-                Some(&session.token),
-                None,
-                ctx,
-            )
-            .await
-            .map_err(failure)?;
-        match resp.status {
-            StatusCode::OK => {}
-            StatusCode::NOT_FOUND => return Ok(Lookup::Unknown),
-            // The server answers 403 both when the token may not use the
-            // path and when no engine is mounted there.
-            StatusCode::FORBIDDEN => {
-                return Err(HandleError::permission_denied(
-                    "permission denied, or no secrets engine mounted there (HTTP 403)",
-                ));
-            }
-            s => return Err(status_error(s, "no secrets engine mounted there")),
-        }
-        let data = resp.body.as_ref().and_then(|b| b.get("data"));
-        let field = |name: &str| data.and_then(|d| d.get(name)).and_then(Value::as_str);
-        let Some(kind) = field("type") else {
-            tracing::debug!("mount lookup gave no mount type; reading the path as is");
-            return Ok(Lookup::Unknown);
-        };
-        let kind = MountKind {
-            kind: kind.to_owned(),
-            // Auth method mounts' accessors are `auth_<type>_<id>`.
-            auth: field("accessor").is_some_and(|a| a.starts_with("auth_")),
-        };
-        let mount_path = data
-            .and_then(|d| d.get("path"))
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let mount_segments: Vec<String> = mount_path
-            .split('/')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
-        // The server names the mount relative to the namespace; a handle may
-        // carry (child) namespaces in its path (`team/secret/db`), so the
-        // mount is where that name sits in our path.
-        let offset = (0..segments.len()).find(|&k| {
-            segments
-                .get(k..)
-                .is_some_and(|rest| rest.starts_with(&mount_segments))
-        });
-        let mount_segments = match offset {
-            Some(k) if !mount_segments.is_empty() => segments
-                .get(..k + mount_segments.len())
-                .unwrap_or_default()
-                .to_vec(),
-            _ => {
-                tracing::debug!("mount lookup gave no usable mount path; reading the path as is");
-                return Ok(Lookup::Unlocated(kind));
-            }
-        };
-        let kv2 = kind.kind == "kv"
-            && data
-                .and_then(|d| d.pointer("/options/version"))
-                .and_then(Value::as_str)
-                == Some("2");
-        let mount = Mount {
-            segments: mount_segments,
-            kv2,
-            kind,
-        };
-        if let Ok(mut known) = self.known.lock() {
-            known.push(mount.clone());
-        }
-        Ok(Lookup::Located(mount))
-    }
-}
-
 impl Provider for VaultProvider {
     const ABOUT: backend_core::About = backend_core::about!(
         "secret-backend-vault",
@@ -467,7 +210,45 @@ impl Provider for VaultProvider {
     type Args = NoArgs;
 
     async fn resolve(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
-        self.resolve_all(handles, ctx).await
+        // Refused paths are answered before anything is sent (no login either).
+        let parsed: Vec<Result<Handle, HandleError>> =
+            handles.iter().map(|h| checked(&self.policy, h)).collect();
+        // Grouped by reference: a request of 200,000 handles holds each
+        // path once, in its parsed handle.
+        let targets: Vec<Result<(TargetRef<'_>, &Handle), HandleError>> = parsed
+            .iter()
+            .map(|h| {
+                h.as_ref()
+                    .map(|h| (h.target_ref(), h))
+                    .map_err(Clone::clone)
+            })
+            .collect();
+        fan_out(
+            targets,
+            |(t, _)| *t,
+            |targets| async move {
+                match ctx.within(self.session(ctx)).await.and_then(|r| r) {
+                    Ok(session) => {
+                        let mounts = Mounts::default();
+                        let (session, mounts) = (&session, &mounts);
+                        bounded(&targets, self.concurrency, ctx, |t| async move {
+                            self.fetch(t, session, mounts, ctx).await.map(Wiped)
+                        })
+                        .await
+                    }
+                    Err(e) => targets.iter().map(|_| Err(e.clone())).collect(),
+                }
+            },
+            |(_, h), doc| {
+                let location = h.location();
+                let doc = doc.map_err(|e| e.clone().context(&location))?;
+                match &h.key {
+                    Some(key) => extract(&doc.0, key, &location),
+                    None => sole_value(&doc.0, &location),
+                }
+            },
+        )
+        .await
     }
 
     /// Revokes the login token, if there is one: waits (within `ctx`) for a
@@ -525,10 +306,11 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::http::Response;
 
     fn resp(status: u16, body: Value) -> Response {
         Response {
-            status: StatusCode::from_u16(status).unwrap(),
+            status: reqwest::StatusCode::from_u16(status).unwrap(),
             body: Some(body),
         }
     }

@@ -33,7 +33,7 @@ fn an_alias_bomb_config_is_refused_unexpanded() {
 fn credentials_of_any_scalar_type_are_their_text() {
     credential_scalars_are_text(
         BIN,
-        "address: http://127.0.0.1:1\nauth:\n  method: token\n  token: {v}\n",
+        "address: http://127.0.0.1:1\nnamespace: 2024\nauth:\n  method: token\n  token: {v}\n",
         "secret/x",
     );
 }

@@ -86,6 +86,25 @@ use crate::k8s::set_mode;
 pub const TENANT: &str = "72f988bf-0000-4000-8000-00000000ten7";
 /// The Key Vault resource tokens must be issued for.
 pub const RESOURCE: &str = "https://vault.azure.net";
+/// Every variable that picks an Azure identity: a test run removes them
+/// all, so nothing leaks in from the host.
+pub const IDENTITY_VARS: &[&str] = &[
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_CLIENT_CERTIFICATE_PATH",
+    "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+    "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN",
+    "AZURE_FEDERATED_TOKEN_FILE",
+    "AZURE_AUTHORITY_HOST",
+    "IDENTITY_ENDPOINT",
+    "IDENTITY_HEADER",
+    "IMDS_ENDPOINT",
+    "MSI_ENDPOINT",
+    "MSI_SECRET",
+    "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+];
+
 /// The client id of the system-assigned identity.
 pub const SYSTEM_IDENTITY: &str = "5y5tem00-0000-4000-8000-000000000000";
 

@@ -1,0 +1,107 @@
+//! The cloud stores in `secret-backend`: Azure Key Vault (against the fake
+//! of `backend_tests::azure`) as `type: azure` in the config file, and as
+//! the Datadog connector's `azure.keyvault` in a request's `type` and
+//! `config` (its keys matched case-insensitively, unknown ones dropped),
+//! each with the same answers, errors and leak-free output as the
+//! single-store binary.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use backend_tests::azure::{FakeAzure, IDENTITY_VARS, TENANT, write_private};
+use backend_tests::{Cmd, assert_no_leak, go_payload, payload};
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_secret-backend");
+const APP: &str = "a9911c1e-0000-4000-8000-00000000app1";
+const CLIENT_SECRET: &str = "client-S3CRET-multi-0123456789";
+const PASSWORD: &str = "pa55-w0rd-MULTI-1";
+
+fn azure() -> FakeAzure {
+    let az = FakeAzure::start();
+    az.add_app(TENANT, APP, Some(CLIENT_SECRET));
+    az.use_rbac(true);
+    az.grant(APP, &[]);
+    az.put_secret("db", &format!(r#"{{"password":"{PASSWORD}"}}"#));
+    az
+}
+
+fn cmd(dir: &Path) -> Cmd {
+    let mut cmd = Cmd::new(BIN);
+    for v in IDENTITY_VARS {
+        cmd = cmd.env_remove(v);
+    }
+    cmd.args(["--log-level", "trace"])
+        .args(["--log-file", dir.join("trace.log").to_str().unwrap()])
+        .kill_after(Duration::from_secs(60))
+}
+
+fn no_leaks(dir: &Path, done: &backend_tests::Done) {
+    let log = std::fs::read_to_string(dir.join("trace.log")).unwrap_or_default();
+    let secrets = [CLIENT_SECRET, PASSWORD, "fake-access-token-"];
+    assert_no_leak("stderr", &done.stderr, &secrets);
+    assert_no_leak("the trace log", &log, &secrets);
+    assert_no_leak(
+        "stdout",
+        done.stdout_str(),
+        &[CLIENT_SECRET, "fake-access-token-"],
+    );
+}
+
+#[test]
+fn azure_from_the_config_file() {
+    let az = azure();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    write_private(
+        &config,
+        &format!(
+            "backends:\n  kv:\n    type: azure\n    keyvaulturl: {url}\n    authority_host: {url}\n    ca_file: {ca}\n    azure_session:\n      azure_tenant_id: {TENANT}\n      azure_client_id: {APP}\n      azure_client_secret: {CLIENT_SECRET}\n",
+            url = az.url(),
+            ca = az.ca_file().display(),
+        ),
+    );
+    let done = cmd(dir.path())
+        .args(["--config", config.to_str().unwrap()])
+        .stdin(payload(&["kv:db;password", "kv:nope", "kv:bad_name!"]))
+        .run();
+    done.expect_code(0);
+    assert_eq!(done.value("kv:db;password"), PASSWORD, "{done}");
+    assert!(done.error("kv:nope").contains("SecretNotFound"), "{done}");
+    assert!(!done.error("kv:bad_name!").is_empty(), "{done}");
+    no_leaks(dir.path(), &done);
+    // The bad name was refused before anything was sent: one GET, for db
+    // and nope each.
+    assert_eq!(az.count("/secrets/bad_name!"), 0);
+}
+
+#[test]
+fn azure_keyvault_from_the_request_as_the_connector_sends_it() {
+    let az = azure();
+    let dir = tempfile::tempdir().unwrap();
+    // The connector's keys only, in its own spelling and case; the fake's
+    // CA and authority come from the environment, as on a host they would.
+    let config = json!({
+        "KeyVaultURL": az.url(),
+        "azure_session": {
+            "Azure_Tenant_ID": TENANT,
+            "azure_client_id": APP,
+            "azure_client_secret": CLIENT_SECRET,
+        },
+        "something_the_connector_ignores": true,
+    });
+    let done = cmd(dir.path())
+        .env("SSL_CERT_FILE", az.ca_file().to_str().unwrap())
+        .env("AZURE_AUTHORITY_HOST", &az.url())
+        .stdin(go_payload(
+            "1.1",
+            &["db;password"],
+            &[("type", json!("azure.keyvault")), ("config", config)],
+        ))
+        .run();
+    done.expect_code(0);
+    assert_eq!(done.value("db;password"), PASSWORD, "{done}");
+    no_leaks(dir.path(), &done);
+}
