@@ -10,10 +10,12 @@
 //!   panic, replies are the JSON they claim to be, and the output cap keeps
 //!   every value it does not drop.
 //!
-//! `properties.proptest-regressions` sits beside `properties.rs`, where
-//! proptest's file persistence looks for a module's seeds; `properties`
-//! turns that persistence off (`failure_persistence: None`), so the file is
-//! not read today.
+//! proptest keeps the seeds of past failures of a module `m` of this binary
+//! in `tests/proptest-regressions/m.txt`: its file persistence finds this
+//! `main.rs` as the target's root and looks in `proptest-regressions/` next
+//! to the target's directory. `properties` turns that persistence off
+//! (`failure_persistence: None`), so its `properties.txt` there is not read
+//! today.
 
 mod aliases;
 mod properties;
