@@ -2,14 +2,9 @@
 //! run as root (as on the project's machines), so a second owner is
 //! `nobody` (uid 65534) with group `nogroup` (gid 65534).
 
-// Helpers outside #[test] functions fail loudly too.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
-
 use std::os::unix::fs::chown;
 
-use common::{check, chmod, has_line, out, write};
+use crate::common::{self, check, chmod, has_line, out, write};
 
 const NOBODY: u32 = 65534;
 

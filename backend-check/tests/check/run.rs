@@ -2,16 +2,12 @@
 //! broken backends written as shell scripts: each failure mode must be
 //! named in the agent's words, fail the right handles, and set the exit code.
 
-// Helpers outside #[test] functions fail loudly too.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
 use backend_tests::{Cmd, Done, assert_no_leak};
-use common::{BIN, NO_HANG, check, dummy, fifo, has_line, out, script, write};
+
+use crate::common::{self, BIN, NO_HANG, check, dummy, fifo, has_line, out, script, write};
 
 fn run(command: &Path, extra: &[&str]) -> Done {
     let mut args = vec!["run", "--command", command.to_str().unwrap()];

@@ -1,13 +1,9 @@
 //! `scan` over YAML files and directories made here: the agent's handle
 //! rule, locations, and which files the agent reads at all.
 
-// Helpers outside #[test] functions fail loudly too.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
-
 use backend_tests::Cmd;
-use common::{BIN, NO_HANG, check, fifo, has_line, out, write};
+
+use crate::common::{self, BIN, NO_HANG, check, fifo, has_line, out, write};
 
 #[test]
 fn the_handle_rule_and_locations() {

@@ -1,11 +1,6 @@
 //! Shared by the end-to-end tests: the binary under test, the project's
 //! dummy backend, and small files with exact modes in a temp dir.
 
-#![allow(dead_code)]
-// each test file uses its own part of this module
-// Test support: a failed setup step must fail the test loudly.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,12 +2,9 @@
 //! and what they stand for, never a value; the config comes from
 //! `--backend-config` or, for `run`, the backend's own `--config FILE`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
-
 use backend_tests::assert_no_leak;
-use common::{check, dummy, has_line, out, write};
+
+use crate::common::{check, dummy, has_line, out, write};
 
 const ALIASES: &str =
     "aliases:\n  db_password: \"secret/db;password\"\n  api_key: 'aws:prod/api;key'\n";

@@ -3,15 +3,11 @@
 //! of its config and conf.d, the warnings (timeout, namespace scoping), and
 //! the flags that win over all of it.
 
-// Helpers outside #[test] functions fail loudly too.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
-
 use std::path::{Path, PathBuf};
 
 use backend_tests::{Cmd, Done};
-use common::{BIN, NO_HANG, fifo, has_line, out, script, write};
+
+use crate::common::{BIN, NO_HANG, fifo, has_line, out, script, write};
 
 /// Runs the checker with exactly `env` as the agent's variables: any
 /// `STS_*` or `DD_*` of the test's own environment is removed first.
