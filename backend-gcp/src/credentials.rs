@@ -13,8 +13,9 @@
 //! A credentials file is one of `service_account` (a key: an RS256 JWT
 //! assertion, [`crate::jwt`], exchanged at the file's `token_uri`),
 //! `authorized_user` (a refresh token), `external_account` (workload
-//! identity federation: a subject token from a file or URL exchanged at
-//! the STS `token_url`, then optionally impersonation) or
+//! identity federation: a subject token from a file or URL, or a signed
+//! AWS request ([`crate::aws`]), exchanged at the STS `token_url`, then
+//! optionally impersonation) or
 //! `impersonated_service_account` (gcloud's ADC with
 //! `--impersonate-service-account`). The file is read at every call,
 //! bounded and refused when others can write it; the access token lives
@@ -223,7 +224,7 @@ fn adc_path(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
 enum File {
     ServiceAccount(ServiceAccount),
     AuthorizedUser(AuthorizedUser),
-    ExternalAccount(ExternalAccount),
+    ExternalAccount(Box<ExternalAccount>),
     ImpersonatedServiceAccount(Impersonated),
 }
 
@@ -301,6 +302,12 @@ struct CredentialSource {
     #[serde(default)]
     environment_id: Option<String>,
     #[serde(default)]
+    region_url: Option<String>,
+    #[serde(default)]
+    regional_cred_verification_url: Option<String>,
+    #[serde(default)]
+    imdsv2_session_token_url: Option<String>,
+    #[serde(default)]
     executable: Option<Value>,
 }
 
@@ -353,7 +360,7 @@ pub async fn token(
                 _ => None,
             };
             let http = Http::new().map_err(|e| Why::from(e).handle_error(&shown))?;
-            let access = from_file(&file, &http, ctx)
+            let access = from_file(&file, &http, env, ctx)
                 .await
                 .map_err(|e| e.handle_error(&shown))?;
             let token = Token {
@@ -512,7 +519,7 @@ fn endpoint(url: &str, what: &str) -> Result<reqwest::Url, String> {
     Ok(u)
 }
 
-async fn from_file(file: &File, http: &Http, ctx: &Context) -> Result<Access, Why> {
+async fn from_file(file: &File, http: &Http, env: Env<'_>, ctx: &Context) -> Result<Access, Why> {
     match file {
         File::ServiceAccount(sa) => {
             let uri = sa.token_uri.as_deref().unwrap_or(GOOGLE_TOKEN_URI);
@@ -544,7 +551,7 @@ async fn from_file(file: &File, http: &Http, ctx: &Context) -> Result<Access, Wh
             oauth(http, ctx, &url, form, "the refresh token").await
         }
         File::ExternalAccount(x) => {
-            let subject = subject_token(&x.credential_source, http, ctx).await?;
+            let subject = subject_token(&x.credential_source, &x.audience, http, env, ctx).await?;
             let url = endpoint(&x.token_url, "token_url")?;
             let form = form(&[
                 ("grant_type", TOKEN_EXCHANGE),
@@ -563,7 +570,7 @@ async fn from_file(file: &File, http: &Http, ctx: &Context) -> Result<Access, Wh
         File::ImpersonatedServiceAccount(i) => {
             let source = match i.source_credentials.as_ref() {
                 File::ServiceAccount(_) | File::AuthorizedUser(_) => {
-                    Box::pin(from_file(&i.source_credentials, http, ctx)).await?
+                    Box::pin(from_file(&i.source_credentials, http, env, ctx)).await?
                 }
                 other => {
                     return Err(Why::from(format!(
@@ -590,21 +597,25 @@ fn form(pairs: &[(&str, &str)]) -> Zeroizing<String> {
         if i > 0 {
             out.push('&');
         }
-        for (j, part) in [k, v].iter().enumerate() {
-            if j > 0 {
-                out.push('=');
-            }
-            for b in part.bytes() {
-                match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                        out.push(b as char);
-                    }
-                    _ => out.push_str(&format!("%{b:02X}")),
-                }
-            }
-        }
+        percent_encode(k, &mut out);
+        out.push('=');
+        percent_encode(v, &mut out);
     }
     out
+}
+
+/// RFC 3986 percent-encoding of all but the unreserved characters,
+/// appended to `out`: what form bodies, SigV4's canonical query and
+/// Google's AWS subject tokens take.
+pub(crate) fn percent_encode(s: &str, out: &mut String) {
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char);
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
 }
 
 /// POSTs `form` to an OAuth token endpoint (Google's, or an STS) and
@@ -695,12 +706,29 @@ async fn impersonate(
 
 /// The subject token of an external account: a file's or a URL's text,
 /// or a field of its JSON.
-async fn subject_token(src: &CredentialSource, http: &Http, ctx: &Context) -> Result<Secret, Why> {
-    if let Some(env) = &src.environment_id {
-        return Err(Why::from(format!(
-            "external_account credential_source environment_id '{}' (AWS) is not supported; use a file or url source",
-            env.escape_debug()
-        )));
+async fn subject_token(
+    src: &CredentialSource,
+    audience: &str,
+    http: &Http,
+    env: Env<'_>,
+    ctx: &Context,
+) -> Result<Secret, Why> {
+    if let Some(id) = &src.environment_id {
+        if !id.starts_with("aws") {
+            return Err(Why::from(format!(
+                "external_account credential_source environment_id '{}' is not supported (aws1 is)",
+                id.escape_debug()
+            )));
+        }
+        let aws = crate::aws::AwsSource {
+            url: src.url.as_deref(),
+            region_url: src.region_url.as_deref(),
+            verification_url: src.regional_cred_verification_url.as_deref(),
+            imdsv2_url: src.imdsv2_session_token_url.as_deref(),
+        };
+        return crate::aws::subject_token(&aws, audience, env, ctx)
+            .await
+            .map_err(|e| Why::from(format!("AWS credential source: {e}")));
     }
     if src.executable.is_some() {
         return Err(

@@ -17,6 +17,7 @@
 //!    payload's JSON.
 
 pub mod api;
+pub mod aws;
 pub mod cache;
 pub mod config;
 pub mod credentials;

@@ -45,6 +45,9 @@ const PLANTED: &[&str] = &[
     REFRESH_TOKEN,
     SUBJECT_TOKEN,
     "FAKE-ACCESS-TOKEN",
+    "aws-secret-KEY",
+    "aws-session-TOKEN",
+    "imds-session-TOKEN",
     "PRIVATE KEY",
     BODY_MARKER,
 ];
@@ -539,19 +542,80 @@ mod credentials {
             "{seen:?}"
         );
         w.no_leaks(&done);
-        // An AWS source is refused with a message, not a crash.
+    }
+
+    #[test]
+    fn external_account_from_aws() {
+        use backend_tests::gcp_auth::{AWS_ACCESS_KEY_ID, AWS_SECRET_KEY};
+        let w = World::new();
+        let audience = "//iam.googleapis.com/projects/3/locations/global/workloadIdentityPools/aws/providers/ec2";
+        w.google.add_aws_subject(audience, AWS_ACCESS_KEY_ID);
+        let imds = w.google.imds_url();
         let aws = serde_json::json!({
             "type": "external_account", "audience": audience,
             "subject_token_type": "urn:ietf:params:aws:token-type:aws4_request",
             "token_url": w.google.token_uri(),
-            "credential_source": {"environment_id": "aws1", "region_url": "http://169.254.169.254/x"},
+            "credential_source": {
+                "environment_id": "aws1",
+                "region_url": format!("{imds}/meta-data/placement/availability-zone"),
+                "url": format!("{imds}/meta-data/iam/security-credentials"),
+                "regional_cred_verification_url": "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15",
+                "imdsv2_session_token_url": format!("{imds}/api/token"),
+            },
         });
         let creds = w.write("aws.json", &aws.to_string());
+        let config = w.config(&format!("project_id: {PROJECT}\n"));
+        // The role's keys from the instance metadata service (IMDSv2).
+        let done = w
+            .cmd(&config, &["api"])
+            .env("GOOGLE_APPLICATION_CREDENTIALS", creds.to_str().unwrap())
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_REGION")
+            .env_remove("AWS_DEFAULT_REGION")
+            .run();
+        assert_eq!(done.value("api"), API_KEY, "{done}");
+        assert!(
+            w.google
+                .count("/latest/meta-data/iam/security-credentials/gcp-federation")
+                == 1
+        );
+        assert_no_leak(
+            "stderr",
+            &done.stderr,
+            &[AWS_SECRET_KEY, "aws-session-TOKEN"],
+        );
+        w.no_leaks(&done);
+        // Keys from the environment: no metadata service asked; a key the
+        // pool does not know is refused at the exchange.
+        w.google.reset_seen();
+        let done = w
+            .cmd(&config, &["api"])
+            .env("GOOGLE_APPLICATION_CREDENTIALS", creds.to_str().unwrap())
+            .env("AWS_ACCESS_KEY_ID", "AKIAOTHERKEY00000000")
+            .env("AWS_SECRET_ACCESS_KEY", "other-aws-SECRET-0000")
+            .env("AWS_REGION", "us-east-2")
+            .run();
+        let e = done.error("api");
+        assert!(
+            e.contains("refused the subject token (HTTP 400, invalid_grant)"),
+            "{e}"
+        );
+        assert_eq!(w.google.count("/latest/"), 0, "{:?}", w.google.seen());
+        assert_no_leak("stderr", &done.stderr, &["other-aws-SECRET-0000"]);
+        // Other environments are refused with a message, not a crash.
+        let azure = serde_json::json!({
+            "type": "external_account", "audience": audience,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+            "token_url": w.google.token_uri(),
+            "credential_source": {"environment_id": "azure9"},
+        });
+        let creds = w.write("odd.json", &azure.to_string());
         let done = w
             .cmd(&config, &["api"])
             .env("GOOGLE_APPLICATION_CREDENTIALS", creds.to_str().unwrap())
             .run();
-        assert!(done.error("api").contains("aws1"), "{done}");
+        assert!(done.error("api").contains("azure9"), "{done}");
     }
 
     #[test]

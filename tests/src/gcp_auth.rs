@@ -44,6 +44,12 @@ use crate::fault::{BODY_MARKER, Request, accept_loop, answer, read_request};
 
 /// The project the metadata server names.
 pub const METADATA_PROJECT: &str = "metadata-project";
+/// The access key id of the instance metadata stand-in's role.
+pub const AWS_ACCESS_KEY_ID: &str = "ASIAFAKEROLEKEY00001";
+/// Its secret key.
+pub const AWS_SECRET_KEY: &str = "aws-secret-KEY-of-the-role-0001";
+/// The IMDSv2 session token it hands out.
+const IMDS_TOKEN: &str = "imds-session-TOKEN-0001";
 /// The scope every token must be asked for.
 pub const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 
@@ -98,6 +104,9 @@ struct State {
     /// What `GET /subject` serves (a URL-sourced subject token), and the
     /// header it requires.
     url_subject: Mutex<Option<(String, (String, String))>>,
+    /// Audiences and AWS access key ids whose signed requests the STS
+    /// exchange accepts.
+    aws_subjects: Mutex<Vec<(String, String)>>,
     issued: Mutex<Vec<String>>,
     seen: Mutex<Vec<Seen>>,
     fault: Mutex<Option<ApiFault>>,
@@ -191,6 +200,20 @@ impl FakeGoogle {
         *lock(&self.state.url_subject) = Some((body.into(), (header.0.into(), header.1.into())));
     }
 
+    /// Accepts, for `audience`, AWS `GetCallerIdentity` requests signed
+    /// by `access_key_id` (the request's form and headers are checked; its
+    /// signature is AWS's to check, which this fake does not do).
+    pub fn add_aws_subject(&self, audience: &str, access_key_id: &str) {
+        lock(&self.state.aws_subjects).push((audience.into(), access_key_id.into()));
+    }
+
+    /// The EC2 instance metadata stand-in's base URL (`/latest/...`):
+    /// role `gcp-federation` with key [`AWS_ACCESS_KEY_ID`], zone
+    /// `eu-west-1b`, IMDSv2 tokens required.
+    pub fn imds_url(&self) -> String {
+        format!("{}/latest", self.url())
+    }
+
     /// `GET /subject`'s URL.
     pub fn subject_url(&self) -> String {
         format!("{}/subject", self.url())
@@ -280,6 +303,8 @@ fn serve(mut client: TcpStream, state: &State) {
         } else {
             google_error(&mut client, 401, "UNAUTHENTICATED", None);
         }
+    } else if path.starts_with("/latest/") {
+        imds(&mut client, &req, &path, state);
     } else if path == "/subject" {
         let served = lock(&state.url_subject).clone();
         let ok = served
@@ -394,10 +419,13 @@ fn token(client: &mut TcpStream, req: &Request, state: &State) {
         }
         "urn:ietf:params:oauth:grant-type:token-exchange" => {
             let pair = (get("audience"), get("subject_token"));
+            let aws = get("subject_token_type") == "urn:ietf:params:aws:token-type:aws4_request";
             if get("scope") != SCOPE
                 || get("requested_token_type") != "urn:ietf:params:oauth:token-type:access_token"
             {
                 Err("bad scope or requested token type")
+            } else if aws {
+                check_aws_subject(&pair.0, &pair.1, state)
             } else if lock(&state.subjects).contains(&pair) {
                 Ok(())
             } else {
@@ -417,6 +445,85 @@ fn token(client: &mut TcpStream, req: &Request, state: &State) {
             let body = json!({"error": "invalid_grant", "error_description": format!("{why} {BODY_MARKER}")});
             answer(client, 400, None, &body.to_string());
         }
+    }
+}
+
+/// The EC2 instance metadata service: IMDSv2 session tokens, the role's
+/// name and credentials, the availability zone.
+fn imds(client: &mut TcpStream, req: &Request, path: &str, state: &State) {
+    let method = req.line().split_whitespace().next().unwrap_or_default();
+    if method == "PUT" && path == "/latest/api/token" {
+        let ok = req.header("x-aws-ec2-metadata-token-ttl-seconds").is_some();
+        record(state, req, None, ok);
+        let _ = write!(
+            client,
+            "HTTP/1.1 {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{IMDS_TOKEN}",
+            if ok { "200 OK" } else { "400 Bad Request" },
+            IMDS_TOKEN.len()
+        );
+        return;
+    }
+    let ok = req.header("x-aws-ec2-metadata-token").as_deref() == Some(IMDS_TOKEN);
+    record(state, req, None, ok);
+    let body = match path {
+        _ if !ok => None,
+        "/latest/meta-data/placement/availability-zone" => Some("eu-west-1b".to_owned()),
+        "/latest/meta-data/iam/security-credentials" => Some("gcp-federation".to_owned()),
+        "/latest/meta-data/iam/security-credentials/gcp-federation" => Some(
+            json!({"Code": "Success", "AccessKeyId": AWS_ACCESS_KEY_ID,
+                   "SecretAccessKey": AWS_SECRET_KEY, "Token": "aws-session-TOKEN-0001"})
+            .to_string(),
+        ),
+        _ => None,
+    };
+    let (status, body) = match body {
+        Some(b) => ("200 OK", b),
+        None if ok => ("404 Not Found", String::new()),
+        None => ("401 Unauthorized", String::new()),
+    };
+    let _ = write!(
+        client,
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+/// An AWS subject token: the URL-encoded JSON of a signed
+/// `GetCallerIdentity` request for `audience` by a registered key.
+fn check_aws_subject(audience: &str, token: &str, state: &State) -> Result<(), &'static str> {
+    let decoded = form(format!("t={token}").as_bytes())
+        .pop()
+        .map(|(_, v)| v)
+        .ok_or("empty subject token")?;
+    let v: Value = serde_json::from_str(&decoded).map_err(|_| "subject token is not JSON")?;
+    let header = |k: &str| {
+        v["headers"].as_array().and_then(|hs| {
+            hs.iter()
+                .find(|h| h["key"].as_str().is_some_and(|x| x.eq_ignore_ascii_case(k)))
+                .and_then(|h| h["value"].as_str())
+        })
+    };
+    if v["method"] != "POST"
+        || !v["url"]
+            .as_str()
+            .is_some_and(|u| u.contains("Action=GetCallerIdentity"))
+    {
+        return Err("not a GetCallerIdentity request");
+    }
+    if header("x-goog-cloud-target-resource") != Some(audience) {
+        return Err("signed for another audience");
+    }
+    let auth = header("authorization").ok_or("unsigned")?;
+    let known = lock(&state.aws_subjects).iter().any(|(aud, key)| {
+        aud == audience
+            && auth.starts_with(&format!("AWS4-HMAC-SHA256 Credential={key}/"))
+            && auth.contains("SignedHeaders=host;x-amz-date;")
+            && auth.contains("x-goog-cloud-target-resource")
+    });
+    if known && header("x-amz-date").is_some() {
+        Ok(())
+    } else {
+        Err("unknown AWS identity")
     }
 }
 
