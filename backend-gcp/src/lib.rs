@@ -7,8 +7,9 @@
 //! 1. parse every handle; invalid names are answered before anything is
 //!    sent;
 //! 2. get an access token from Google's application-default chain
-//!    ([`credentials`]): fresh at every call, never cached; a failure
-//!    there is every handle's error, naming the sources tried;
+//!    ([`credentials`], AWS federation in [`aws`]): fresh at every call
+//!    unless the opt-in [`cache`] holds one; a failure there is every
+//!    handle's error, naming the source tried;
 //! 3. group the handles by secret version and access each distinct one
 //!    once ([`api`]), at most `concurrency` at once, each bounded by the
 //!    call's deadline; a payload's CRC32C is checked;
