@@ -53,8 +53,11 @@ BINARIES = {
 # numbers. secret-backend 6.0 -> 6.5: it carries every store, and the k8s
 # store (issue 15) and Vault's aws login (issue 20) added 0.65 MB to it
 # (5.34 -> 5.99 MB, at the old limit). dist/check.sh holds the shipped
-# binaries to these. k8s: issue 15.
-SIZE_TARGETS_MB = {"dummy": 1.0, "file": 1.1, "vault": 3.5, "aws": 5.2, "k8s": 3.5,
+# binaries to these. k8s: issue 15. vault 3.5 -> 4.7: issue 20 requires its
+# aws login to take AWS credentials from the aws backend's chain and code
+# (aws-config and its STS client), 3.31 -> 4.61 MB; secret-backend does not
+# grow, it already links aws-config.
+SIZE_TARGETS_MB = {"dummy": 1.0, "file": 1.1, "vault": 4.7, "aws": 5.2, "k8s": 3.5,
                    "multi": 6.5}
 RSS_TARGET_MB = 20.0
 # The store layout; the full run's numbers are the issue's.
