@@ -2,10 +2,14 @@
 //!
 //! In-process, so the provider reads this process's environment: the one
 //! test of this binary sets the static test credentials before anything
-//! else runs (hence its own test binary, and the `unsafe` of `set_var`).
+//! else runs (hence its own test binary, apart from the crate's other
+//! integration tests in `tests/aws/`, and the `unsafe` of `set_var`).
 
 #![allow(unsafe_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+// The `aws` binary's helpers; this binary uses only `Seed`.
+#[path = "aws/common.rs"]
+#[allow(dead_code)]
 mod common;
 
 use std::time::Duration;

@@ -5,15 +5,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use backend_tests::assert_no_leak;
 use backend_tests::fault::{Fault, FaultProxy};
 use backend_tests::moto::Moto;
-use common::{Seed, bare, cmd, run};
+
+use crate::common::{Seed, bare, cmd, run};
 
 fn config(dir: &Path, text: &str) -> PathBuf {
     let p = dir.join("aws.yaml");

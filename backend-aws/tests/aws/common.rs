@@ -1,7 +1,7 @@
-//! Shared by the aws backend's test binaries: seeding moto with the SDK,
-//! and running the real binary against it.
+//! Shared by the aws backend's tests: seeding moto with the SDK, and
+//! running the real binary against it. A module of the `aws` test binary,
+//! and of `conformance` too (which uses only [`Seed`]).
 
-#![allow(dead_code)] // each test binary uses its own part
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers
 
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};

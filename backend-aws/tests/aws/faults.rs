@@ -4,8 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,7 +12,8 @@ use std::time::Duration;
 
 use backend_tests::moto::{self, Moto};
 use backend_tests::{free_port, payload};
-use common::{Seed, bare, cmd, run};
+
+use crate::common::{Seed, bare, cmd, run};
 
 const HANDLES: [&str; 4] = ["prod/db;password", "other", "ssm:/p/x", "x;k;AWSPREVIOUS"];
 

@@ -19,8 +19,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,8 +27,9 @@ use backend_core::protocol::CREDENTIAL_REFUSED;
 use backend_tests::fault::{BODY_MARKER, Fault, FaultProxy, assert_kept, run_traced};
 use backend_tests::moto::{self, Moto};
 use backend_tests::{Cmd, Done, Shared, assert_no_leak, free_port};
-use common::{Seed, bare, mkfifo, write_private};
 use serde_json::json;
+
+use crate::common::{Seed, bare, mkfifo, write_private};
 
 /// The agent's deadline in these runs, in seconds.
 const DEADLINE: u64 = 10;

@@ -2,11 +2,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use backend_tests::assert_no_leak;
 use backend_tests::moto::{self, Moto};
-use common::{Seed, cmd, run};
+
+use crate::common::{Seed, cmd, run};
 
 const DB: &str =
     r#"{"user":"admin","password":"s3cr3t-pw","port":5432,"nested":{"key":"deep-value"}}"#;

@@ -14,8 +14,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -27,7 +25,8 @@ use std::thread::JoinHandle;
 use backend_tests::moto::{self, Moto};
 use backend_tests::openbao::OpenBao;
 use backend_tests::{Cmd, Done};
-use common::{Seed, bare, cmd, run};
+
+use crate::common::{self, Seed, bare, cmd, run};
 
 /// A CA file that counts its readers.
 struct CaFifo {
