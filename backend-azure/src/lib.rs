@@ -85,8 +85,51 @@ impl AzureProvider {
             })
             .collect()
     }
+}
 
-    async fn resolve_all(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
+/// The handle's value out of its secret.
+fn value(bundle: &Bundle, h: &Handle<'_>, loc: &str) -> Outcome {
+    let Some(key) = h.key else {
+        return Ok(bundle.value.clone());
+    };
+    let not_json = || {
+        HandleError::invalid_handle(format!(
+            "{loc}: the secret's value is not a JSON object, so it has no key '{}'; drop ';{}' to read the whole value",
+            key.escape_debug(),
+            key.escape_debug()
+        ))
+    };
+    let mut doc: Value = serde_json::from_str(bundle.value.expose()).map_err(|_| not_json())?;
+    // A JSON object stored as an escaped JSON string (as some tools write
+    // it) is read once more, as the Datadog connector does.
+    if let Value::String(inner) = &doc
+        && let Ok(again) = serde_json::from_str::<Value>(inner)
+    {
+        wipe(&mut doc);
+        doc = again;
+    }
+    if !(doc.is_object() || doc.is_array() && key.starts_with('/')) {
+        wipe(&mut doc);
+        return Err(not_json());
+    }
+    let found = extract(&doc, key, loc);
+    wipe(&mut doc);
+    found
+}
+
+impl Provider for AzureProvider {
+    const ABOUT: backend_core::About = backend_core::about!(
+        "secret-backend-azure",
+        "Secret backend for Azure Key Vault: handles are <name>, <name>;<key> or <name>?version=<id>."
+    );
+    type Config = AzureConfig;
+    type Args = NoArgs;
+
+    fn build(config: AzureConfig, _: NoArgs, _: &Request) -> Result<Self, ConfigError> {
+        Self::new(config)
+    }
+
+    async fn resolve(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
         let parsed: Vec<Result<Handle<'_>, HandleError>> =
             handles.iter().map(|h| handle::parse(h)).collect();
         if parsed.iter().all(Result::is_err) {
@@ -146,53 +189,6 @@ impl AzureProvider {
             },
         )
         .await
-    }
-}
-
-/// The handle's value out of its secret.
-fn value(bundle: &Bundle, h: &Handle<'_>, loc: &str) -> Outcome {
-    let Some(key) = h.key else {
-        return Ok(bundle.value.clone());
-    };
-    let not_json = || {
-        HandleError::invalid_handle(format!(
-            "{loc}: the secret's value is not a JSON object, so it has no key '{}'; drop ';{}' to read the whole value",
-            key.escape_debug(),
-            key.escape_debug()
-        ))
-    };
-    let mut doc: Value = serde_json::from_str(bundle.value.expose()).map_err(|_| not_json())?;
-    // A JSON object stored as an escaped JSON string (as some tools write
-    // it) is read once more, as the Datadog connector does.
-    if let Value::String(inner) = &doc
-        && let Ok(again) = serde_json::from_str::<Value>(inner)
-    {
-        wipe(&mut doc);
-        doc = again;
-    }
-    if !(doc.is_object() || doc.is_array() && key.starts_with('/')) {
-        wipe(&mut doc);
-        return Err(not_json());
-    }
-    let found = extract(&doc, key, loc);
-    wipe(&mut doc);
-    found
-}
-
-impl Provider for AzureProvider {
-    const ABOUT: backend_core::About = backend_core::about!(
-        "secret-backend-azure",
-        "Secret backend for Azure Key Vault: handles are <name>, <name>;<key> or <name>?version=<id>."
-    );
-    type Config = AzureConfig;
-    type Args = NoArgs;
-
-    fn build(config: AzureConfig, _: NoArgs, _: &Request) -> Result<Self, ConfigError> {
-        Self::new(config)
-    }
-
-    async fn resolve(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
-        self.resolve_all(handles, ctx).await
     }
 
     fn aliases(config: &AzureConfig) -> Option<&backend_core::Aliases> {
