@@ -325,7 +325,7 @@ mod tests {
         let (_, c, _) = translate("docker.secrets", &json!({})).unwrap();
         assert_eq!(c, json!({"dir": "/run/secrets"}));
         assert!(translate("file.text", &json!({})).is_err());
-        assert!(translate("gcp.secretmanager", &json!({})).is_err());
+        assert!(translate("akeyless", &json!({})).is_err());
     }
 
     #[test]
@@ -400,5 +400,39 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn cloud_connectors_keep_their_keys_case_insensitively_and_drop_the_rest() {
+        let (kind, ours, rewrite) = translate(
+            "azure.keyvault",
+            &json!({
+                "KeyVaultURL": "https://v.vault.azure.net",
+                "ClientID": "c",
+                "AZURE_SESSION": {"Azure_Client_Secret": 123, "azure_tenant_id": "t", "x": 1},
+                "unknown": true,
+            }),
+        )
+        .unwrap();
+        assert_eq!(kind, "azure");
+        assert!(rewrite.is_none());
+        assert_eq!(
+            ours,
+            json!({
+                "keyvaulturl": "https://v.vault.azure.net",
+                "clientid": "c",
+                "azure_session": {"azure_client_secret": 123, "azure_tenant_id": "t"},
+            })
+        );
+        let (kind, ours, _) = translate(
+            "gcp.secretmanager",
+            &json!({"GCP_Session": {"Project_ID": "p"}, "other": 1}),
+        )
+        .unwrap();
+        assert_eq!(kind, "gcp");
+        assert_eq!(ours, json!({"gcp_session": {"project_id": "p"}}));
+        crate::stores::validate("azure", json!({"keyvaulturl": "https://v.vault.azure.net"}))
+            .unwrap();
+        crate::stores::validate(&kind, ours).unwrap();
     }
 }

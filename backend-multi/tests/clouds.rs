@@ -1,9 +1,14 @@
 //! The cloud stores in `secret-backend`: Azure Key Vault (against the fake
 //! of `backend_tests::azure`) as `type: azure` in the config file, and as
 //! the Datadog connector's `azure.keyvault` in a request's `type` and
-//! `config` (its keys matched case-insensitively, unknown ones dropped),
-//! each with the same answers, errors and leak-free output as the
-//! single-store binary.
+//! `config` (its keys matched case-insensitively, unknown ones dropped);
+//! GCP Secret Manager (drongo behind the fake Google endpoints of
+//! `backend_tests::gcp_auth`, the metadata server's identity) as `type:
+//! gcp` in the config file and in a request. Each with the same answers,
+//! errors and leak-free output as the single-store binary. (The
+//! connector's `gcp.secretmanager` carries only `gcp_session.project_id`:
+//! with no endpoint key it cannot reach an emulator, so its translation is
+//! unit-tested in `connectors.rs`.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -11,6 +16,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use backend_tests::azure::{FakeAzure, IDENTITY_VARS, TENANT, write_private};
+use backend_tests::drongo::Drongo;
+use backend_tests::gcp_auth::FakeGoogle;
 use backend_tests::{Cmd, assert_no_leak, go_payload, payload};
 use serde_json::json;
 
@@ -104,4 +111,85 @@ fn azure_keyvault_from_the_request_as_the_connector_sends_it() {
     done.expect_code(0);
     assert_eq!(done.value("db;password"), PASSWORD, "{done}");
     no_leaks(dir.path(), &done);
+}
+
+const GCP_PROJECT: &str = "proj-multi";
+const GCP_VALUE: &str = "gcp-pa55-MULTI-2";
+
+/// drongo holding `db` (JSON) behind the fake Google (token check,
+/// metadata server).
+fn gcp() -> (Drongo, FakeGoogle) {
+    let d = Drongo::start();
+    d.put(
+        GCP_PROJECT,
+        "db",
+        format!(r#"{{"password":"{GCP_VALUE}"}}"#).as_bytes(),
+    );
+    let google = FakeGoogle::start(Some(&d.url()));
+    (d, google)
+}
+
+fn gcp_cmd(dir: &Path, google: &FakeGoogle) -> Cmd {
+    cmd(dir)
+        .env("HOME", dir.to_str().unwrap())
+        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
+        .env_remove("GOOGLE_CLOUD_PROJECT")
+        .env_remove("CLOUDSDK_CONFIG")
+        .env("GCE_METADATA_HOST", &google.metadata_host())
+}
+
+fn gcp_no_leaks(dir: &Path, done: &backend_tests::Done, google: &FakeGoogle) {
+    let log = std::fs::read_to_string(dir.join("trace.log")).unwrap_or_default();
+    let tokens = google.issued();
+    assert!(!tokens.is_empty(), "no token was issued");
+    let mut secrets: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    assert_no_leak("stdout", done.stdout_str(), &secrets);
+    secrets.push(GCP_VALUE);
+    assert_no_leak("stderr", &done.stderr, &secrets);
+    assert_no_leak("the trace log", &log, &secrets);
+}
+
+#[test]
+fn gcp_from_the_config_file() {
+    let (_d, google) = gcp();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    write_private(
+        &config,
+        &format!(
+            "backends:\n  sm:\n    type: gcp\n    endpoint: {}\n    gcp_session:\n      project_id: {GCP_PROJECT}\n",
+            google.url()
+        ),
+    );
+    let done = gcp_cmd(dir.path(), &google)
+        .args(["--config", config.to_str().unwrap()])
+        .stdin(payload(&["sm:db;password", "sm:nope", "sm:bad name"]))
+        .run();
+    done.expect_code(0);
+    assert_eq!(done.value("sm:db;password"), GCP_VALUE, "{done}");
+    assert!(!done.error("sm:nope").is_empty(), "{done}");
+    assert!(!done.error("sm:bad name").is_empty(), "{done}");
+    gcp_no_leaks(dir.path(), &done, &google);
+}
+
+#[test]
+fn gcp_from_the_request() {
+    let (_d, google) = gcp();
+    let dir = tempfile::tempdir().unwrap();
+    let done = gcp_cmd(dir.path(), &google)
+        .stdin(go_payload(
+            "1.1",
+            &["db;password"],
+            &[
+                ("type", json!("gcp")),
+                (
+                    "config",
+                    json!({"endpoint": google.url(), "gcp_session": {"project_id": GCP_PROJECT}}),
+                ),
+            ],
+        ))
+        .run();
+    done.expect_code(0);
+    assert_eq!(done.value("db;password"), GCP_VALUE, "{done}");
+    gcp_no_leaks(dir.path(), &done, &google);
 }
