@@ -287,7 +287,7 @@ fn credentials_error(e: &CredentialsError, config: &AwsConfig) -> HandleError {
         )),
         CredentialsError::InvalidConfiguration(_) => HandleError::other(format!(
             "invalid AWS credentials configuration{role}: {}",
-            cause()
+            profile_cause(e).unwrap_or_else(cause)
         )),
         // A source that was tried and failed (an instance metadata service
         // refusing, an STS error): still no credentials, and why.
@@ -297,6 +297,21 @@ fn credentials_error(e: &CredentialsError, config: &AwsConfig) -> HandleError {
             cause()
         )),
     }
+}
+
+/// How the SDK's profile provider words a profile it cannot use (a
+/// `credential_process` or SSO profile, which are not compiled in, a loop
+/// of `source_profile`s, ...): its `ProfileFileError` made text.
+const PROFILE_NOT_BUILT: &str = "ProfileFile provider could not be built: ";
+
+/// The SDK's reason for refusing the profile, when that is the error:
+/// `ProfileFileError`'s text, which [`crate::errors::chain`] vouches for
+/// (names from the operator's own profile files, and reasons), but which
+/// the SDK hands over as a string, not as the error.
+fn profile_cause(e: &CredentialsError) -> Option<String> {
+    let text = e.source()?.to_string();
+    let reason = text.strip_prefix(PROFILE_NOT_BUILT)?;
+    Some(crate::errors::bounded_message(reason))
 }
 
 /// What the default chain tries, for messages.
@@ -320,4 +335,31 @@ pub fn tried(config: &AwsConfig) -> String {
 
 fn imds_disabled() -> bool {
     std::env::var("AWS_EC2_METADATA_DISABLED").is_ok_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_profile_the_sdk_cannot_use_is_named_with_its_reason() {
+        let config = AwsConfig::default();
+        let e = CredentialsError::invalid_configuration(format!(
+            "{PROFILE_NOT_BUILT}This behavior requires following cargo feature(s) enabled: \
+             credentials-process. "
+        ));
+        let shown = credentials_error(&e, &config);
+        assert_eq!(
+            shown.message(),
+            "invalid AWS credentials configuration: This behavior requires following cargo \
+             feature(s) enabled: credentials-process."
+        );
+        // Any other text is not the SDK's profile error: not shown.
+        let e = CredentialsError::invalid_configuration("REMOTE-TEXT-MARKER");
+        let shown = credentials_error(&e, &config);
+        assert_eq!(
+            shown.message(),
+            "invalid AWS credentials configuration: no details"
+        );
+    }
 }

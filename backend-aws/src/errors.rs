@@ -420,7 +420,7 @@ pub fn credentials_words(e: &CredentialsError) -> &'static str {
 }
 
 /// One line, at most [`MAX_CHAIN`] characters.
-fn bounded_message(m: &str) -> String {
+pub(crate) fn bounded_message(m: &str) -> String {
     let words: Vec<&str> = m
         .split(|c: char| c.is_whitespace() || c.is_control())
         .filter(|w| !w.is_empty())
