@@ -5,9 +5,12 @@
 //! parameter), each distinct target is fetched once ([`fetch`]: batched with
 //! `BatchGetSecretValue` and `GetParameters`, concurrent, bounded), and keys
 //! are taken from the fetched JSON by the core's key rules. Region and
-//! credentials are loaded once per call, under the deadline ([`client`]),
-//! so a host without credentials answers every handle quickly with the
-//! reason instead of hanging on the instance metadata service.
+//! credentials are loaded once per call, under the deadline
+//! ([`credentials`], then the clients in [`client`]), so a host without
+//! credentials answers every handle quickly with the reason instead of
+//! hanging on the instance metadata service. [`credentials::load`] is that
+//! same loading for other crates: `secret-backend-vault`'s `aws` login
+//! signs with the credentials it finds.
 //!
 //! [`AwsProvider::new`] validates the config and touches nothing else; all
 //! network work happens in `resolve`, bounded by the call's deadline.
