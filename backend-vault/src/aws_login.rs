@@ -6,14 +6,15 @@
 //! the SDK's chain of environment, profile, web identity for EKS IRSA, ECS
 //! container credentials and IMDSv2, files read through
 //! [`backend_core::fs`], every identity held, and its bounded, fast failure
-//! with the same messages when there are none), the request `POST <sts>/` with the body
-//! `Action=GetCallerIdentity&Version=2011-06-15` is signed with SigV4 by the
-//! SDK's signer crate (`aws-sigv4`), and Vault's documented login fields
-//! are made of it, each base64: `iam_request_url`, `iam_request_body`,
-//! `iam_request_headers` (a JSON map of header name to list of values, as
-//! Go's `http.Header` is), with `iam_http_request_method: POST`. Vault
-//! replays the request to its own configured STS endpoint with the signed
-//! `Host`, and binds the ARN STS answers with to the role.
+//! with the same messages when there are none), the request `POST <sts>/`
+//! with the body `Action=GetCallerIdentity&Version=2011-06-15` is signed
+//! with SigV4 by the SDK's signer crate (`aws-sigv4`), and Vault's
+//! documented login fields are made of it, each base64: `iam_request_url`,
+//! `iam_request_body`, `iam_request_headers` (a JSON map of header name to
+//! list of values, as Go's `http.Header` is), with
+//! `iam_http_request_method: POST`. Vault replays the request to its own
+//! configured STS endpoint with the signed `Host`, and binds the ARN STS
+//! answers with to the role.
 //!
 //! The STS endpoint the request names: `sts_endpoint` when configured; else
 //! `https://sts.<region>.amazonaws.com/` for a region other than
