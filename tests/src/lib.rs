@@ -41,7 +41,7 @@ pub fn yaml_bomb(first: &str, levels: usize) -> String {
 }
 
 /// Values of every YAML type for [`config_quotes_no_value`], each with the
-/// marker that must not be shown.
+/// marker that must not be shown (booleans are checked apart: see there).
 pub const YAML_VALUES: &[(&str, &str)] = &[
     ("987654321", "987654321"),
     ("98765.4321", "98765.4321"),
@@ -80,6 +80,22 @@ pub fn config_quotes_no_value(bin: &str, places: &[&str], handle: &str) {
                 std::fs::read_to_string(&log).unwrap_or_default()
             );
             assert_no_leak(&format!("{text}\n{done}"), &shown, &[marker]);
+        }
+        // A boolean cannot be a marker (`true` is in many messages), but
+        // serde's way of quoting one is known.
+        for yaml in ["true", "false"] {
+            let text = place.replace("{v}", yaml);
+            std::fs::write(&conf, &text).unwrap();
+            std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600)).unwrap();
+            let done = Cmd::new(bin)
+                .args(["--config", conf.to_str().unwrap()])
+                .args(["--timeout", "5"])
+                .stdin(payload(&[handle]))
+                .run();
+            assert!(
+                !done.stderr.contains(&format!("boolean `{yaml}`")),
+                "a boolean quoted:\n{text}\n{done}"
+            );
         }
     }
 }

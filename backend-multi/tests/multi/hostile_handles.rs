@@ -2,7 +2,7 @@
 //! handle with the outcome it must have, all in one call of
 //! `secret-backend` (so each store sees exactly the text after its
 //! `<name>:` prefix, as its own binary would). With the dummy's 80-case
-//! payload corpus (`backend-dummy/tests/hostile.rs`) this makes the
+//! payload corpus (`backend-dummy/tests/dummy/hostile.rs`) this makes the
 //! project's corpus of malformed input.
 //!
 //! Files: path tricks must never read outside the root (a planted file
