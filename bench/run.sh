@@ -12,17 +12,21 @@
 #   --slow-runs N   timed runs for the shell baselines (default: --runs; each of
 #                   their runs takes tens of seconds)
 #   --no-write      print the table, do not append it to bench/RESULTS.md
-#   --cases LIST    only these cases (dummy, file, vault, aws, k8s, multi, or
-#                   exact keys such as aws-1); the others are left out of the table
+#   --cases LIST    only these cases (dummy, file, vault, aws, k8s, gcp, azure,
+#                   multi, or exact keys such as aws-1); the others are left out
+#                   of the table
 #   --variant NAME:LABEL=PATH   also time another build of one of ours (e.g.
 #                   vault:ring=/tmp/x/secret-backend-vault), side by side
 #
 # The full run builds each release binary with its own `cargo build -p`
 # (a crate that does not build is reported "not built", never timed) and
-# the fake Kubernetes API server (backend-tests' fake-k8s; smoke runs take
-# it from the bin dir, where cargo test --workspace puts it),
-# installs bench/requirements.txt into target/bench-venv, and needs curl,
-# bash and GNU time (/usr/bin/time, for peak RSS) on the machine.
+# the fake servers of backend-tests (fake-k8s, fake-google, fake-azure;
+# smoke runs take them from the bin dir, where cargo test --workspace puts
+# them, or from FAKE_K8S, FAKE_GOOGLE, FAKE_AZURE), installs
+# bench/requirements.txt into target/bench-venv, and needs curl, bash, GNU
+# time (/usr/bin/time, for peak RSS) and drongo, the GCP Secret Manager
+# emulator (DRONGO, else PATH or target/test-venv/bin, which
+# tests/run-all.sh installs) on the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,7 +40,7 @@ while [ $# -gt 0 ]; do
     --bin-dir=*) bin_dir=${1#*=} ;;
     --runs|--slow-runs|--cases|--variant|--many) pass+=("$1" "$2"); shift ;;
     --no-write|--runs=*|--slow-runs=*|--cases=*|--variant=*) pass+=("$1") ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -e/{/^set -e/d;p}' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -54,7 +58,8 @@ fi
 if [ -z "$bin_dir" ]; then
   target="${CARGO_TARGET_DIR:-$PWD/target}"
   bin_dir="$target/release"
-  for crate in backend-dummy backend-file backend-vault backend-aws backend-k8s backend-multi; do
+  for crate in backend-dummy backend-file backend-vault backend-aws backend-k8s backend-gcp \
+      backend-azure backend-multi; do
     echo "run.sh: cargo build --release --locked -p $crate" >&2
     if ! cargo build --release --locked -p "$crate" >&2; then
       echo "run.sh: $crate does not build; its cases will say 'not built'" >&2
@@ -65,12 +70,15 @@ if [ -z "$bin_dir" ]; then
       esac
     fi
   done
-  # The k8s case's server: built, not installed; without it the run fails.
-  echo "run.sh: cargo build --release --locked -p backend-tests --bin fake-k8s" >&2
-  if ! cargo build --release --locked -p backend-tests --bin fake-k8s >&2; then
-    echo "run.sh: fake-k8s does not build; the k8s case will fail" >&2
-    rm -f "$bin_dir/fake-k8s"
-  fi
+  # The fake servers of the k8s, gcp and azure cases: built, not
+  # installed; without one the run fails.
+  for fake in fake-k8s fake-google fake-azure; do
+    echo "run.sh: cargo build --release --locked -p backend-tests --bin $fake" >&2
+    if ! cargo build --release --locked -p backend-tests --bin "$fake" >&2; then
+      echo "run.sh: $fake does not build; its case will fail" >&2
+      rm -f "$bin_dir/$fake"
+    fi
+  done
 fi
 
 venv="${SECRET_BACKEND_BENCH_VENV:-$PWD/target/bench-venv}"

@@ -51,7 +51,9 @@ bash bench/run.sh --smoke --bin-dir "${CARGO_TARGET_DIR:-target}/debug"
 bash dist/build.sh
 bash dist/check.sh
 # The released binaries against real servers too (the smoke cases above).
-# (The fake Kubernetes API server is test support, not shipped: the one the
-# tests above built.)
+# (The fake servers, Kubernetes, Google's and Azure's, are test support,
+# not shipped: the ones the tests above built; drongo is DRONGO above.)
 FAKE_K8S="$(realpath "${CARGO_TARGET_DIR:-target}/debug/fake-k8s")" \
+FAKE_GOOGLE="$(realpath "${CARGO_TARGET_DIR:-target}/debug/fake-google")" \
+FAKE_AZURE="$(realpath "${CARGO_TARGET_DIR:-target}/debug/fake-azure")" \
   bash bench/run.sh --smoke --bin-dir "$(echo "${CARGO_TARGET_DIR:-target}"/dist/secret-backend-*-linux-gnu/bin)"
