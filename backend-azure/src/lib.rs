@@ -32,8 +32,7 @@ pub mod token;
 use backend_core::key::{extract, wipe};
 use backend_core::protocol::Request;
 use backend_core::{
-    ConfigError, Context, ErrorKind, HandleError, NoArgs, Outcome, Provider, Secret, bounded,
-    fan_out,
+    ConfigError, Context, ErrorKind, HandleError, NoArgs, Outcome, Provider, bounded, fan_out,
 };
 use serde_json::Value;
 
@@ -132,11 +131,8 @@ impl Provider for AzureProvider {
     async fn resolve(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
         let parsed: Vec<Result<Handle<'_>, HandleError>> =
             handles.iter().map(|h| handle::parse(h)).collect();
-        if parsed.iter().all(Result::is_err) {
-            return parsed
-                .into_iter()
-                .map(|p| p.map(|_| Secret::from("")))
-                .collect();
+        if let Some(errors) = backend_core::none_parsed(&parsed) {
+            return errors;
         }
         let s = &self.settings;
         let http = match http::client(s) {
@@ -206,7 +202,7 @@ mod tests {
 
     fn get(value: &str, key: Option<&str>) -> Outcome {
         let b = Bundle {
-            value: Secret::from(value),
+            value: backend_core::Secret::from(value),
         };
         let h = Handle {
             name: "db",

@@ -51,6 +51,21 @@ pub fn extract(doc: &Value, key: &str, location: &str) -> Result<Secret, HandleE
     }
 }
 
+/// `key` of a value that should be a JSON document (a secret's text): the
+/// document parsed, the key read, the document wiped; `not_json` is the
+/// error when it is not JSON (it never quotes the text).
+pub fn extract_json(
+    text: &str,
+    key: &str,
+    location: &str,
+    not_json: impl FnOnce() -> HandleError,
+) -> Result<Secret, HandleError> {
+    let mut doc: Value = serde_json::from_str(text).map_err(|_| not_json())?;
+    let found = extract(&doc, key, location);
+    wipe(&mut doc);
+    found
+}
+
 /// The document's only field, for handles without a key; with several
 /// fields, an error listing their names.
 pub fn sole_value(doc: &Value, location: &str) -> Result<Secret, HandleError> {

@@ -36,7 +36,7 @@ pub use alias::Aliases;
 pub use error::{ConfigError, ErrorKind, HandleError};
 pub use provider::{
     About, BoxFuture, Context, NoArgs, NoConfig, Outcome, Provider, Resolver, bounded, fan_out,
-    group,
+    group, none_parsed,
 };
 pub use runner::main;
 pub use secret::{Credential, Secret};

@@ -274,6 +274,19 @@ impl<P: Provider> Resolver for P {
     }
 }
 
+/// The answers of a call none of whose handles parsed: their own errors,
+/// so that the store logs in and connects nowhere for it. `None` when at
+/// least one handle parsed.
+pub fn none_parsed<H>(parsed: &[Result<H, HandleError>]) -> Option<Vec<Outcome>> {
+    parsed.iter().all(Result::is_err).then(|| {
+        parsed
+            .iter()
+            .filter_map(|p| p.as_ref().err())
+            .map(|e| Err(e.clone()))
+            .collect()
+    })
+}
+
 /// The common shape of a store's call: group the parsed handles by the
 /// secret they name, fetch each distinct secret once, and fan the results
 /// back out, one outcome per handle in order.

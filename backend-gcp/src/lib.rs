@@ -26,12 +26,10 @@ pub mod handle;
 pub mod http;
 pub mod jwt;
 
-use backend_core::key::{extract, wipe};
 use backend_core::protocol::Request;
 use backend_core::{
     ConfigError, Context, HandleError, NoArgs, Outcome, Provider, Secret, bounded, fan_out,
 };
-use serde_json::Value;
 
 pub use config::{GcpConfig, Settings};
 
@@ -110,15 +108,12 @@ fn value(payload: &Payload, key: Option<&str>, name: &VersionName) -> Outcome {
     let Some(key) = key else {
         return Ok(Secret::new(std::mem::take(&mut *text)));
     };
-    let mut doc: Value = serde_json::from_str(&text).map_err(|_| {
+    backend_core::key::extract_json(&text, key, &name.to_string(), || {
         HandleError::other(format!(
             "{name}: the payload is not a JSON document, so key '{}' cannot be read from it",
             key.escape_debug()
         ))
-    })?;
-    let found = extract(&doc, key, &name.to_string());
-    wipe(&mut doc);
-    found
+    })
 }
 
 impl Provider for GcpProvider {
@@ -132,11 +127,8 @@ impl Provider for GcpProvider {
     async fn resolve(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
         let parsed: Vec<Result<Handle<'_>, HandleError>> =
             handles.iter().map(|h| handle::parse(h)).collect();
-        if parsed.iter().all(Result::is_err) {
-            return parsed
-                .into_iter()
-                .map(|p| p.map(|_| Secret::from("")))
-                .collect();
+        if let Some(errors) = backend_core::none_parsed(&parsed) {
+            return errors;
         }
         let token = match credentials::token(
             self.settings.credentials_file.as_deref(),

@@ -23,13 +23,11 @@ pub mod kubeconfig;
 
 use std::borrow::Cow;
 
-use backend_core::key::{extract, wipe};
 use backend_core::protocol::Request;
 use backend_core::{
     ConfigError, Context, HandleError, NoArgs, Outcome, Provider, Secret, bounded, fan_out,
 };
 use base64::Engine as _;
-use serde_json::Value;
 
 pub use config::{K8sConfig, Settings};
 
@@ -101,15 +99,12 @@ fn value(data: &Data, h: &Handle<'_>, ns: &str) -> Outcome {
     let Some(pointer) = h.pointer else {
         return Ok(Secret::new(std::mem::take(&mut *text)));
     };
-    let mut doc: Value = serde_json::from_str(&text).map_err(|_| {
+    backend_core::key::extract_json(&text, pointer, &format!("{loc};{key}"), || {
         HandleError::other(format!(
             "{loc}: key '{key}' is not a JSON document, so '{}' cannot point into it",
             pointer.escape_debug()
         ))
-    })?;
-    let found = extract(&doc, pointer, &format!("{loc};{key}"));
-    wipe(&mut doc);
-    found
+    })
 }
 
 impl Provider for K8sProvider {
@@ -123,11 +118,8 @@ impl Provider for K8sProvider {
     async fn resolve(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
         let parsed: Vec<Result<Handle<'_>, HandleError>> =
             handles.iter().map(|h| handle::parse(h)).collect();
-        if parsed.iter().all(Result::is_err) {
-            return parsed
-                .into_iter()
-                .map(|p| p.map(|_| Secret::from("")))
-                .collect();
+        if let Some(errors) = backend_core::none_parsed(&parsed) {
+            return errors;
         }
         let api = match connect::endpoint(&self.settings).and_then(Api::new) {
             Ok(api) => api,
