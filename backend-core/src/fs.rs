@@ -11,6 +11,13 @@
 //! included. What a read can still wait on (a hung network filesystem) is
 //! bounded by the runner's watchdog, which answers at the deadline whatever
 //! the main thread is doing.
+//!
+//! Files we keep (the token caches of vault, gcp and azure) are written by
+//! [`write_private`]: a new 0600 file in the same directory, synced, then
+//! renamed over the old one, so a reader sees the old content or the new,
+//! never half of it, and nobody else ever could read it. What is at that
+//! path and is not a regular file (a FIFO, a device, a socket, a directory,
+//! a symbolic link someone planted) is never replaced nor removed.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
@@ -182,9 +189,115 @@ pub fn read_bounded(mut file: impl Read, hint: u64, limit: u64) -> io::Result<Ze
     Ok(buf)
 }
 
+/// Why [`write_private`] did not write.
+#[derive(Debug)]
+pub enum WriteError {
+    /// Something that is not a regular file is at the path: left alone.
+    NotRegular,
+    /// Creating, writing or renaming failed (the path has no file name, the
+    /// directory is missing or not writable).
+    Io(io::Error),
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotRegular => f.write_str("is not a regular file; not replacing it"),
+            Self::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<io::Error> for WriteError {
+    fn from(e: io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+/// Whether what is at `path` may be replaced or removed by us: nothing, or
+/// a regular file (not followed if it is a link: a link is not replaced).
+pub fn replaceable(path: &Path) -> bool {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta.is_file(),
+        Err(e) => e.kind() == io::ErrorKind::NotFound,
+    }
+}
+
+/// Writes `bytes` to `path` atomically with mode 0600 (see the module
+/// docs): a new file `.<name>.<pid>.<n>.tmp` beside it, created exclusively
+/// (never an existing one), written, synced and renamed over `path`. The
+/// temporary file is removed if anything fails. Refuses (and leaves alone)
+/// whatever is at `path` unless it is a regular file.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    use std::io::Write as _;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    if !replaceable(path) {
+        return Err(WriteError::NotRegular);
+    }
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::other("not a file name"))?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let mut attempt = 0u32;
+    let (tmp, file) = loop {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!(
+            ".{}.{}.{nanos:x}{n}.tmp",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            std::os::unix::fs::OpenOptionsExt::custom_flags(
+                &mut options,
+                libc::O_NOFOLLOW | libc::O_NOCTTY,
+            );
+        }
+        match options.open(&tmp) {
+            Ok(f) => break (tmp, f),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 16 => attempt += 1,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let mut file = file;
+    let done = file
+        .write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if done.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    Ok(done?)
+}
+
+/// Removes the file at `path` if it is a regular file (a forgotten cache);
+/// anything else there stays. A missing file is not an error.
+pub fn remove_private(path: &Path) -> Result<(), WriteError> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e.into()),
+        Ok(meta) if meta.is_file() => match std::fs::remove_file(path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        },
+        Ok(_) => Err(WriteError::NotRegular),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{FileTypeExt as _, PermissionsExt};
     use std::time::{Duration, Instant};
 
     use super::*;
@@ -258,6 +371,69 @@ mod tests {
             .config("token file", &d.path().join("missing"))
             .to_string();
         assert!(e.starts_with("token file ") && e.contains("missing"), "{e}");
+    }
+
+    #[test]
+    fn private_files_are_0600_replaced_whole_and_leave_nothing_behind() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("token");
+        std::fs::write(&f, "old").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o666)).unwrap();
+        write_private(&f, b"new-token").unwrap();
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), "new-token");
+        let mode = std::fs::metadata(&f).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        write_private(&f, b"again").unwrap();
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), "again");
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
+        assert!(matches!(
+            write_private(&d.path().join("missing-dir/token"), b"x"),
+            Err(WriteError::Io(_))
+        ));
+        assert!(matches!(
+            write_private(Path::new("/"), b"x"),
+            Err(WriteError::NotRegular)
+        ));
+        remove_private(&f).unwrap();
+        assert!(!f.exists());
+        remove_private(&f).unwrap();
+    }
+
+    #[test]
+    fn what_is_not_a_regular_file_is_never_replaced_nor_removed() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("fifo");
+        mkfifo(&fifo);
+        let dir = d.path().join("dir");
+        std::fs::create_dir(&dir).unwrap();
+        let target = d.path().join("target");
+        std::fs::write(&target, "kept").unwrap();
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        for p in [&fifo, &dir, &link] {
+            assert!(!replaceable(p));
+            let e = write_private(p, b"token").unwrap_err();
+            assert!(matches!(e, WriteError::NotRegular), "{e}");
+            assert!(e.to_string().contains("not a regular file"));
+            assert!(matches!(remove_private(p), Err(WriteError::NotRegular)));
+        }
+        assert!(
+            std::fs::symlink_metadata(&fifo)
+                .unwrap()
+                .file_type()
+                .is_fifo()
+        );
+        assert!(dir.is_dir());
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "kept");
+        // Nothing left behind: fifo, dir, target, link.
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 4);
+        assert!(replaceable(&d.path().join("absent")));
     }
 
     #[test]

@@ -14,17 +14,18 @@
 //!
 //! The file is read like any credential file (bounded, refused when group
 //! or others can write it) and replaced atomically (a new 0600 file in the
-//! same directory, renamed over it); a FIFO, device or directory at that
-//! path is never replaced. Calls running at once may each exchange a token
+//! same directory, renamed over it: `backend_core::fs::write_private`,
+//! shared with vault and azure); a FIFO, device, directory or symbolic link
+//! at that path is never replaced. Calls running at once may each exchange a token
 //! and the last one written wins: Google's tokens are not revoked, so
 //! nothing is left alive that should not be. Any failure here is a
 //! warning and the call goes on without the cache.
 
-use std::io::Write;
 use std::path::Path;
 
 use backend_core::Secret;
 use backend_core::config::{MAX_CREDENTIAL_BYTES, read_guarded};
+use backend_core::fs::WriteError;
 use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
 use zeroize::Zeroize;
@@ -104,15 +105,6 @@ pub fn store(file: &Path, key: &str, token: &Token, raw: &Secret) {
         tracing::debug!("the token's lifetime is unknown: not cached");
         return;
     };
-    if let Ok(meta) = std::fs::symlink_metadata(file)
-        && !meta.is_file()
-    {
-        tracing::warn!(
-            "token_cache_file {} is not a regular file; not replacing it",
-            file.display()
-        );
-        return;
-    }
     let mut v = json!({
         "key": key,
         "source": token.source,
@@ -123,38 +115,22 @@ pub fn store(file: &Path, key: &str, token: &Token, raw: &Secret) {
     });
     let mut text = v.to_string();
     backend_core::key::wipe(&mut v);
-    if let Err(e) = write_private(file, text.as_bytes()) {
-        tracing::warn!("cannot write the token cache {}: {e}", file.display());
+    match backend_core::fs::write_private(file, text.as_bytes()) {
+        Ok(()) => {}
+        Err(e @ WriteError::NotRegular) => {
+            tracing::warn!("token_cache_file {} {e}", file.display());
+        }
+        Err(e) => tracing::warn!("cannot write the token cache {}: {e}", file.display()),
     }
     text.zeroize();
 }
 
-/// Forgets the cached token (Secret Manager refused it).
+/// Forgets the cached token (Secret Manager refused it); anything but a
+/// regular file at the path stays.
 pub fn forget(file: &Path) {
-    match std::fs::symlink_metadata(file) {
-        Ok(meta) if meta.is_file() => {
-            if let Err(e) = std::fs::remove_file(file) {
-                tracing::warn!("cannot remove the token cache {}: {e}", file.display());
-            }
-        }
-        _ => {}
+    if let Err(e) = backend_core::fs::remove_private(file) {
+        tracing::warn!("cannot remove the token cache {}: {e}", file.display());
     }
-}
-
-/// A new file in `file`'s directory, 0600 (tempfile's default on Unix),
-/// renamed over `file`.
-fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = file
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".secret-backend-gcp-token.")
-        .tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(file).map_err(|e| e.error)?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -19,7 +19,6 @@
 //! runner refuses to hand out any value that is or contains one.
 
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -303,23 +302,21 @@ async fn cached(api: &Api, file: &Path, ctx: &Context) -> Option<Secret> {
     (lasting || Duration::from_secs(ttl) >= MIN_CACHED_TTL).then_some(token)
 }
 
-/// Writes the token to the cache file atomically, mode 0600. Returns whether
-/// it was kept (if not, the caller revokes it as usual).
+/// Writes the token to the cache file ([`backend_core::fs::write_private`]:
+/// atomically, mode 0600). Returns whether it was kept (if not, the caller
+/// revokes it as usual).
 fn store(file: &Path, token: &Secret) -> bool {
     // Never replace what is not a cache file: a FIFO, a device or a
     // directory someone put there stays, and the token is revoked instead.
-    if let Ok(meta) = file.symlink_metadata()
-        && !meta.is_file()
-        && !meta.file_type().is_symlink()
-    {
-        tracing::warn!(
-            "token_cache_file {} is not a regular file; not replacing it, the token will be revoked",
-            file.display()
-        );
-        return false;
-    }
-    match write_private(file, token.expose().as_bytes()) {
+    match backend_core::fs::write_private(file, token.expose().as_bytes()) {
         Ok(()) => true,
+        Err(e @ backend_core::fs::WriteError::NotRegular) => {
+            tracing::warn!(
+                "token_cache_file {} {e}, the token will be revoked",
+                file.display()
+            );
+            false
+        }
         Err(e) => {
             tracing::warn!(
                 "cannot write the token cache {}: {e}; the token will be revoked",
@@ -328,35 +325,6 @@ fn store(file: &Path, token: &Secret) -> bool {
             false
         }
     }
-}
-
-fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = file
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = file
-        .file_name()
-        .ok_or_else(|| std::io::Error::other("not a file name"))?;
-    let tmp: PathBuf = dir.join(format!(
-        ".{}.{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id(),
-        fastrand::u32(..)
-    ));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let written = options.open(&tmp).and_then(|mut f| {
-        f.write_all(bytes)?;
-        f.sync_all()
-    });
-    let renamed = written.and_then(|()| std::fs::rename(&tmp, file));
-    if renamed.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    renamed
 }
 
 #[cfg(test)]
