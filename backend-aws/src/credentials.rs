@@ -14,7 +14,7 @@
 //! reads no file (every file it could read is read first by
 //! [`crate::files`], regular files only and bounded, and handed over as
 //! contents), and every identity the chain hands out is held
-//! ([`Holding`]), so no reply can carry the keys a backend runs with.
+//! (`Holding`), so no reply can carry the keys a backend runs with.
 //!
 //! The credentials are resolved here, once, before any request, so that a
 //! host without credentials gets one clear error (`no AWS credentials
