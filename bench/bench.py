@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """The benchmark driver behind bench/run.sh.
 
-Starts an OpenBao dev server and a moto server on free ports, seeds them,
-and times every case of issue 9 side by side with its baselines and floors:
+Starts an OpenBao dev server and a moto server on free ports, and the
+test fakes of backend-tests as executables (fake-k8s; fake-google, which
+runs drongo; fake-azure), seeds them, and times every case of issue 9 (and
+of the stores added since) side by side with its baselines and floors:
 each command runs once as a warm-up and then `--runs` times, the payload on
 stdin, and every reply is checked (ours and the baselines alike: a wrong
 answer is a failure, never a number). It also counts the requests the
@@ -550,7 +552,10 @@ class Bench:
         self.fake_k8s_bin = os.environ.get("FAKE_K8S") or self.find_bin(FAKE_K8S)
         self.fake_google_bin = os.environ.get("FAKE_GOOGLE") or self.find_bin(FAKE_GOOGLE)
         self.fake_azure_bin = os.environ.get("FAKE_AZURE") or self.find_bin(FAKE_AZURE)
+        # fake-google runs drongo from a directory of its own: an absolute path.
         self.drongo = self.find_tool("DRONGO", "drongo")
+        if self.drongo and shutil.which(self.drongo):
+            self.drongo = os.path.abspath(shutil.which(self.drongo))
         self.python = args.python or sys.executable
         self.time_bin = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
         if not self.time_bin:
