@@ -4,7 +4,8 @@
 //!
 //! aliases, the cloud stores (gcp, azure), config errors, the examples,
 //! the fault matrix, hostile files and handles, process hygiene, the k8s
-//! store, leaks through `Debug`, routing, real stores in one call, and the
+//! store, leaks through `Debug`, the registry against every listing of
+//! the stores, routing, real stores in one call, and the
 //! connector's Vault configs. Each module's own docs say what it covers.
 
 mod aliases;
@@ -17,6 +18,7 @@ mod hostile_handles;
 mod hygiene;
 mod k8s;
 mod leaks;
+mod registry;
 mod routing;
 mod stores;
 mod vault_aws;
