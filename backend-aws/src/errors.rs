@@ -344,18 +344,11 @@ fn describe<'a>(e: &'a (dyn Error + 'static)) -> (Option<String>, Source<'a>) {
         };
     }
     if let Some(s) = e.downcast_ref::<SdkError<AssumeRoleError, HttpResponse>>() {
-        return (
-            Some(from_sdk(s, "STS AssumeRole").message().to_owned()),
-            None,
-        );
+        return (Some(from_sdk(s, "STS AssumeRole").to_string()), None);
     }
     if let Some(s) = e.downcast_ref::<SdkError<AssumeRoleWithWebIdentityError, HttpResponse>>() {
         return (
-            Some(
-                from_sdk(s, "STS AssumeRoleWithWebIdentity")
-                    .message()
-                    .to_owned(),
-            ),
+            Some(from_sdk(s, "STS AssumeRoleWithWebIdentity").to_string()),
             None,
         );
     }

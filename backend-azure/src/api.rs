@@ -33,6 +33,8 @@ pub struct Vault<'a> {
     bearer: HeaderValue,
     identity: String,
     allow_expired: bool,
+    /// Whether Key Vault answered 401 to the token.
+    refused: std::sync::atomic::AtomicBool,
 }
 
 /// A secret's value and validity.
@@ -63,7 +65,13 @@ impl<'a> Vault<'a> {
             bearer,
             identity,
             allow_expired,
+            refused: false.into(),
         })
+    }
+
+    /// Whether Key Vault refused the token (HTTP 401) in any answer so far.
+    pub fn refused(&self) -> bool {
+        self.refused.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// `<vault>/<name>` (and `/<version>`), for messages.
@@ -106,6 +114,10 @@ impl<'a> Vault<'a> {
                     ))
                 }
             })?;
+        if resp.status == StatusCode::UNAUTHORIZED {
+            self.refused
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         if resp.status == StatusCode::OK {
             return bundle(&resp.body, self.allow_expired, now())
                 .map_err(|e| HandleError::new(e.0, format!("{loc}: {}", e.1)));
@@ -358,7 +370,7 @@ mod tests {
         assert!(e.message().contains("firewall"), "{e}");
         let e = err(429, &kv_error("Throttled", None));
         assert_eq!(
-            (e.kind(), e.message()),
+            (e.kind(), e.to_string().as_str()),
             (
                 ErrorKind::Unavailable,
                 "kv/db: Key Vault answered HTTP 429 Throttled"

@@ -5,7 +5,9 @@
 //! the provider looked (a path, a secret id, a file) and why it failed; it
 //! never carries a value or a raw server response.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What kind of failure a handle met. Providers map their vendor errors
@@ -46,10 +48,16 @@ impl ErrorKind {
 }
 
 /// Why one handle has no value. `Display` is the message the agent logs.
+///
+/// The message is kept in two parts: the cause, shared by every clone
+/// (a store that cannot log in gives 200,000 handles one cause, held
+/// once), and the context each handle puts in front of it (its location).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HandleError {
     kind: ErrorKind,
-    message: String,
+    /// `<context>: ` parts, outermost first; empty without context.
+    prefix: String,
+    cause: Arc<str>,
 }
 
 impl HandleError {
@@ -58,7 +66,8 @@ impl HandleError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
             kind,
-            message: shown(message.into()),
+            prefix: String::new(),
+            cause: shown(message.into()).into(),
         }
     }
 
@@ -106,24 +115,41 @@ impl HandleError {
     }
 
     /// The message as the agent will log it.
-    pub fn message(&self) -> &str {
-        &self.message
+    pub fn message(&self) -> Cow<'_, str> {
+        if self.prefix.is_empty() {
+            Cow::Borrowed(&self.cause)
+        } else {
+            Cow::Owned(format!("{}{}", self.prefix, self.cause))
+        }
+    }
+
+    /// The message's length in bytes, without building it.
+    pub fn len(&self) -> usize {
+        self.prefix.len() + self.cause.len()
+    }
+
+    /// Whether the message is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The same error with `context: ` in front, for providers that add the
-    /// location to an error raised deeper down.
+    /// location to an error raised deeper down. The cause stays shared.
     #[must_use]
     pub fn context(self, context: impl fmt::Display) -> Self {
+        let context = shown(context.to_string());
         Self {
             kind: self.kind,
-            message: shown(format!("{context}: {}", self.message)),
+            prefix: format!("{context}: {}", self.prefix),
+            cause: self.cause,
         }
     }
 }
 
 impl fmt::Display for HandleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.prefix)?;
+        f.write_str(&self.cause)
     }
 }
 
@@ -205,6 +231,19 @@ mod tests {
     fn context_prefixes_and_keeps_kind() {
         let e = HandleError::not_found("no key 'x'").context("secret/db");
         assert_eq!(e.to_string(), "secret/db: no key 'x'");
+        assert_eq!(e.message(), "secret/db: no key 'x'");
+        assert_eq!(e.len(), e.to_string().len());
         assert_eq!(e.kind(), ErrorKind::NotFound);
+        let e = e.context("ns");
+        assert_eq!(e.to_string(), "ns: secret/db: no key 'x'");
+    }
+
+    #[test]
+    fn clones_share_the_cause() {
+        let e = HandleError::unavailable("x".repeat(400));
+        let a = e.clone().context("a");
+        let b = e.clone().context("b");
+        assert!(Arc::ptr_eq(&a.cause, &b.cause));
+        assert_eq!(a.to_string(), format!("a: {}", "x".repeat(400)));
     }
 }

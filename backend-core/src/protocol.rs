@@ -224,6 +224,15 @@ pub struct Entry {
 
 struct Wire<'a>(&'a Outcome);
 
+/// An error's message, written straight into the reply (no copy of it).
+struct Message<'a>(&'a crate::error::HandleError);
+
+impl Serialize for Message<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self.0)
+    }
+}
+
 impl Serialize for Wire<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut st = s.serialize_struct("Entry", 2)?;
@@ -235,7 +244,7 @@ impl Serialize for Wire<'_> {
             }
             Err(e) => {
                 st.serialize_field("value", &None::<&str>)?;
-                st.serialize_field("error", e.message())?;
+                st.serialize_field("error", &Message(e))?;
             }
         }
         st.end()
@@ -340,7 +349,7 @@ impl Reply {
                 continue;
             };
             let short = HandleError::new(e.kind(), e.kind().short());
-            if short.message().len() >= e.message().len() {
+            if short.len() >= e.len() {
                 continue;
             }
             self.entries[i].outcome = Err(short);
@@ -361,7 +370,7 @@ impl Reply {
             .map(|e| {
                 let body = match &e.outcome {
                     Ok(v) => v.len(),
-                    Err(err) => err.message().len() + 16,
+                    Err(err) => err.len() + 16,
                 };
                 e.handle.len() + body + 32
             })

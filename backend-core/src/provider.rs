@@ -365,6 +365,14 @@ where
         if let Some(slot) = results.get_mut(i) {
             *slot = Some(result);
         }
+        // Past the deadline nothing new starts: an item's first poll (a
+        // request built, a connection task spawned) costs time even when
+        // its timeout is already over, and tens of thousands of them
+        // would hold the call past the reply's deadline, losing every
+        // answer that did come in time. The rest are `timed out`.
+        if Instant::now() >= ctx.deadline() {
+            continue;
+        }
         if let Some((i, item)) = pending.next() {
             running.push(run(i, item));
         }
@@ -458,6 +466,34 @@ mod tests {
             Err(crate::ErrorKind::TimedOut)
         );
         assert_eq!(out[2], Ok(20));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bounded_starts_nothing_past_the_deadline() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let started = AtomicUsize::new(0);
+        let items: Vec<u64> = (0..1000).collect();
+        let ctx = Context::with_budget(Duration::from_millis(100));
+        let out = bounded(&items, 4, &ctx, |_| async {
+            started.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            Ok::<_, HandleError>(())
+        })
+        .await;
+        // 4 at a time, 30 ms each, 100 ms: a few rounds, not 1,000 starts.
+        let n = started.load(Ordering::SeqCst);
+        assert!((4..=20).contains(&n), "{n} started");
+        assert_eq!(
+            out.iter().filter(|r| r.is_ok()).count()
+                + out
+                    .iter()
+                    .filter(|r| r
+                        .as_ref()
+                        .is_err_and(|e| e.kind() == crate::ErrorKind::TimedOut))
+                    .count(),
+            1000
+        );
+        assert!(out.iter().filter(|r| r.is_ok()).count() >= 4);
     }
 
     #[tokio::test(start_paused = true)]

@@ -281,7 +281,7 @@ mod tests {
         use backend_core::ErrorKind;
         let e = err(404, &status(404, "NotFound", "secrets \"db\" not found"));
         assert_eq!(
-            (e.kind(), e.message()),
+            (e.kind(), e.to_string().as_str()),
             (ErrorKind::NotFound, "secret ns/db not found")
         );
         let e = err(404, b"404 page not found\n");

@@ -189,7 +189,7 @@ async fn log_in(api: &Api, login: &Login, ctx: &Context) -> Result<Secret, Handl
         Some(aws) => aws
             .fields(ctx)
             .await
-            .map_err(|e| HandleError::new(e.kind(), failed(e.message().to_owned())))?,
+            .map_err(|e| HandleError::new(e.kind(), failed(e.to_string())))?,
         None => Vec::new(),
     };
     let body: std::collections::BTreeMap<&str, &str> = login
