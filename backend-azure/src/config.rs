@@ -75,6 +75,10 @@ pub struct AzureConfig {
     /// (default `/var/opt/azcmagent/tokens`); a challenge naming a file
     /// anywhere else is refused.
     pub arc_token_dir: Option<PathBuf>,
+    /// Keep the access token (and its expiry) in this file, mode 0600, and
+    /// reuse it across calls while it has more than 5 minutes to live
+    /// ([`crate::cache`]); none by default (a token per call).
+    pub token_cache_file: Option<PathBuf>,
     /// Names that stand for handles ([`backend_core::alias`]).
     pub aliases: backend_core::Aliases,
 }
@@ -321,6 +325,8 @@ pub struct Settings {
     pub concurrency: usize,
     /// Azure Arc's key file directory.
     pub arc_token_dir: PathBuf,
+    /// The opt-in token cache file.
+    pub token_cache_file: Option<PathBuf>,
 }
 
 fn bad(msg: impl Into<String>) -> ConfigError {
@@ -414,6 +420,7 @@ impl AzureConfig {
             arc_token_dir: self
                 .arc_token_dir
                 .unwrap_or_else(|| PathBuf::from(crate::token::ARC_TOKEN_DIR)),
+            token_cache_file: self.token_cache_file,
         })
     }
 

@@ -10,7 +10,9 @@
 //!    principal's secret or certificate, workload identity, or a managed
 //!    identity; files are read afresh, so a rotated federated token or
 //!    certificate is used; a failure there is every handle's error, naming
-//!    the identity tried;
+//!    the identity tried; with `token_cache_file`, a live token of the same
+//!    identity kept by an earlier call is used instead ([`cache`]), and
+//!    forgotten if Key Vault refuses it;
 //! 3. group the handles by (name, version) and `GET` each distinct secret
 //!    once ([`api`]), at most `concurrency` at once, each bounded by the
 //!    call's deadline;
@@ -24,6 +26,7 @@
 
 pub mod api;
 pub mod assertion;
+pub mod cache;
 pub mod config;
 pub mod handle;
 pub mod http;
@@ -139,7 +142,7 @@ impl Provider for AzureProvider {
             Ok(h) => h,
             Err(why) => return self.all_fail(parsed, ErrorKind::Other, &why),
         };
-        let token = match ctx
+        let issued = match ctx
             .within(token::token(s, &http, &s.arc_token_dir, ctx))
             .await
         {
@@ -158,7 +161,7 @@ impl Provider for AzureProvider {
             &http,
             &s.vault_url,
             &s.vault_name,
-            &token,
+            &issued.token,
             s.identity.describe(),
             s.allow_expired,
         ) {
@@ -166,7 +169,7 @@ impl Provider for AzureProvider {
             Err(why) => return self.all_fail(parsed, ErrorKind::Other, &why),
         };
         let vault = &vault;
-        fan_out(
+        let outcomes = fan_out(
             parsed,
             |h| (h.name, h.version),
             |targets| async move {
@@ -184,7 +187,18 @@ impl Provider for AzureProvider {
                 Err(e) => Err(e.clone()),
             },
         )
-        .await
+        .await;
+        if vault.refused()
+            && let Some(file) = &s.token_cache_file
+        {
+            tracing::warn!(
+                "Key Vault refused the {} access token; forgetting the token cache {}",
+                if issued.cached { "cached" } else { "new" },
+                file.display()
+            );
+            cache::forget(file);
+        }
+        outcomes
     }
 
     fn aliases(config: &AzureConfig) -> Option<&backend_core::Aliases> {

@@ -12,8 +12,9 @@
 //! | IMDS | `GET http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=...`, `Metadata: true`, a 2 s connect timeout |
 //!
 //! The managed identity endpoints are local plain HTTP and never proxied
-//! ([`crate::http::local_client`]). Tokens live for the call and are held ([`backend_core::secret::hold`]):
-//! no reply carries one. A failure names the identity tried and what the
+//! ([`crate::http::local_client`]). Tokens live for the call, unless
+//! `token_cache_file` keeps them ([`crate::cache`]), and are held
+//! ([`backend_core::secret::hold`]): no reply carries one. A failure names the identity tried and what the
 //! endpoint said: its HTTP status, its OAuth `error` code and Entra ID's
 //! `AADSTS` numbers, which are fixed identifiers; never the free text of
 //! `error_description` (it can echo what we sent), a token or a body.
@@ -55,27 +56,84 @@ impl From<&str> for Failed {
     }
 }
 
-/// Gets a token; the error names the identity and the cause: refused
-/// (`PermissionDenied`), not reached or failing (`Unavailable`), or a
-/// local problem (a file, `Other`).
+/// A token for the call.
+#[derive(Debug)]
+pub struct Issued {
+    /// The access token (held).
+    pub token: Secret,
+    /// Whether it came from the token cache file.
+    pub cached: bool,
+}
+
+/// Gets a token, from the cache file if one is configured and holds a live
+/// token of this identity, else from the identity's endpoint (then kept in
+/// the cache file if configured); the error names the identity and the
+/// cause: refused (`PermissionDenied`), not reached or failing
+/// (`Unavailable`), or a local problem (a file, `Other`).
 pub async fn token(
     settings: &Settings,
     http: &Http,
     arc_dir: &Path,
     ctx: &Context,
-) -> Result<Secret, Failed> {
+) -> Result<Issued, Failed> {
     let id = &settings.identity;
-    fetch(settings, http, arc_dir, ctx)
+    let named = |Failed(kind, why)| Failed(kind, format!("{}: {why}", id.describe()));
+    // A certificate is read first: its thumbprint is part of the cache key.
+    let cert = match id {
+        Identity::ClientCertificate { path, password, .. } => {
+            Some(certificate(path, password.as_ref()).map_err(|why| named(why.into()))?)
+        }
+        _ => None,
+    };
+    let cache = settings.token_cache_file.as_deref().map(|file| {
+        let thumbprint = cert.as_ref().map(Certificate::thumbprint);
+        (file, crate::cache::key(settings, thumbprint.as_deref()))
+    });
+    if let Some((file, key)) = &cache
+        && let Some(token) = crate::cache::load(file, key, now())
+    {
+        return Ok(Issued {
+            token,
+            cached: true,
+        });
+    }
+    let (token, expires_at) = fetch(settings, http, arc_dir, cert.as_ref(), ctx)
         .await
-        .map_err(|Failed(kind, why)| Failed(kind, format!("{}: {why}", id.describe())))
+        .map_err(named)?;
+    if let Some((file, key)) = &cache {
+        crate::cache::store(file, key, &token, expires_at);
+    }
+    Ok(Issued {
+        token,
+        cached: false,
+    })
 }
+
+/// The certificate credential's file, read and parsed.
+fn certificate(path: &Path, password: Option<&Secret>) -> Result<Certificate, String> {
+    let pem = backend_core::fs::read_regular(
+        path,
+        backend_core::fs::Rules {
+            max: MAX_CERT_FILE,
+            refuse_writable: true,
+        },
+    )
+    .map_err(|e| e.config("certificate file", path).to_string())?;
+    backend_core::config::warn_if_readable_by_others(path, "certificate file");
+    Certificate::from_pem(&pem, password)
+        .map_err(|e| format!("certificate file {}: {e}", path.display()))
+}
+
+/// A token and when it expires (seconds since the epoch), if told.
+type Fetched = (Secret, Option<u64>);
 
 async fn fetch(
     settings: &Settings,
     http: &Http,
     arc_dir: &Path,
+    cert: Option<&Certificate>,
     ctx: &Context,
-) -> Result<Secret, Failed> {
+) -> Result<Fetched, Failed> {
     match &settings.identity {
         Identity::ClientSecret {
             tenant,
@@ -89,22 +147,10 @@ async fn fetch(
         Identity::ClientCertificate {
             tenant,
             client_id,
-            path,
-            password,
             send_chain,
             ..
         } => {
-            let pem = backend_core::fs::read_regular(
-                path,
-                backend_core::fs::Rules {
-                    max: MAX_CERT_FILE,
-                    refuse_writable: true,
-                },
-            )
-            .map_err(|e| e.config("certificate file", path).to_string())?;
-            backend_core::config::warn_if_readable_by_others(path, "certificate file");
-            let cert = Certificate::from_pem(&pem, password.as_ref())
-                .map_err(|e| format!("certificate file {}: {e}", path.display()))?;
+            let cert = cert.ok_or("the certificate was not read")?;
             let audience = token_url(settings, tenant);
             let assertion = cert.assertion(client_id, &audience, *send_chain, now())?;
             let proof = [
@@ -160,7 +206,7 @@ async fn entra(
     client_id: &str,
     proof: &[(&str, &str)],
     ctx: &Context,
-) -> Result<Secret, Failed> {
+) -> Result<Fetched, Failed> {
     let scope = format!("{}/.default", settings.cloud.resource());
     let mut pairs = vec![
         ("grant_type", "client_credentials"),
@@ -196,7 +242,7 @@ async fn managed(
     resource: &str,
     arc_dir: &Path,
     ctx: &Context,
-) -> Result<Secret, Failed> {
+) -> Result<Fetched, Failed> {
     let http = http::local_client(matches!(source, ManagedSource::Imds { .. }))?;
     let with_query = |base: &str, version: &str, id_name: &str| -> Result<reqwest::Url, String> {
         let mut url = reqwest::Url::parse(base).map_err(|e| format!("endpoint: {e}"))?;
@@ -322,8 +368,10 @@ fn arc_key(resp: &Response, dir: &Path) -> Result<Secret, String> {
     Ok(key)
 }
 
-/// The `access_token` of a token response, or why there is none.
-fn access_token(resp: &Response, what: &str) -> Result<Secret, Failed> {
+/// The `access_token` of a token response and when it expires (from
+/// `expires_in`, else `expires_on`; numbers or, as managed identity
+/// endpoints write them, strings of digits), or why there is none.
+fn access_token(resp: &Response, what: &str) -> Result<Fetched, Failed> {
     if resp.status == StatusCode::OK {
         let mut v: Value = serde_json::from_slice(&resp.body)
             .map_err(|_| format!("{what} answered HTTP 200 without a token"))?;
@@ -332,8 +380,15 @@ fn access_token(resp: &Response, what: &str) -> Result<Secret, Failed> {
             .and_then(Value::as_str)
             .filter(|t| !t.is_empty() && t.bytes().all(|c| c.is_ascii_graphic()))
             .map(|t| Secret::credential(t.to_owned()));
+        let number = |k: &str| {
+            let n = v.get(k)?;
+            n.as_u64().or_else(|| n.as_str()?.trim().parse().ok())
+        };
+        let expires_at = number("expires_in")
+            .map(|secs| now().saturating_add(secs))
+            .or_else(|| number("expires_on"));
         backend_core::key::wipe(&mut v);
-        return token.ok_or_else(|| {
+        return token.map(|t| (t, expires_at)).ok_or_else(|| {
             format!("{what} answered HTTP 200 without a usable access_token").into()
         });
     }
@@ -489,7 +544,20 @@ mod tests {
             "X",
         )
         .unwrap();
-        assert_eq!(t.expose(), "tok-123456789012");
+        assert_eq!(t.0.expose(), "tok-123456789012");
+        let at = t.1.unwrap();
+        assert!((now() + 3500..=now() + 3599).contains(&at), "{at}");
+        let (_, at) = access_token(
+            &resp(
+                200,
+                r#"{"access_token":"tok-1","expires_on":"1700000000","resource":"r"}"#,
+            ),
+            "X",
+        )
+        .unwrap();
+        assert_eq!(at, Some(1_700_000_000));
+        let (_, at) = access_token(&resp(200, r#"{"access_token":"tok-1"}"#), "X").unwrap();
+        assert_eq!(at, None);
         assert!(access_token(&resp(200, r#"{"access_token":"a b"}"#), "X").is_err());
     }
 

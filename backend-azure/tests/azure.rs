@@ -509,6 +509,166 @@ mod identities {
     }
 }
 
+mod cache {
+    //! `token_cache_file`: one token for many calls of one identity, kept
+    //! 0600, forgotten when Key Vault refuses it, never in a log.
+
+    use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
+
+    use super::*;
+
+    const APP2: &str = "b2222c1e-0000-4000-8000-00000000app2";
+    const SECRET2: &str = "second-app-S3CRET-0123456789";
+    const ROTATED: &str = "rotated-client-S3CRET-98765";
+
+    fn session(client: &str, secret: &str) -> String {
+        format!(
+            "azure_session:\n  azure_tenant_id: {TENANT}\n  azure_client_id: {client}\n  azure_client_secret: {secret}\n"
+        )
+    }
+
+    fn cached(a: &Azure, session: &str) -> PathBuf {
+        a.config(&format!(
+            "token_cache_file: {}\n{session}",
+            a.path("token-cache.json").display()
+        ))
+    }
+
+    fn cached_token(a: &Azure) -> String {
+        let text = std::fs::read_to_string(a.path("token-cache.json")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v["access_token"].as_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn one_token_for_many_calls_until_the_identity_changes() {
+        let a = Azure::new();
+        let config = cached(&a, &session(APP, CLIENT_SECRET));
+        let first = a.cmd(&config, &["plain", "db;user"]).run();
+        assert_eq!(first.value("plain"), PLAIN, "{first}");
+        assert_eq!(a.token_requests(), 1);
+        let file = a.path("token-cache.json");
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let token = cached_token(&a);
+        assert!(token.contains("fake-access-token-"), "the fake's token");
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(!text.contains(CLIENT_SECRET), "the secret is never kept");
+        let second = a.cmd(&config, &["plain", "db;password"]).run();
+        assert_eq!(second.value("db;password"), PASSWORD, "{second}");
+        assert_eq!(a.token_requests(), 1, "the second call used the cache");
+        for done in [&first, &second] {
+            a.no_leaks(done, &[&token]);
+        }
+        // Another application: its own token, not the cached one.
+        a.az.add_app(TENANT, APP2, Some(SECRET2));
+        a.az.grant(APP2, &[]);
+        let done = a
+            .cmd(&cached(&a, &session(APP2, SECRET2)), &["plain"])
+            .run();
+        assert_eq!(done.value("plain"), PLAIN, "{done}");
+        assert_eq!(a.token_requests(), 2);
+        let seen = a.az.requests();
+        assert_eq!(seen.last().unwrap().who.as_deref(), Some(APP2));
+        // The same application with a rotated secret: a new token too.
+        a.az.add_app(TENANT, APP, Some(ROTATED));
+        let done = a.cmd(&cached(&a, &session(APP, ROTATED)), &["plain"]).run();
+        assert_eq!(done.value("plain"), PLAIN, "{done}");
+        assert_eq!(a.token_requests(), 3);
+        // Its certificate: another kind of credential, another token; then
+        // reused while the certificate stays.
+        let cert = a.az.app_certificate(TENANT, APP, true);
+        let with_cert = cached(
+            &a,
+            &format!(
+                "azure_session:\n  azure_tenant_id: {TENANT}\n  azure_client_id: {APP}\n  azure_client_certificate_path: {}\n",
+                cert.display()
+            ),
+        );
+        for _ in 0..2 {
+            let done = a.cmd(&with_cert, &["plain"]).run();
+            assert_eq!(done.value("plain"), PLAIN, "{done}");
+        }
+        assert_eq!(a.token_requests(), 4);
+        let done = a.cmd(&with_cert, &["plain"]).run();
+        a.no_leaks(&done, &[&cached_token(&a), ROTATED, SECRET2]);
+        // Without token_cache_file, nothing is kept: a token per call.
+        let before = a.token_requests();
+        for _ in 0..2 {
+            let done = a.cmd(&a.config(&session(APP, ROTATED)), &["plain"]).run();
+            assert_eq!(done.value("plain"), PLAIN, "{done}");
+        }
+        assert_eq!(a.token_requests(), before + 2);
+    }
+
+    #[test]
+    fn a_token_key_vault_refuses_is_forgotten() {
+        let a = Azure::new();
+        let config = cached(&a, &session(APP, CLIENT_SECRET));
+        let done = a.cmd(&config, &["plain"]).run();
+        assert_eq!(done.value("plain"), PLAIN, "{done}");
+        let token = cached_token(&a);
+        a.az.expire_tokens();
+        let refused = a.cmd(&config, &["plain"]).run();
+        let e = refused.error("plain");
+        assert!(e.contains("HTTP 401"), "{e}");
+        assert!(!a.path("token-cache.json").exists(), "forgotten");
+        assert!(
+            refused.stderr.contains("forgetting the token cache"),
+            "{refused}"
+        );
+        a.no_leaks(&refused, &[&token]);
+        let done = a.cmd(&config, &["plain"]).run();
+        assert_eq!(done.value("plain"), PLAIN, "{done}");
+        assert_eq!(a.token_requests(), 2);
+        assert_ne!(cached_token(&a), token);
+    }
+
+    #[test]
+    fn a_fifo_or_directory_at_the_path_is_never_replaced() {
+        let a = Azure::new();
+        let file = a.path("token-cache.json");
+        std::fs::create_dir(&file).unwrap();
+        let config = cached(&a, &session(APP, CLIENT_SECRET));
+        for _ in 0..2 {
+            let done = a.cmd(&config, &["plain"]).run();
+            assert_eq!(done.value("plain"), PLAIN, "{done}");
+            assert!(done.stderr.contains("not a regular file"), "{done}");
+        }
+        assert!(file.is_dir());
+        assert_eq!(a.token_requests(), 2, "nothing was cached");
+        std::fs::remove_dir(&file).unwrap();
+        let status = std::process::Command::new("mkfifo")
+            .arg(&file)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let done = a.cmd(&config, &["plain"]).run();
+        assert_eq!(done.value("plain"), PLAIN, "{done}");
+        assert!(
+            std::fs::symlink_metadata(&file)
+                .unwrap()
+                .file_type()
+                .is_fifo()
+        );
+        assert_eq!(a.token_requests(), 3);
+    }
+
+    #[test]
+    fn a_managed_identity_token_is_cached_by_its_expires_on() {
+        let a = Azure::new();
+        a.az.add_managed_identity(None);
+        a.az.grant(SYSTEM_IDENTITY, &["plain"]);
+        let config = cached(&a, "");
+        for _ in 0..2 {
+            let done = a.cmd(&config, &["plain"]).run();
+            assert_eq!(done.value("plain"), PLAIN, "{done}");
+            a.no_leaks(&done, &[]);
+        }
+        assert_eq!(a.az.count("/metadata/identity/oauth2/token"), 1);
+    }
+}
+
 mod errors {
     use super::*;
 

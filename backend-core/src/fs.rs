@@ -295,6 +295,66 @@ pub fn remove_private(path: &Path) -> Result<(), WriteError> {
     }
 }
 
+/// The JSON document of a token cache file (`token_cache_file:` of gcp and
+/// azure), read like a credential file (bounded, refused when group or
+/// others can write it) and its text zeroized. `None` when there is no
+/// file yet, or, with a warning, when it cannot be read or is not JSON: a
+/// cache never fails a call. The caller [`crate::key::wipe`]s the document.
+pub fn read_token_cache(file: &Path) -> Option<serde_json::Value> {
+    use zeroize::Zeroize as _;
+    if std::fs::symlink_metadata(file).is_err() {
+        tracing::debug!("no token cache at {} yet", file.display());
+        return None;
+    }
+    let mut text = match crate::config::read_guarded(
+        file,
+        "token_cache_file",
+        crate::config::MAX_CREDENTIAL_BYTES,
+    ) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!("ignoring the token cache: {e}");
+            return None;
+        }
+    };
+    let parsed = serde_json::from_str::<serde_json::Value>(&text);
+    text.zeroize();
+    match parsed {
+        Ok(v) => Some(v),
+        Err(_) => {
+            tracing::warn!(
+                "ignoring the token cache {}: not a cache file",
+                file.display()
+            );
+            None
+        }
+    }
+}
+
+/// Writes `doc` as the token cache file with [`write_private`], then wipes
+/// it and its text; a failure is a warning.
+pub fn write_token_cache(file: &Path, mut doc: serde_json::Value) {
+    use zeroize::Zeroize as _;
+    let mut text = doc.to_string();
+    crate::key::wipe(&mut doc);
+    match write_private(file, text.as_bytes()) {
+        Ok(()) => tracing::debug!("access token kept in {}", file.display()),
+        Err(e @ WriteError::NotRegular) => {
+            tracing::warn!("token_cache_file {} {e}", file.display());
+        }
+        Err(e) => tracing::warn!("cannot write the token cache {}: {e}", file.display()),
+    }
+    text.zeroize();
+}
+
+/// Forgets a token cache file (its token was refused) with
+/// [`remove_private`]; a failure is a warning.
+pub fn forget_token_cache(file: &Path) {
+    if let Err(e) = remove_private(file) {
+        tracing::warn!("cannot remove the token cache {}: {e}", file.display());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::{FileTypeExt as _, PermissionsExt};
@@ -434,6 +494,30 @@ mod tests {
         // Nothing left behind: fifo, dir, target, link.
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 4);
         assert!(replaceable(&d.path().join("absent")));
+    }
+
+    #[test]
+    fn token_cache_documents_round_trip_privately() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("cache.json");
+        assert!(read_token_cache(&f).is_none());
+        write_token_cache(
+            &f,
+            serde_json::json!({"access_token": "t-VALUE", "expires_at": 9}),
+        );
+        let mode = std::fs::metadata(&f).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let v = read_token_cache(&f).unwrap();
+        assert_eq!(v["access_token"], "t-VALUE");
+        std::fs::write(&f, "not json").unwrap();
+        assert!(read_token_cache(&f).is_none());
+        forget_token_cache(&f);
+        assert!(!f.exists());
+        std::fs::create_dir(&f).unwrap();
+        write_token_cache(&f, serde_json::json!({}));
+        forget_token_cache(&f);
+        assert!(f.is_dir());
+        assert!(read_token_cache(&f).is_none());
     }
 
     #[test]

@@ -24,11 +24,8 @@
 use std::path::Path;
 
 use backend_core::Secret;
-use backend_core::config::{MAX_CREDENTIAL_BYTES, read_guarded};
-use backend_core::fs::WriteError;
 use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
-use zeroize::Zeroize;
 
 use crate::credentials::Token;
 
@@ -38,26 +35,7 @@ pub const MIN_LEFT_SECS: u64 = 300;
 /// The cached token for `key`, if the file holds one with time to live at
 /// `now` (seconds since the epoch).
 pub fn load(file: &Path, key: &str, now: u64) -> Option<Token> {
-    if std::fs::symlink_metadata(file).is_err() {
-        tracing::debug!("no token cache at {} yet", file.display());
-        return None;
-    }
-    let mut text = match read_guarded(file, "token_cache_file", MAX_CREDENTIAL_BYTES) {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::warn!("ignoring the token cache: {e}");
-            return None;
-        }
-    };
-    let parsed = serde_json::from_str::<Value>(&text);
-    text.zeroize();
-    let Ok(mut v) = parsed else {
-        tracing::warn!(
-            "ignoring the token cache {}: not a cache file",
-            file.display()
-        );
-        return None;
-    };
+    let mut v = backend_core::fs::read_token_cache(file)?;
     let token = entry(&v, key, now);
     backend_core::key::wipe(&mut v);
     if token.is_some() {
@@ -105,32 +83,23 @@ pub fn store(file: &Path, key: &str, token: &Token, raw: &Secret) {
         tracing::debug!("the token's lifetime is unknown: not cached");
         return;
     };
-    let mut v = json!({
-        "key": key,
-        "source": token.source,
-        "access_token": raw.expose(),
-        "expires_at": expires_at,
-        "project": token.project,
-        "quota_project": token.quota_project,
-    });
-    let mut text = v.to_string();
-    backend_core::key::wipe(&mut v);
-    match backend_core::fs::write_private(file, text.as_bytes()) {
-        Ok(()) => {}
-        Err(e @ WriteError::NotRegular) => {
-            tracing::warn!("token_cache_file {} {e}", file.display());
-        }
-        Err(e) => tracing::warn!("cannot write the token cache {}: {e}", file.display()),
-    }
-    text.zeroize();
+    backend_core::fs::write_token_cache(
+        file,
+        json!({
+            "key": key,
+            "source": token.source,
+            "access_token": raw.expose(),
+            "expires_at": expires_at,
+            "project": token.project,
+            "quota_project": token.quota_project,
+        }),
+    );
 }
 
 /// Forgets the cached token (Secret Manager refused it); anything but a
 /// regular file at the path stays.
 pub fn forget(file: &Path) {
-    if let Err(e) = backend_core::fs::remove_private(file) {
-        tracing::warn!("cannot remove the token cache {}: {e}", file.display());
-    }
+    backend_core::fs::forget_token_cache(file);
 }
 
 #[cfg(test)]
