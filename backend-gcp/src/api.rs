@@ -35,23 +35,24 @@ pub const ROLE: &str = "roles/secretmanager.secretAccessor";
 const CASTAGNOLI: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
 
 /// One secret version: what a call fetches once, however many handles
-/// name it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct VersionName {
+/// name it. Borrowed from the handles and the config: a request of
+/// 200,000 handles holds no copy of their names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct VersionName<'a> {
     /// The project.
-    pub project: String,
+    pub project: &'a str,
     /// The location of a regional secret.
-    pub location: Option<String>,
+    pub location: Option<&'a str>,
     /// The secret id.
-    pub secret: String,
+    pub secret: &'a str,
     /// The version.
-    pub version: String,
+    pub version: &'a str,
 }
 
-impl std::fmt::Display for VersionName {
+impl std::fmt::Display for VersionName<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "projects/{}/", self.project)?;
-        if let Some(l) = &self.location {
+        if let Some(l) = self.location {
             write!(f, "locations/{l}/")?;
         }
         write!(f, "secrets/{}/versions/{}", self.secret, self.version)
@@ -67,7 +68,7 @@ pub async fn access(
     http: &Http,
     endpoint: &str,
     token: &Token,
-    name: &VersionName,
+    name: &VersionName<'_>,
     ctx: &Context,
 ) -> Result<Payload, HandleError> {
     // Every part of the name was validated by the handle grammar: no
@@ -145,7 +146,7 @@ fn payload(body: &[u8]) -> Result<Payload, HandleError> {
 }
 
 /// An error status as the handle's error.
-pub fn status_error(status: StatusCode, body: &[u8], name: &VersionName) -> HandleError {
+pub fn status_error(status: StatusCode, body: &[u8], name: &VersionName<'_>) -> HandleError {
     let code = status.as_u16();
     let word = error_code(body);
     let shown = word.as_deref().map(|w| format!(" {w}")).unwrap_or_default();
@@ -201,12 +202,12 @@ mod tests {
     use super::*;
     use backend_core::ErrorKind;
 
-    fn name() -> VersionName {
+    fn name() -> VersionName<'static> {
         VersionName {
-            project: "p".into(),
+            project: "p",
             location: None,
-            secret: "db".into(),
-            version: "latest".into(),
+            secret: "db",
+            version: "latest",
         }
     }
 
@@ -224,7 +225,7 @@ mod tests {
     fn names() {
         assert_eq!(name().to_string(), "projects/p/secrets/db/versions/latest");
         let n = VersionName {
-            location: Some("europe-west4".into()),
+            location: Some("europe-west4"),
             ..name()
         };
         assert_eq!(

@@ -86,10 +86,10 @@ impl GcpProvider {
 fn shown(h: &Handle<'_>, project: Option<&str>) -> String {
     match h.project.or(project) {
         Some(p) => VersionName {
-            project: p.to_owned(),
-            location: h.location.map(str::to_owned),
-            secret: h.secret.to_owned(),
-            version: h.version.to_owned(),
+            project: p,
+            location: h.location,
+            secret: h.secret,
+            version: h.version,
         }
         .to_string(),
         None => format!("{} (version {})", h.secret, h.version),
@@ -98,7 +98,7 @@ fn shown(h: &Handle<'_>, project: Option<&str>) -> String {
 
 /// The handle's value: the payload as text, or its `key` in the payload's
 /// JSON.
-fn value(payload: &Payload, key: Option<&str>, name: &VersionName) -> Outcome {
+fn value(payload: &Payload, key: Option<&str>, name: &VersionName<'_>) -> Outcome {
     let bytes = zeroize::Zeroizing::new(payload.0.to_vec());
     let mut text = backend_core::fs::utf8(bytes).map_err(|_| {
         HandleError::other(format!(
@@ -155,13 +155,13 @@ impl Provider for GcpProvider {
         let project = self
             .default_project(&parsed, token.project.as_deref(), ctx)
             .await;
-        let targets: Vec<Result<(VersionName, Option<&str>), HandleError>> = parsed
+        let targets: Vec<Result<(VersionName<'_>, Option<&str>), HandleError>> = parsed
             .iter()
             .map(|p| {
                 let h = p.as_ref().map_err(Clone::clone)?;
-                let project = match (h.project, &project) {
-                    (Some(p), _) => p.to_owned(),
-                    (None, Ok(p)) => p.clone(),
+                let project: &str = match (h.project, &project) {
+                    (Some(p), _) => p,
+                    (None, Ok(p)) => p,
                     (None, Err(why)) => {
                         return Err(HandleError::invalid_handle(format!("{}: {why}", h.secret)));
                     }
@@ -170,15 +170,15 @@ impl Provider for GcpProvider {
                 if h.location.is_some() && h.location != self.settings.location.as_deref() {
                     return Err(HandleError::invalid_handle(format!(
                         "{}: a secret of location {loc} is read through its regional endpoint: set location: {loc} in the config",
-                        shown(h, Some(&project)),
+                        shown(h, Some(project)),
                         loc = h.location.unwrap_or_default()
                     )));
                 }
                 let name = VersionName {
                     project,
-                    location: location.map(str::to_owned),
-                    secret: h.secret.to_owned(),
-                    version: h.version.to_owned(),
+                    location,
+                    secret: h.secret,
+                    version: h.version,
                 };
                 Ok((name, h.key))
             })
@@ -195,7 +195,7 @@ impl Provider for GcpProvider {
         let (http, token, endpoint) = (&http, &token, self.settings.endpoint.as_str());
         let outcomes = fan_out(
             targets,
-            |(name, _)| name.clone(),
+            |(name, _)| *name,
             |versions| async move {
                 tracing::debug!(
                     "accessing {} secret version(s) with credentials from {}",
@@ -210,7 +210,7 @@ impl Provider for GcpProvider {
             |(name, key), payload| match payload {
                 Ok(payload) => value(payload, key, &name),
                 Err(e) if e.kind() == backend_core::ErrorKind::TimedOut => {
-                    Err(e.clone().context(&name))
+                    Err(e.clone().context(name))
                 }
                 Err(e) => Err(e.clone()),
             },
