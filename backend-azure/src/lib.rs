@@ -30,6 +30,7 @@ pub mod cache;
 pub mod config;
 pub mod handle;
 pub mod http;
+pub mod protected;
 pub mod token;
 
 use backend_core::key::{extract, wipe};

@@ -120,7 +120,7 @@ fn certificate(path: &Path, password: Option<&Secret>) -> Result<Certificate, St
     )
     .map_err(|e| e.config("certificate file", path).to_string())?;
     backend_core::config::warn_if_readable_by_others(path, "certificate file");
-    Certificate::from_pem(&pem, password)
+    Certificate::from_file(&pem, password)
         .map_err(|e| format!("certificate file {}: {e}", path.display()))
 }
 

@@ -282,7 +282,7 @@ mod identities {
         std::fs::write(&stranger, [0x30, 0x82, 0x01, 0x00]).unwrap();
         backend_tests::k8s::set_mode(&stranger, 0o600);
         let e = a.cmd(&config, &["plain"]).run().error("plain");
-        assert!(e.contains("PKCS#12") && e.contains("openssl"), "{e}");
+        assert!(e.contains("not a PKCS#12 file"), "{e}");
     }
 
     #[test]
@@ -666,6 +666,210 @@ mod cache {
             a.no_leaks(&done, &[]);
         }
         assert_eq!(a.az.count("/metadata/identity/oauth2/token"), 1);
+    }
+}
+
+mod protected {
+    //! `azure_client_certificate_password`: an encrypted PKCS#8 PEM key and
+    //! PKCS#12 files, made with `openssl` from the fake's certificate.
+
+    use super::*;
+
+    const CERT_PASSWORD: &str = "cert-PASSW0RD-value-77";
+
+    /// Runs `openssl` with the words of `line` (paths here have no spaces).
+    fn openssl(line: &str) {
+        let args: Vec<&str> = line.split_whitespace().collect();
+        let out = std::process::Command::new("openssl")
+            .args(&args)
+            .output()
+            .expect("openssl is needed by these tests (apt-get install openssl)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The fake's PEM (certificate, CA certificate, key) split into files:
+    /// (leaf, ca, key).
+    fn split(a: &Azure, pem: &Path) -> (PathBuf, PathBuf, PathBuf) {
+        let text = std::fs::read_to_string(pem).unwrap();
+        let end = "-----END CERTIFICATE-----\n";
+        let mut parts = text.split_inclusive(end);
+        let leaf = a.write("leaf.pem", parts.next().unwrap());
+        let ca = a.write("ca.pem", parts.next().unwrap());
+        let key = a.write("key.pem", parts.next().unwrap());
+        (leaf, ca, key)
+    }
+
+    fn with_cert(a: &Azure, file: &Path, password: Option<&str>) -> PathBuf {
+        let mut sp = format!(
+            "azure_session:\n  azure_tenant_id: {TENANT}\n  azure_client_id: {APP}\n  azure_client_certificate_path: {}\n",
+            file.display()
+        );
+        if let Some(p) = password {
+            sp.push_str(&format!("  azure_client_certificate_password: {p}\n"));
+        }
+        a.config(&sp)
+    }
+
+    fn p(path: &Path) -> &str {
+        path.to_str().unwrap()
+    }
+
+    #[test]
+    fn an_encrypted_pkcs8_pem_key_logs_in() {
+        let a = Azure::new();
+        let (leaf, ca, key) = split(&a, &a.az.app_certificate(TENANT, APP, true));
+        let enc = a.path("key-enc.pem");
+        let pass = format!("pass:{CERT_PASSWORD}");
+        openssl(&format!(
+            "pkcs8 -topk8 -v2 aes-256-cbc -in {} -out {} -passout {}",
+            p(&key),
+            p(&enc),
+            pass
+        ));
+        let text = format!(
+            "{}{}{}",
+            std::fs::read_to_string(&leaf).unwrap(),
+            std::fs::read_to_string(&ca).unwrap(),
+            std::fs::read_to_string(&enc).unwrap()
+        );
+        assert!(text.contains("ENCRYPTED PRIVATE KEY"));
+        let file = a.write("agent-sp.pem", &text);
+        let done = a
+            .cmd(&with_cert(&a, &file, Some(CERT_PASSWORD)), &["plain"])
+            .run();
+        assert_eq!(done.value("plain"), PLAIN, "{done}");
+        a.no_leaks(&done, &[CERT_PASSWORD]);
+        // Without the password, or with a wrong one: said, per handle,
+        // naming the file and never the password.
+        let e = a
+            .cmd(&with_cert(&a, &file, None), &["plain"])
+            .run()
+            .error("plain");
+        assert!(
+            e.contains("azure_client_certificate_password") && e.contains(p(&file)),
+            "{e}"
+        );
+        let done = a
+            .cmd(
+                &with_cert(&a, &file, Some("wrong-PASSWORD-9")),
+                &["plain", "db;user"],
+            )
+            .run();
+        for h in ["plain", "db;user"] {
+            let e = done.error(h);
+            assert!(e.contains("wrong password") && e.contains(p(&file)), "{e}");
+        }
+        a.no_leaks(&done, &["wrong-PASSWORD-9", CERT_PASSWORD]);
+        // scrypt, as `openssl pkcs8 -scrypt` writes it.
+        openssl(&format!(
+            "pkcs8 -topk8 -scrypt -in {} -out {} -passout {}",
+            p(&key),
+            p(&enc),
+            pass
+        ));
+        let text = format!(
+            "{}{}",
+            std::fs::read_to_string(&leaf).unwrap(),
+            std::fs::read_to_string(&enc).unwrap()
+        );
+        let file = a.write("agent-sp-scrypt.pem", &text);
+        let done = a
+            .cmd(&with_cert(&a, &file, Some(CERT_PASSWORD)), &["plain"])
+            .run();
+        assert_eq!(done.value("plain"), PLAIN, "{done}");
+    }
+
+    #[test]
+    fn an_openssl_3_pkcs12_file_logs_in_with_its_chain() {
+        let a = Azure::new();
+        let (leaf, ca, key) = split(&a, &a.az.app_certificate(TENANT, APP, true));
+        let pfx = a.path("agent-sp.pfx");
+        let pass = format!("pass:{CERT_PASSWORD}");
+        openssl(&format!(
+            "pkcs12 -export -in {} -inkey {} -certfile {} -out {} -passout {}",
+            p(&leaf),
+            p(&key),
+            p(&ca),
+            p(&pfx),
+            pass
+        ));
+        backend_tests::k8s::set_mode(&pfx, 0o600);
+        let config = with_cert(&a, &pfx, Some(CERT_PASSWORD));
+        let done = a.cmd(&config, &["plain"]).run();
+        assert_eq!(done.value("plain"), PLAIN, "{done}");
+        a.no_leaks(&done, &[CERT_PASSWORD]);
+        // The chain is the file's two certificates, the key's own first.
+        let chained = a.config(&format!(
+            "{}  azure_client_send_certificate_chain: true\n",
+            std::fs::read_to_string(&config)
+                .unwrap()
+                .split_once("azure_session:")
+                .map(|(_, s)| format!("azure_session:{s}"))
+                .unwrap()
+        ));
+        let done = a.cmd(&chained, &["plain"]).run();
+        assert_eq!(done.value("plain"), PLAIN, "{done}");
+        assert_eq!(a.az.chains_seen().last(), Some(&2));
+        // A wrong password: the MAC says so, per handle, naming the file.
+        let done = a
+            .cmd(
+                &with_cert(&a, &pfx, Some("wrong-PASSWORD-9")),
+                &["plain", "db;user"],
+            )
+            .run();
+        for h in ["plain", "db;user"] {
+            let e = done.error(h);
+            assert!(
+                e.contains("wrong password") && e.contains(p(&pfx)) && e.contains("PKCS#12"),
+                "{e}"
+            );
+        }
+        a.no_leaks(&done, &["wrong-PASSWORD-9", CERT_PASSWORD]);
+        // Without a password: the empty one, which is wrong here.
+        let e = a
+            .cmd(&with_cert(&a, &pfx, None), &["plain"])
+            .run()
+            .error("plain");
+        assert!(e.contains("wrong password"), "{e}");
+        // A file exported without a password is read with the empty one.
+        openssl(&format!(
+            "pkcs12 -export -in {} -inkey {} -out {} -passout pass:",
+            p(&leaf),
+            p(&key),
+            p(&pfx)
+        ));
+        backend_tests::k8s::set_mode(&pfx, 0o600);
+        let done = a.cmd(&with_cert(&a, &pfx, None), &["plain"]).run();
+        assert_eq!(done.value("plain"), PLAIN, "{done}");
+    }
+
+    #[test]
+    fn legacy_pkcs12_is_refused_saying_how_to_export_it_again() {
+        let a = Azure::new();
+        let (leaf, _, key) = split(&a, &a.az.app_certificate(TENANT, APP, true));
+        let pfx = a.path("legacy.pfx");
+        let pass = format!("pass:{CERT_PASSWORD}");
+        openssl(&format!(
+            "pkcs12 -export -in {} -inkey {} -out {} -passout {} -keypbe PBE-SHA1-3DES -certpbe PBE-SHA1-3DES -macalg sha1",
+            p(&leaf),
+            p(&key),
+            p(&pfx),
+            pass
+        ));
+        backend_tests::k8s::set_mode(&pfx, 0o600);
+        let done = a
+            .cmd(&with_cert(&a, &pfx, Some(CERT_PASSWORD)), &["plain"])
+            .run();
+        let e = done.error("plain");
+        assert!(
+            e.contains("legacy PKCS#12") && e.contains("openssl pkcs12") && e.contains(p(&pfx)),
+            "{e}"
+        );
+        a.no_leaks(&done, &[CERT_PASSWORD]);
     }
 }
 
