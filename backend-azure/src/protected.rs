@@ -242,3 +242,74 @@ fn check_mac(mac: &::pkcs12::mac_data::MacData, data: &[u8], password: &str) -> 
     )
     .map_err(|_| "wrong password (the PKCS#12 file's MAC does not verify)".to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An `EncryptedPrivateKeyInfo` of `plain` with PBKDF2-SHA256 at
+    /// `iterations` and AES-256-CBC.
+    fn encrypted(plain: &[u8], password: &str, iterations: u32) -> Vec<u8> {
+        let (salt, iv) = ([7u8; 16], [9u8; 16]);
+        let params =
+            pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(iterations, &salt, &iv).unwrap();
+        let scheme = pkcs5::EncryptionScheme::from(params);
+        let data = scheme.encrypt(password, plain).unwrap();
+        EncryptedPrivateKeyInfo {
+            encryption_algorithm: scheme,
+            encrypted_data: &data,
+        }
+        .to_der()
+        .unwrap()
+    }
+
+    #[test]
+    fn pbes2_keys_decrypt_and_a_wrong_password_is_said_without_it() {
+        let plain = b"0\x03\x02\x01\x00 not really a key";
+        let der = encrypted(plain, "right-PASSWORD", 2048);
+        assert_eq!(
+            decrypt_pkcs8(&der, b"right-PASSWORD").unwrap().as_slice(),
+            plain
+        );
+        let e = decrypt_pkcs8(&der, b"wrong-PASSWORD").unwrap_err();
+        assert!(
+            e.contains("wrong password") && !e.contains("PASSWORD"),
+            "{e}"
+        );
+        let e = decrypt_pkcs8(b"\x30\x00", b"x").unwrap_err();
+        assert!(e.contains("not PKCS#8"), "{e}");
+    }
+
+    #[test]
+    fn a_planted_iteration_count_is_refused_before_any_work() {
+        let der = encrypted(b"key", "pw", 2048);
+        // Re-encode with a huge count, without paying for it.
+        let info = EncryptedPrivateKeyInfo::from_der(&der).unwrap();
+        let pkcs5::EncryptionScheme::Pbes2(mut params) = info.encryption_algorithm else {
+            panic!("PBES2")
+        };
+        if let pkcs5::pbes2::Kdf::Pbkdf2(p) = &mut params.kdf {
+            p.iteration_count = u32::MAX;
+        }
+        let huge = EncryptedPrivateKeyInfo {
+            encryption_algorithm: params.into(),
+            encrypted_data: info.encrypted_data,
+        }
+        .to_der()
+        .unwrap();
+        let start = std::time::Instant::now();
+        let e = decrypt_pkcs8(&huge, b"pw").unwrap_err();
+        assert!(e.contains("iterations"), "{e}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn what_is_not_pkcs12_says_so() {
+        for file in [&b"\x30\x03\x02\x01\x03"[..], b""] {
+            let Err(e) = read(file, "") else {
+                panic!("read")
+            };
+            assert!(e.contains("not a PKCS#12"), "{e}");
+        }
+    }
+}
