@@ -9,18 +9,16 @@
 // Helpers outside #[test] functions fail loudly on broken test setup.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::{cmd, kv_put, server, token_alive, unique, write};
 use backend_tests::moto::{Moto, xml_field};
 use backend_tests::openbao::OpenBao;
 use backend_tests::vault_aws::{Attempt, VaultAws, moto_auth};
 use backend_tests::{Done, Shared, assert_no_leak, payload};
 use backend_vault::aws_login::VARS;
-use common::{cmd, kv_put, server, token_alive, unique, write};
 use serde_json::json;
 
 const ACCOUNT: &str = "123456789012";

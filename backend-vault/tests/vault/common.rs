@@ -3,9 +3,6 @@
 //! asks, [`Shared`]), running the binary with a config, and the AppRole
 //! and token helpers.
 
-// Not every test binary uses every helper.
-#![allow(dead_code)]
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -212,4 +209,45 @@ pub fn self_signed(dir: &Path, name: &str, cn: &str, extra: &[&str]) -> (PathBuf
     let key = dir.join(key);
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     (dir.join(cert), key)
+}
+
+pub fn listen(
+    serve: impl Fn(std::net::TcpStream, &AtomicUsize) + Send + 'static,
+) -> (String, Arc<AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            serve(stream, &seen);
+        }
+    });
+    (addr, count)
+}
+
+/// Reads an HTTP request head (up to the blank line).
+pub fn read_head(stream: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+/// A fake server for faults OpenBao cannot produce on demand: answers every
+/// request with `status` and `body`; returns its address and a request count.
+pub fn faulty(status: u16, body: &'static str) -> (String, Arc<AtomicUsize>) {
+    use std::io::Write;
+    listen(move |mut s, seen| {
+        read_head(&mut s);
+        seen.fetch_add(1, Ordering::SeqCst);
+        let _ = write!(
+            s,
+            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+    })
 }

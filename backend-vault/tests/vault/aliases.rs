@@ -5,11 +5,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
+use crate::common::{cmd, kv_put, run_with, server, unique, write};
 use backend_tests::openbao::ROOT_TOKEN;
 use backend_tests::{assert_no_leak, payload};
-use common::{cmd, kv_put, run_with, server, unique, write};
 use serde_json::json;
 
 #[test]

@@ -16,21 +16,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::io::{Read, Write};
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use backend_tests::fault::{Fault, FaultProxy};
-use backend_tests::openbao::{OpenBao, ROOT_TOKEN};
-use backend_tests::{Done, assert_no_leak, free_port, payload};
-use common::{
+use crate::common::{
     BIN, approle, approle_yaml, cmd, kv_put, login_tokens, run_with, self_signed, server,
     token_alive, unique, write,
 };
+use backend_tests::fault::{Fault, FaultProxy};
+use backend_tests::openbao::{OpenBao, ROOT_TOKEN};
+use backend_tests::{Done, assert_no_leak, free_port, payload};
 use serde_json::json;
 
 /// Generous bound for "does not hang" (the machine is shared and slow).
