@@ -62,9 +62,13 @@ BINARIES = {
 # (aws-config and its STS client), 3.31 -> 4.61 MB; secret-backend does not
 # grow, it already links aws-config. gcp and azure: 3.5, as k8s (one HTTPS
 # client, ring, a JSON store): stripped release builds 3.18 MB (gcp,
-# 3,179,160 bytes) and 3.08 MB (azure, 3,076,496 bytes) when they landed.
+# 3,179,160 bytes) and 3.08 MB (azure, 3,076,496 bytes) when they landed;
+# azure 3.27 MB once it read PKCS#12 and encrypted keys (issue 19: +175 KB
+# of RustCrypto PBES2/PKCS#12 code). secret-backend 6.5 -> 7.0: the gcp and
+# azure stores (issues 18, 19) took it from 5.99 to 6.50 MB (native build,
+# 6,498,512 bytes), at the old limit; every store is in it by design.
 SIZE_TARGETS_MB = {"dummy": 1.0, "file": 1.1, "vault": 4.7, "aws": 5.2, "k8s": 3.5,
-                   "gcp": 3.5, "azure": 3.5, "multi": 6.5}
+                   "gcp": 3.5, "azure": 3.5, "multi": 7.0}
 RSS_TARGET_MB = 20.0
 # The store layout; the full run's numbers are the issue's.
 VAULT_PATHS = 20

@@ -39,7 +39,7 @@ pub type Fetched = Result<Secret, HandleError>;
 /// Fetches every target once; results in the order of `targets`.
 pub async fn fetch_all(
     clients: &Clients,
-    targets: &[Target],
+    targets: &[&Target],
     ctx: &Context,
     concurrency: usize,
     batch_get: bool,

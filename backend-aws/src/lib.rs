@@ -24,6 +24,8 @@ pub mod files;
 pub mod handle;
 pub mod http;
 
+use std::collections::HashMap;
+
 use backend_core::protocol::Request;
 use backend_core::{ConfigError, Context, HandleError, Outcome, Provider, Secret, fan_out};
 use serde_json::Value;
@@ -58,7 +60,7 @@ impl AwsProvider {
 
     /// Fetches each distinct target once, after loading the clients (once
     /// per provider; a failed load is every target's error).
-    async fn fetch(&self, targets: &[Target], ctx: &Context) -> Vec<fetch::Fetched> {
+    async fn fetch(&self, targets: &[&Target], ctx: &Context) -> Vec<fetch::Fetched> {
         if targets.is_empty() {
             return Vec::new();
         }
@@ -82,18 +84,6 @@ impl AwsProvider {
                 .map(|t| Err(e.clone().context(t.location())))
                 .collect(),
         }
-    }
-}
-
-/// One handle's answer from its target's value: the whole value, or its key
-/// (`doc` caches the value parsed as JSON, `Some(None)` when it is not JSON).
-fn answer(h: &Handle, value: Secret, doc: &mut Option<Option<Value>>) -> Outcome {
-    let Some(key) = &h.key else {
-        return Ok(value);
-    };
-    match doc.get_or_insert_with(|| serde_json::from_str(value.expose()).ok()) {
-        Some(doc) => backend_core::key::extract(doc, key, &h.target.location()),
-        None => Err(not_json(&h.target, key)),
     }
 }
 
@@ -131,20 +121,35 @@ impl Provider for AwsProvider {
             .iter()
             .map(|h| handle::parse(h).map(|h| whole_if(force_string, h)))
             .collect();
-        // Each value is parsed once, on the first handle asking a key of it.
-        fan_out(
-            parsed,
-            |h| h.target.clone(),
-            |targets| async move {
-                let fetched = self.fetch(&targets, ctx).await;
-                fetched.into_iter().map(|v| v.map(|v| (v, None))).collect()
-            },
+        // Each value is parsed once, on the first handle asking a key of it:
+        // the documents by the address of the value they were parsed from
+        // (stable while the fetched values are fanned out), kept only for
+        // values some handle asks a key of.
+        let mut docs: HashMap<usize, Option<Value>> = HashMap::new();
+        let outcomes = fan_out(
+            &parsed,
+            |h| &h.target,
+            |targets| async move { self.fetch(&targets, ctx).await },
             |h, fetched| {
-                let (value, doc) = fetched.map_err(Clone::clone)?;
-                answer(&h, value.clone(), doc)
+                let value = fetched.map_err(Clone::clone)?;
+                let Some(key) = &h.key else {
+                    return Ok(value.clone());
+                };
+                let doc = docs
+                    .entry(std::ptr::from_ref::<Secret>(value) as usize)
+                    .or_insert_with(|| serde_json::from_str(value.expose()).ok());
+                match doc {
+                    Some(doc) => backend_core::key::extract(doc, key, &h.target.location()),
+                    None => Err(not_json(&h.target, key)),
+                }
             },
         )
-        .await
+        .await;
+        // The documents held the values: cleared before they drop.
+        for doc in docs.values_mut().flatten() {
+            backend_core::key::wipe(doc);
+        }
+        outcomes
     }
 
     /// The config is flat: the event reader (about 0.4 MB less than

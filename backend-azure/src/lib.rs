@@ -171,7 +171,7 @@ impl Provider for AzureProvider {
         };
         let vault = &vault;
         let outcomes = fan_out(
-            parsed,
+            &parsed,
             |h| (h.name, h.version),
             |targets| async move {
                 tracing::debug!("reading {} secret(s)", targets.len());
@@ -181,7 +181,7 @@ impl Provider for AzureProvider {
                 .await
             },
             |h, bundle| match bundle {
-                Ok(b) => value(b, &h, &vault.location(h.name, h.version)),
+                Ok(b) => value(b, h, &vault.location(h.name, h.version)),
                 Err(e) if e.kind() == ErrorKind::TimedOut => {
                     Err(e.clone().context(vault.location(h.name, h.version)))
                 }

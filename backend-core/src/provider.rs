@@ -292,18 +292,19 @@ pub fn none_parsed<H>(parsed: &[Result<H, HandleError>]) -> Option<Vec<Outcome>>
 /// back out, one outcome per handle in order.
 ///
 /// - `parsed`: each handle parsed (a parse error is that handle's answer,
-///   and nothing is fetched for it);
+///   and nothing is fetched for it), borrowed: keys may borrow from the
+///   handles, so a request of 200,000 handles holds their names once;
 /// - `key`: the secret a parsed handle names (handles with equal keys share
 ///   one fetch);
 /// - `fetch`: fetches the distinct keys, one result per key in order
 ///   (usually [`bounded`] over a per-key fetch; a store that logs in first
 ///   or batches requests does that here). Not called when no handle parsed;
 /// - `answer`: a handle's outcome from its secret's fetch result.
-pub async fn fan_out<H, K, V, Fut>(
-    parsed: Vec<Result<H, HandleError>>,
-    key: impl Fn(&H) -> K,
+pub async fn fan_out<'p, H, K, V, Fut>(
+    parsed: &'p [Result<H, HandleError>],
+    key: impl Fn(&'p H) -> K,
     fetch: impl FnOnce(Vec<K>) -> Fut,
-    mut answer: impl FnMut(H, Result<&mut V, &HandleError>) -> Outcome,
+    mut answer: impl FnMut(&'p H, Result<&mut V, &HandleError>) -> Outcome,
 ) -> Vec<Outcome>
 where
     K: Eq + Hash + Clone,
@@ -317,9 +318,9 @@ where
     };
     let mut of_handle = of_handle.into_iter();
     parsed
-        .into_iter()
+        .iter()
         .map(|p| {
-            let h = p?;
+            let h = p.as_ref().map_err(Clone::clone)?;
             match of_handle.next().and_then(|i| fetched.get_mut(i)) {
                 Some(Ok(v)) => answer(h, Ok(v)),
                 Some(Err(e)) => {
@@ -421,7 +422,7 @@ mod tests {
         ];
         let asked = std::cell::RefCell::new(Vec::new());
         let out = fan_out(
-            parsed,
+            &parsed,
             |h| h.0,
             |keys| {
                 asked.borrow_mut().extend(keys.clone());

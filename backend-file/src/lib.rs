@@ -187,7 +187,7 @@ impl FileProvider {
             handles.iter().map(|h| handle::parse(h)).collect();
         let keyed = keyed_paths(&targets);
         fan_out(
-            targets,
+            &targets,
             |t| t.path,
             |paths| {
                 load_files(
@@ -198,7 +198,7 @@ impl FileProvider {
                     load_in,
                 )
             },
-            |target, file| self.value_of(target, file.map_err(Clone::clone)?),
+            |target, file| self.value_of(*target, file.map_err(Clone::clone)?),
         )
         .await
     }

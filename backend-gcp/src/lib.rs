@@ -194,7 +194,7 @@ impl Provider for GcpProvider {
         };
         let (http, token, endpoint) = (&http, &token, self.settings.endpoint.as_str());
         let outcomes = fan_out(
-            targets,
+            &targets,
             |(name, _)| *name,
             |versions| async move {
                 tracing::debug!(
@@ -208,9 +208,9 @@ impl Provider for GcpProvider {
                 .await
             },
             |(name, key), payload| match payload {
-                Ok(payload) => value(payload, key, &name),
+                Ok(payload) => value(payload, *key, name),
                 Err(e) if e.kind() == backend_core::ErrorKind::TimedOut => {
-                    Err(e.clone().context(name))
+                    Err(e.clone().context(*name))
                 }
                 Err(e) => Err(e.clone()),
             },

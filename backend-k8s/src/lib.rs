@@ -155,7 +155,7 @@ impl Provider for K8sProvider {
             .collect();
         let api = &api;
         fan_out(
-            targets,
+            &targets,
             |(h, ns)| (ns.clone(), h.name),
             |secrets| async move {
                 tracing::debug!("reading {} secret(s)", secrets.len());
@@ -165,9 +165,9 @@ impl Provider for K8sProvider {
                 .await
             },
             |(h, ns), data| match data {
-                Ok(data) => value(data, &h, &ns),
+                Ok(data) => value(data, h, ns),
                 Err(e) if e.kind() == backend_core::ErrorKind::TimedOut => {
-                    Err(e.clone().context(location(&h, Some(&ns))))
+                    Err(e.clone().context(location(h, Some(ns))))
                 }
                 Err(e) => Err(e.clone()),
             },

@@ -215,17 +215,9 @@ impl Provider for VaultProvider {
             handles.iter().map(|h| checked(&self.policy, h)).collect();
         // Grouped by reference: a request of 200,000 handles holds each
         // path once, in its parsed handle.
-        let targets: Vec<Result<(TargetRef<'_>, &Handle), HandleError>> = parsed
-            .iter()
-            .map(|h| {
-                h.as_ref()
-                    .map(|h| (h.target_ref(), h))
-                    .map_err(Clone::clone)
-            })
-            .collect();
         fan_out(
-            targets,
-            |(t, _)| *t,
+            &parsed,
+            Handle::target_ref,
             |targets| async move {
                 match ctx.within(self.session(ctx)).await.and_then(|r| r) {
                     Ok(session) => {
@@ -239,7 +231,7 @@ impl Provider for VaultProvider {
                     Err(e) => targets.iter().map(|_| Err(e.clone())).collect(),
                 }
             },
-            |(_, h), doc| {
+            |h, doc| {
                 let location = h.location();
                 let doc = doc.map_err(|e| e.clone().context(&location))?;
                 match &h.key {
