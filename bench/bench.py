@@ -26,12 +26,14 @@ import os
 import platform
 import shutil
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -966,7 +968,58 @@ class Bench:
         expected = {h: f"decrypted_{h}" for h in handles}
         case.add(Contender("secret-backend-dummy, same handles", "floor",
                            [self.bins["dummy"]], env, lambda out: check_reply(out, expected)))
+        self.add_store_curl(case, name, server, env)
         self.cases.append(case)
+
+    def add_store_curl(self, case, name, server, env):
+        """The other floor the issues ask for: one `curl` of one secret
+        (app0), with a token got once beforehand (from the fake metadata
+        server for gcp, with the client secret for azure): the cost of the
+        HTTP exchange alone."""
+        if not shutil.which("curl"):
+            self.failures.append(f"curl not found: the {name} case has no curl floor")
+            return
+        want = server.values["app0;k0"]
+        try:
+            if name == "gcp":
+                g = server.info
+                req = urllib.request.Request(
+                    g["endpoint"] + "/computeMetadata/v1/instance/service-accounts/default/token",
+                    headers={"Metadata-Flavor": "Google"})
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    token = json.load(r)["access_token"]
+                url = (f"{g['endpoint']}/v1/projects/{g['project']}/secrets/app0"
+                       "/versions/latest:access")
+                extra = []
+            else:
+                az = server.info
+                body = urllib.parse.urlencode({
+                    "grant_type": "client_credentials", "client_id": az["client_id"],
+                    "client_secret": az["client_secret"],
+                    "scope": "https://vault.azure.net/.default"}).encode()
+                ctx = ssl.create_default_context(cafile=az["ca_file"])
+                req = urllib.request.Request(
+                    f"{az['authority_host']}/{az['tenant']}/oauth2/v2.0/token", data=body)
+                with urllib.request.urlopen(req, timeout=30, context=ctx) as r:
+                    token = json.load(r)["access_token"]
+                url = f"{az['vault_url']}/secrets/app0?api-version=7.5"
+                extra = ["--cacert", az["ca_file"]]
+        except (OSError, ValueError, KeyError) as e:
+            self.failures.append(f"{name}: no token for the curl floor ({e})")
+            return
+
+        def check_curl(out):
+            try:
+                doc = json.loads(out)
+                text = (base64.b64decode(doc["payload"]["data"]).decode() if name == "gcp"
+                        else doc["value"])
+                got = json.loads(text)["k0"]
+            except (ValueError, KeyError, TypeError):
+                return "curl reply is not the secret"
+            return None if got == want else "curl: wrong value"
+
+        argv = ["curl", "-sS", "--fail", *extra, "-H", f"Authorization: Bearer {token}", url]
+        case.add(Contender("curl of one secret", "floor", argv, env, check_curl))
 
     def k8s_handles(self, secrets, keys):
         return [f"{self.k8s.namespace}/app{i};k{j}" for i in range(secrets) for j in range(keys)]
@@ -1378,6 +1431,15 @@ class Bench:
             else:
                 add(f"{name}: 1 token and exactly {secrets} secret reads (100 handles)",
                     None, False)
+            # Issues 18 and 19 ask for the time against one curl of one
+            # secret, with no bound: reported.
+            ours, curl = m(f"{name}-100", BINARIES[name][0]), m(f"{name}-100",
+                                                               "curl of one secret")
+            label = f"{name} 100/{secrets} against one curl of one secret (reported, no bound)"
+            if ours and curl:
+                rows.append((label, fmt_ratio(ours / curl), "—"))
+            else:
+                add(label, None, False)
             t = m(f"{name}-100", BINARIES[name][0])
             dt = m(f"{name}-100", "secret-backend-dummy, same handles")
             what = f"{name} 100/20 against the dummy on the same handles (reported, no bound)"
