@@ -373,29 +373,7 @@ fn metadata(client: TcpStream, req: &Request, path: &str, state: &State) {
 
 /// `application/x-www-form-urlencoded` pairs.
 fn form(body: &[u8]) -> Vec<(String, String)> {
-    let decode = |s: &str| {
-        let b = s.as_bytes();
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < b.len() {
-            match b[i] {
-                b'+' => out.push(b' '),
-                b'%' if i + 2 < b.len() => {
-                    let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("");
-                    out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
-                    i += 2;
-                }
-                c => out.push(c),
-            }
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    };
-    String::from_utf8_lossy(body)
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (decode(k), decode(v)))
-        .collect()
+    form_urlencoded::parse(body).into_owned().collect()
 }
 
 fn token(client: &mut TcpStream, req: &Request, state: &State) {
