@@ -396,7 +396,7 @@ fn allowed_paths(entries: Vec<String>) -> Result<Vec<Vec<String>>, ConfigError> 
                     "allowed_paths: '{shown}' can never be read (auth/, sys/, identity/ and cubbyhole/response are refused)"
                 )));
             }
-            Ok(segments)
+            Ok(segments.into_iter().map(str::to_owned).collect())
         })
         .collect()
 }

@@ -157,7 +157,10 @@ impl VaultProvider {
         ctx: &Context,
     ) -> Result<Value, HandleError> {
         let api = &self.inner.api;
-        let lookup = mounts.lookup(api, target.segments, session, ctx).await?;
+        // Owned for this read only (the handles keep borrowed ones).
+        let segments: Vec<String> = target.segments.iter().map(|s| (*s).to_owned()).collect();
+        let segments = segments.as_slice();
+        let lookup = mounts.lookup(api, segments, session, ctx).await?;
         let (kind, located) = match &lookup {
             Lookup::Unknown => (None, None),
             Lookup::Unlocated(kind) => (Some(kind), None),
@@ -168,7 +171,7 @@ impl VaultProvider {
         let (read, logical): (Vec<String>, Vec<String>) = match kv2 {
             Some(m) => {
                 // The mount is a prefix of the path (checked when it was found).
-                let rest = target.segments.get(m.segments.len()..).unwrap_or(&[]);
+                let rest = segments.get(m.segments.len()..).unwrap_or(&[]);
                 if rest.is_empty() {
                     return Err(HandleError::invalid_handle(
                         "names a KV v2 mount, not a secret in it",
@@ -187,10 +190,10 @@ impl VaultProvider {
                     "'?version=' applies to KV v2 secrets only",
                 ));
             }
-            None => (target.segments.to_vec(), target.segments.to_vec()),
+            None => (segments.to_vec(), segments.to_vec()),
         };
         let mount = kind.map(|k| (k, located.map(|m| m.segments.len())));
-        self.policy.check(target.segments, mount, &logical, &read)?;
+        self.policy.check(segments, mount, &logical, &read)?;
         let version = target.version.map(|v| v.to_string());
         let url = api.url(&read, version.as_deref().map(|v| ("version", v)));
         let resp = api
@@ -211,7 +214,7 @@ impl Provider for VaultProvider {
 
     async fn resolve(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
         // Refused paths are answered before anything is sent (no login either).
-        let parsed: Vec<Result<Handle, HandleError>> =
+        let parsed: Vec<Result<Handle<'_>, HandleError>> =
             handles.iter().map(|h| checked(&self.policy, h)).collect();
         // Grouped by reference: a request of 200,000 handles holds each
         // path once, in its parsed handle.
@@ -285,7 +288,7 @@ impl Provider for VaultProvider {
 }
 
 /// A handle parsed, its path held to `policy` before anything is sent.
-fn checked(policy: &Policy, handle: &str) -> Result<Handle, HandleError> {
+fn checked<'h>(policy: &Policy, handle: &'h str) -> Result<Handle<'h>, HandleError> {
     let h = handle::parse(handle)?;
     policy
         .precheck(&h.segments)

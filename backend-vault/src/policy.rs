@@ -92,17 +92,17 @@ fn not_allowed() -> HandleError {
 }
 
 /// Whether `segments` start with the reserved `cubbyhole/response`.
-fn wrapped_response(segments: &[String]) -> bool {
-    segments.first().map(String::as_str) == Some("cubbyhole")
-        && segments.get(1).map(String::as_str) == Some("response")
+fn wrapped_response<S: AsRef<str>>(segments: &[S]) -> bool {
+    segments.first().map(AsRef::as_ref) == Some("cubbyhole")
+        && segments.get(1).map(AsRef::as_ref) == Some("response")
 }
 
 /// Whether a path (a handle's, or an `allowed_paths` entry) starts with a
 /// refused root, before any namespace could precede it.
-pub fn refused_root(segments: &[String]) -> bool {
+pub fn refused_root<S: AsRef<str>>(segments: &[S]) -> bool {
     segments
         .first()
-        .is_some_and(|s| REFUSED_ROOTS.contains(&s.as_str()))
+        .is_some_and(|s| REFUSED_ROOTS.contains(&s.as_ref()))
         || wrapped_response(segments)
 }
 
@@ -113,8 +113,8 @@ fn refused_anywhere(segments: &[String]) -> bool {
 }
 
 /// `segments` without any `data` segment.
-fn without_data(segments: &[String]) -> impl Iterator<Item = &String> {
-    segments.iter().filter(|s| *s != "data")
+fn without_data<S: AsRef<str>>(segments: &[S]) -> impl Iterator<Item = &str> {
+    segments.iter().map(AsRef::as_ref).filter(|s| *s != "data")
 }
 
 impl Policy {
@@ -134,16 +134,16 @@ impl Policy {
     /// `allowed_paths` entry can cover whatever the mount turns out to be
     /// (a KV v2 path may be written with or without its `data/` segment,
     /// so that segment is ignored on both sides here).
-    pub fn precheck(&self, segments: &[String]) -> Result<(), HandleError> {
+    pub fn precheck<S: AsRef<str>>(&self, segments: &[S]) -> Result<(), HandleError> {
         if refused_root(segments) {
             return Err(refused());
         }
         let Some(list) = &self.allowed else {
             return Ok(());
         };
-        let path: Vec<&String> = without_data(segments).collect();
+        let path: Vec<&str> = without_data(segments).collect();
         let possible = list.iter().any(|prefix| {
-            let prefix: Vec<&String> = without_data(prefix).collect();
+            let prefix: Vec<&str> = without_data(prefix).collect();
             path.starts_with(&prefix)
         });
         if possible { Ok(()) } else { Err(not_allowed()) }
