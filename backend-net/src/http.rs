@@ -176,11 +176,6 @@ impl Http {
         }
     }
 
-    /// The reqwest client, for requests [`Http::send`] does not fit.
-    pub fn client(&self) -> &reqwest::Client {
-        &self.client
-    }
-
     /// Sends the request `make` builds, retrying transient failures inside
     /// `ctx`'s deadline; `make` is called once per attempt.
     pub async fn send(
@@ -270,11 +265,6 @@ async fn read(mut resp: reqwest::Response) -> Result<Response, Failure> {
         headers,
         body,
     })
-}
-
-/// A transport error's cause in words, as [`transport_failure`] names it.
-pub fn transport_cause(e: &reqwest::Error) -> String {
-    transport_failure(e).cause()
 }
 
 /// A transport error as a [`Failure`], named by its innermost cause: the

@@ -51,14 +51,6 @@ impl Handle<'_> {
             version: self.version,
         }
     }
-
-    /// What is fetched: handles with the same target share one read.
-    pub fn target(&self) -> Target {
-        Target {
-            segments: self.segments.iter().map(|s| (*s).to_owned()).collect(),
-            version: self.version,
-        }
-    }
 }
 
 /// One read, borrowed from the handle that names it.
@@ -68,26 +60,6 @@ pub struct TargetRef<'a> {
     pub segments: &'a [&'a str],
     /// The KV v2 version asked for.
     pub version: Option<u64>,
-}
-
-/// One read: a path and an optional KV v2 version.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Target {
-    /// The path's segments.
-    pub segments: Vec<String>,
-    /// The KV v2 version asked for.
-    pub version: Option<u64>,
-}
-
-impl Target {
-    /// `secret/db` or `secret/db?version=2`, for messages.
-    pub fn location(&self) -> String {
-        let path = self.segments.join("/");
-        match self.version {
-            Some(v) => format!("{path}?version={v}"),
-            None => path,
-        }
-    }
 }
 
 /// Parses a handle; the error does not repeat the handle (the reply is keyed
@@ -208,11 +180,10 @@ mod tests {
 
     #[test]
     fn same_target_for_every_key_of_a_path() {
-        assert_eq!(ok("secret/db;user").target(), ok("secret/db;pass").target());
-        assert_ne!(
-            ok("secret/db;user").target(),
-            ok("secret/db?version=1;user").target()
-        );
+        let (user, pass) = (ok("secret/db;user"), ok("secret/db;pass"));
+        assert_eq!(user.target_ref(), pass.target_ref());
+        let versioned = ok("secret/db?version=1;user");
+        assert_ne!(user.target_ref(), versioned.target_ref());
     }
 
     #[test]
