@@ -29,6 +29,16 @@ if ! "$venv/bin/python" -c 'import ldaptor, twisted'; then
   echo "run-all: ldaptor is missing from $venv after the install" >&2
   exit 1
 fi
+# Debian tools the tests run: openssl (vault's TLS and cert-auth tests,
+# azure's PKCS#12 and encrypted-key files) and curl (the bench's floors).
+# In the base image; installed here if a machine lacks them.
+for tool in openssl curl; do
+  if ! command -v "$tool" >/dev/null; then
+    echo "run-all: installing $tool with apt-get" >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool" >/dev/null; } \
+      || { echo "run-all: apt-get install $tool failed" >&2; exit 1; }
+  fi
+done
 export PATH="$venv/bin:$PATH"
 export BAO_BIN="$venv/bin/bao"
 export MOTO_SERVER="$venv/bin/moto_server"

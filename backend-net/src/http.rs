@@ -177,7 +177,11 @@ impl Http {
     }
 
     /// Sends the request `make` builds, retrying transient failures inside
-    /// `ctx`'s deadline; `make` is called once per attempt.
+    /// `ctx`'s deadline; `make` is called once per attempt. No retry starts
+    /// that cannot begin before the deadline; the attempt under way is the
+    /// caller's to cut there (every caller runs it inside
+    /// [`Context::within`] or [`backend_core::bounded`], so that the handle
+    /// says `timed out` in the store's words).
     pub async fn send(
         &self,
         ctx: &Context,
