@@ -9,9 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use backend_tests::azure::{
-    Attributes, FakeAzure, Fault, IDENTITY_VARS, SYSTEM_IDENTITY, TENANT, write_private,
-};
+use backend_tests::azure::{Attributes, FakeAzure, Fault, IDENTITY_VARS, SYSTEM_IDENTITY, TENANT};
+use backend_tests::files::write_private;
 use backend_tests::{Cmd, Done, assert_no_leak, payload};
 
 const BIN: &str = env!("CARGO_BIN_EXE_secret-backend-azure");
@@ -276,11 +275,10 @@ mod identities {
             .to_owned();
         a.no_leaks(&done, &[&key_line]);
         // A file others may write is refused; one that is not PEM says what to do.
-        backend_tests::k8s::set_mode(&stranger, 0o666);
+        backend_tests::files::set_mode(&stranger, 0o666);
         let e = a.cmd(&config, &["plain"]).run().error("plain");
         assert!(e.contains("writable"), "{e}");
-        std::fs::write(&stranger, [0x30, 0x82, 0x01, 0x00]).unwrap();
-        backend_tests::k8s::set_mode(&stranger, 0o600);
+        write_private(&stranger, &[0x30, 0x82, 0x01, 0x00]);
         let e = a.cmd(&config, &["plain"]).run().error("plain");
         assert!(e.contains("not a PKCS#12 file"), "{e}");
     }
@@ -797,7 +795,7 @@ mod protected {
             p(&pfx),
             pass
         ));
-        backend_tests::k8s::set_mode(&pfx, 0o600);
+        backend_tests::files::set_mode(&pfx, 0o600);
         let config = with_cert(&a, &pfx, Some(CERT_PASSWORD));
         let done = a.cmd(&config, &["plain"]).run();
         assert_eq!(done.value("plain"), PLAIN, "{done}");
@@ -842,7 +840,7 @@ mod protected {
             p(&key),
             p(&pfx)
         ));
-        backend_tests::k8s::set_mode(&pfx, 0o600);
+        backend_tests::files::set_mode(&pfx, 0o600);
         let done = a.cmd(&with_cert(&a, &pfx, None), &["plain"]).run();
         assert_eq!(done.value("plain"), PLAIN, "{done}");
     }
@@ -860,7 +858,7 @@ mod protected {
             p(&pfx),
             pass
         ));
-        backend_tests::k8s::set_mode(&pfx, 0o600);
+        backend_tests::files::set_mode(&pfx, 0o600);
         let done = a
             .cmd(&with_cert(&a, &pfx, Some(CERT_PASSWORD)), &["plain"])
             .run();

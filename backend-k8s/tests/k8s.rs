@@ -7,7 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use backend_tests::k8s::{FakeKube, Fault, service_account, set_mode, status};
+use backend_tests::files::private_file;
+use backend_tests::k8s::{FakeKube, Fault, service_account, status};
 use backend_tests::{Cmd, Done, assert_no_leak, payload};
 
 const BIN: &str = env!("CARGO_BIN_EXE_secret-backend-k8s");
@@ -56,10 +57,7 @@ impl Cluster {
     }
 
     fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.path(name);
-        std::fs::write(&p, text).unwrap();
-        set_mode(&p, 0o600);
-        p
+        private_file(self.dir.path(), name, text)
     }
 
     /// The in-cluster config: our token, the fake's CA, the pod's namespace file.

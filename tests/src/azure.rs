@@ -68,7 +68,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -80,7 +80,7 @@ use rustls::pki_types::PrivateKeyDer;
 use rustls::pki_types::pem::PemObject;
 use serde_json::{Value, json};
 
-use crate::k8s::set_mode;
+use crate::files::write_private;
 
 /// The tenant of the fake vault.
 pub const TENANT: &str = "72f988bf-0000-4000-8000-00000000ten7";
@@ -397,12 +397,10 @@ impl FakeAzure {
                 .insert(thumb, key.public_key_raw().to_vec());
         }
         let path = self.dir.path().join(format!("app-{n}.pem"));
-        std::fs::write(
+        write_private(
             &path,
-            format!("{}{}{}", cert.pem(), self.ca.pem(), TEST_RSA_KEY),
-        )
-        .unwrap();
-        set_mode(&path, 0o600);
+            &format!("{}{}{}", cert.pem(), self.ca.pem(), TEST_RSA_KEY),
+        );
         path
     }
 
@@ -1168,10 +1166,4 @@ fn key_vault(state: &State, req: &Req) -> (Option<String>, Option<Answer>) {
         "tags": {},
     });
     (who, Some((200, vec![], body.to_string())))
-}
-
-/// Writes `text` to `path` with mode 0600.
-pub fn write_private(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap();
-    set_mode(path, 0o600);
 }

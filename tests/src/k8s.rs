@@ -39,7 +39,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -259,8 +259,7 @@ impl FakeKube {
             self.dir.path().join(format!("client-{n}.key")),
         );
         std::fs::write(&c, cert.pem()).unwrap();
-        std::fs::write(&k, key.serialize_pem()).unwrap();
-        set_mode(&k, 0o600);
+        crate::files::write_private(&k, &key.serialize_pem());
         (c, k)
     }
 
@@ -291,12 +290,6 @@ impl Drop for FakeKube {
 /// The path of secret `ns/name`.
 pub fn secret_path(ns: &str, name: &str) -> String {
     format!("/api/v1/namespaces/{ns}/secrets/{name}")
-}
-
-/// Sets a file's mode.
-pub fn set_mode(path: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
 /// A `Status` object as kube-apiserver writes it.

@@ -3,8 +3,8 @@
 //! End-to-end tests live in the crate that owns each binary (cargo tells
 //! that crate where its binary is, through `CARGO_BIN_EXE_<name>`); what they
 //! share lives here: running a binary the way the agent does ([`run`]),
-//! payloads as Go writes them ([`payload`]), free ports, leak scans, and the
-//! real test servers ([`openbao`], [`moto`]).
+//! payloads as Go writes them ([`payload`]), private files ([`files`]), free
+//! ports, leak scans, and the real test servers ([`openbao`], [`moto`]).
 
 // Test support fails the test that uses it by panicking, as tests do.
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
@@ -12,10 +12,12 @@
 pub mod azure;
 pub mod drongo;
 pub mod fault;
+pub mod files;
 pub mod gcp_auth;
 pub mod k8s;
 pub mod ldap;
 pub mod moto;
+pub mod multi;
 pub mod openbao;
 pub mod run;
 pub mod vault_aws;
@@ -57,15 +59,13 @@ pub const YAML_VALUES: &[(&str, &str)] = &[
 /// that no marker reaches stdout, stderr or the trace-level log file: a
 /// config error quotes no value, whatever its YAML type.
 pub fn config_quotes_no_value(bin: &str, places: &[&str], handle: &str) {
-    use std::os::unix::fs::PermissionsExt;
     let d = tempfile::tempdir().unwrap();
     let log = d.path().join("log");
     let conf = d.path().join("config.yaml");
     for place in places {
         for (yaml, marker) in YAML_VALUES {
             let text = place.replace("{v}", yaml);
-            std::fs::write(&conf, &text).unwrap();
-            std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600)).unwrap();
+            files::write_private(&conf, &text);
             let _ = std::fs::remove_file(&log);
             let done = Cmd::new(bin)
                 .args(["--config", conf.to_str().unwrap()])
@@ -85,8 +85,7 @@ pub fn config_quotes_no_value(bin: &str, places: &[&str], handle: &str) {
         // serde's way of quoting one is known.
         for yaml in ["true", "false"] {
             let text = place.replace("{v}", yaml);
-            std::fs::write(&conf, &text).unwrap();
-            std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600)).unwrap();
+            files::write_private(&conf, &text);
             let done = Cmd::new(bin)
                 .args(["--config", conf.to_str().unwrap()])
                 .args(["--timeout", "5"])
@@ -134,11 +133,9 @@ pub fn credential_scalars_are_text(bin: &str, place: &str, handle: &str) {
 /// ([`yaml_bomb`], 300 MB expanded): a config error naming the parser's
 /// limits, at once (a minute would mean it was being expanded).
 pub fn config_bomb_is_refused(bin: &str) {
-    use std::os::unix::fs::PermissionsExt;
     let d = tempfile::tempdir().unwrap();
     let conf = d.path().join("config.yaml");
-    std::fs::write(&conf, yaml_bomb("", 4)).unwrap();
-    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600)).unwrap();
+    files::write_private(&conf, &yaml_bomb("", 4));
     let done = Cmd::new(bin)
         .args(["--config", conf.to_str().unwrap()])
         .stdin(payload(&["x"]))

@@ -5,20 +5,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use backend_tests::assert_no_leak;
 use backend_tests::fault::{Fault, FaultProxy};
+use backend_tests::files::private_file;
 use backend_tests::moto::Moto;
 
 use crate::common::{Seed, bare, cmd, run};
 
 fn config(dir: &Path, text: &str) -> PathBuf {
-    let p = dir.join("aws.yaml");
-    std::fs::write(&p, text).unwrap();
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
-    p
+    private_file(dir, "aws.yaml", text)
 }
 
 #[test]

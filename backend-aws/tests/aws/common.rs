@@ -204,11 +204,3 @@ pub fn mkfifo(path: &std::path::Path) {
         .unwrap();
     assert!(made.success(), "mkfifo {}", path.display());
 }
-
-/// Writes `text` to `path` with mode 0600 (as an operator would keep a
-/// file of credentials).
-pub fn write_private(path: &std::path::Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}

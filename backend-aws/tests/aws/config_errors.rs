@@ -27,15 +27,12 @@ fn an_alias_bomb_config_is_refused_unexpanded() {
 
 #[test]
 fn an_unreachable_sts_for_role_arn_is_a_handle_error_not_a_crash() {
-    use std::os::unix::fs::PermissionsExt;
     let d = tempfile::tempdir().unwrap();
-    let conf = d.path().join("aws.yaml");
-    std::fs::write(
-        &conf,
+    let conf = backend_tests::files::private_file(
+        d.path(),
+        "aws.yaml",
         "region: eu-west-1\nendpoint_url: http://127.0.0.1:1\naccess_key_id: AKIA0000\nsecret_access_key: not-a-real-key-0000\nrole_arn: arn:aws:iam::123456789012:role/r\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600)).unwrap();
+    );
     let done = backend_tests::Cmd::new(BIN)
         .args(["--config", conf.to_str().unwrap(), "--timeout", "5"])
         .env("HOME", d.path().to_str().unwrap())

@@ -25,11 +25,12 @@ use std::time::Duration;
 
 use backend_core::protocol::CREDENTIAL_REFUSED;
 use backend_tests::fault::{BODY_MARKER, Fault, FaultProxy, assert_kept, run_traced};
+use backend_tests::files::write_private;
 use backend_tests::moto::{self, Moto};
 use backend_tests::{Cmd, Done, Shared, assert_no_leak, free_port};
 use serde_json::json;
 
-use crate::common::{Seed, bare, mkfifo, write_private};
+use crate::common::{Seed, bare, mkfifo};
 
 /// The agent's deadline in these runs, in seconds.
 const DEADLINE: u64 = 10;

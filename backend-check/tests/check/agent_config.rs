@@ -5,9 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
+use backend_tests::files::private_file;
 use backend_tests::{Cmd, Done};
 
-use crate::common::{BIN, NO_HANG, fifo, has_line, out, script, write};
+use crate::common::{BIN, NO_HANG, fifo, has_line, out, script};
 
 /// Runs the checker with exactly `env` as the agent's variables: any
 /// `STS_*` or `DD_*` of the test's own environment is removed first.
@@ -36,19 +37,17 @@ impl Tree {
         let dir = tempfile::tempdir().unwrap();
         let agent = dir.path().join(agent_dir);
         let confd = agent.join("conf.d");
-        write(
+        private_file(
             &confd,
             "postgres.d/conf.yaml",
             "instances:\n  - user: ENC[db/user]\n    password: \"ENC[secret/db;password]\"\n",
-            0o600,
         );
-        write(
+        private_file(
             &confd,
             "redis.yaml",
             "instances:\n  - password: ENC[redis]\n",
-            0o600,
         );
-        let config = write(&agent, config_name, config, 0o600);
+        let config = private_file(&agent, config_name, config);
         Self { dir, config, confd }
     }
 
@@ -97,7 +96,7 @@ fn stackstate_tree(settings: &str) -> (Tree, PathBuf) {
         "sts_url: http://localhost:7077\napi_key: ENC[api_key]\nsecret_backend_command: {}\n{settings}",
         rec.display()
     );
-    write(t.config.parent().unwrap(), "stackstate.yaml", &text, 0o600);
+    private_file(t.config.parent().unwrap(), "stackstate.yaml", &text);
     (t, rec)
 }
 
@@ -225,7 +224,7 @@ fn datadog_tree(settings: &str) -> Tree {
         "api_key: 0123\nsecret_backend_command: {}\n{settings}",
         rec.display()
     );
-    write(t.config.parent().unwrap(), "datadog.yaml", &text, 0o600);
+    private_file(t.config.parent().unwrap(), "datadog.yaml", &text);
     t
 }
 
@@ -380,7 +379,7 @@ fn the_agent_config_itself_can_be_wrong() {
     );
     // No conf.d: only the config's own handles.
     let lone = tempfile::tempdir().unwrap();
-    let cfg = write(lone.path(), "datadog.yaml", "api_key: ENC[k]\n", 0o600);
+    let cfg = private_file(lone.path(), "datadog.yaml", "api_key: ENC[k]\n");
     let o = out(
         &check_env(
             &[
@@ -406,7 +405,7 @@ fn the_agent_config_itself_can_be_wrong() {
     let done = check_env(&["run", "--agent-config", "/nonexistent/datadog.yaml"], &[]);
     done.expect_code(2);
     assert!(done.stderr.contains("no such file or directory"), "{done}");
-    write(lone.path(), "datadog.yaml", "a: [SECRETVALUE\n", 0o600);
+    private_file(lone.path(), "datadog.yaml", "a: [SECRETVALUE\n");
     let done = check_env(&["run", "--agent-config", cfg.to_str().unwrap()], &[]);
     done.expect_code(2);
     assert!(done.stderr.contains("the agent would not start"), "{done}");

@@ -3,8 +3,9 @@
 //! `--backend-config` or, for `run`, the backend's own `--config FILE`.
 
 use backend_tests::assert_no_leak;
+use backend_tests::files::private_file;
 
-use crate::common::{check, dummy, has_line, out, write};
+use crate::common::{check, dummy, has_line, out};
 
 const ALIASES: &str =
     "aliases:\n  db_password: \"secret/db;password\"\n  api_key: 'aws:prod/api;key'\n";
@@ -15,9 +16,9 @@ const CHECK: &str =
 #[test]
 fn scan_marks_aliases() {
     let d = tempfile::tempdir().unwrap();
-    let conf = write(d.path(), "backend.yaml", ALIASES, 0o600);
+    let conf = private_file(d.path(), "backend.yaml", ALIASES);
     let confd = d.path().join("conf.d");
-    write(&confd, "db.d/conf.yaml", CHECK, 0o600);
+    private_file(&confd, "db.d/conf.yaml", CHECK);
     let o = out(
         &check([
             "scan",
@@ -47,7 +48,7 @@ fn scan_marks_aliases() {
 fn a_backend_config_that_cannot_be_read_stops_the_check() {
     let d = tempfile::tempdir().unwrap();
     let confd = d.path().join("conf.d");
-    write(&confd, "db.d/conf.yaml", CHECK, 0o600);
+    private_file(&confd, "db.d/conf.yaml", CHECK);
     for (text, want) in [
         (
             "aliases:\n  \"db;pw\": secret/db\n",
@@ -58,7 +59,7 @@ fn a_backend_config_that_cannot_be_read_stops_the_check() {
             "'a': its target 'b' is itself an alias",
         ),
     ] {
-        let conf = write(d.path(), "backend.yaml", text, 0o600);
+        let conf = private_file(d.path(), "backend.yaml", text);
         for cmd in ["scan", "run"] {
             let mut args = vec![cmd, "--backend-config", conf.to_str().unwrap()];
             if cmd == "run" {
@@ -77,9 +78,9 @@ fn a_backend_config_that_cannot_be_read_stops_the_check() {
 fn run_shows_aliases_from_the_backends_arguments() {
     let d = tempfile::tempdir().unwrap();
     let b = dummy(d.path());
-    let conf = write(d.path(), "backend.yaml", ALIASES, 0o600);
+    let conf = private_file(d.path(), "backend.yaml", ALIASES);
     let confd = d.path().join("conf.d");
-    write(&confd, "db.d/conf.yaml", CHECK, 0o600);
+    private_file(&confd, "db.d/conf.yaml", CHECK);
     let o = out(
         &check([
             "run",
@@ -116,8 +117,8 @@ fn run_shows_aliases_from_the_backends_arguments() {
 fn run_with_the_agent_config_finds_the_backend_config() {
     let d = tempfile::tempdir().unwrap();
     let b = dummy(d.path());
-    let conf = write(d.path(), "backend.yaml", ALIASES, 0o600);
-    let agent = write(
+    let conf = private_file(d.path(), "backend.yaml", ALIASES);
+    let agent = private_file(
         &d.path().join("agent"),
         "stackstate.yaml",
         &format!(
@@ -125,7 +126,6 @@ fn run_with_the_agent_config_finds_the_backend_config() {
             b.display(),
             conf.display()
         ),
-        0o600,
     );
     let o = out(
         &check([

@@ -1,11 +1,12 @@
 //! Shared by the end-to-end tests: the binary under test, the project's
-//! dummy backend, and small files with exact modes in a temp dir.
+//! dummy backend, and small scripts and FIFOs in a temp dir (files with
+//! exact modes are [`backend_tests::files`]).
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use backend_tests::files::{file_with_mode, set_mode};
 use backend_tests::{Cmd, Done};
 
 /// The binary under test.
@@ -16,25 +17,9 @@ pub fn check<I: IntoIterator<Item = S>, S: AsRef<str>>(args: I) -> Done {
     Cmd::new(BIN).args(args).run()
 }
 
-/// Writes `text` to `dir/name` with `mode`.
-pub fn write(dir: &Path, name: &str, text: &str, mode: u32) -> PathBuf {
-    let p = dir.join(name);
-    if let Some(parent) = p.parent() {
-        std::fs::create_dir_all(parent).unwrap();
-    }
-    std::fs::write(&p, text).unwrap();
-    chmod(&p, mode);
-    p
-}
-
-/// Sets the mode of `p`.
-pub fn chmod(p: &Path, mode: u32) {
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
-}
-
 /// A `#!/bin/sh` backend with mode 0700.
 pub fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
-    write(dir, name, &format!("#!/bin/sh\n{body}\n"), 0o700)
+    file_with_mode(dir, name, &format!("#!/bin/sh\n{body}\n"), 0o700)
 }
 
 /// The project's dummy backend, copied into `dir` with mode 0700 (the
@@ -71,7 +56,7 @@ pub fn dummy(dir: &Path) -> PathBuf {
     });
     let copy = dir.join("secret-backend-dummy");
     std::fs::copy(built, &copy).unwrap();
-    chmod(&copy, 0o700);
+    set_mode(&copy, 0o700);
     copy
 }
 

@@ -4,7 +4,9 @@
 
 use std::os::unix::fs::chown;
 
-use crate::common::{self, check, chmod, has_line, out, write};
+use backend_tests::files::{file_with_mode, set_mode};
+
+use crate::common::{self, check, has_line, out};
 
 const NOBODY: u32 = 65534;
 
@@ -28,8 +30,8 @@ fn euid() -> u32 {
 /// A tempdir that `nobody` may search, holding one backend file.
 fn backend(mode: u32, owner: u32, group: u32) -> (tempfile::TempDir, String) {
     let d = tempfile::tempdir().unwrap();
-    chmod(d.path(), 0o711);
-    let p = write(d.path(), "backend", "#!/bin/sh\n", mode);
+    set_mode(d.path(), 0o711);
+    let p = file_with_mode(d.path(), "backend", "#!/bin/sh\n", mode);
     chown(&p, Some(owner), Some(group)).unwrap();
     (d, p.display().to_string())
 }
@@ -131,7 +133,7 @@ fn no_execute_bit() {
 fn a_directory_the_user_cannot_search_fails_access() {
     require_root();
     let (d, p) = backend(0o700, NOBODY, NOBODY);
-    chmod(d.path(), 0o700);
+    set_mode(d.path(), 0o700);
     let (code, o) = rights(&p, &["--user", "nobody"]);
     assert_eq!(code, 1, "{o}");
     has_line(&o, &format!("{LEGACY}: ok"));

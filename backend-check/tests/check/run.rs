@@ -5,9 +5,10 @@
 use std::path::Path;
 use std::time::Duration;
 
+use backend_tests::files::{private_file, set_mode};
 use backend_tests::{Cmd, Done, assert_no_leak};
 
-use crate::common::{self, BIN, NO_HANG, check, dummy, fifo, has_line, out, script, write};
+use crate::common::{BIN, NO_HANG, check, dummy, fifo, has_line, out, script};
 
 fn run(command: &Path, extra: &[&str]) -> Done {
     let mut args = vec!["run", "--command", command.to_str().unwrap()];
@@ -295,7 +296,7 @@ fn wrong_rights_fail_even_when_the_reply_is_good() {
         "loose",
         r#"echo '{"a":{"value":"x","error":null}}'"#,
     );
-    common::chmod(&b, 0o755);
+    set_mode(&b, 0o755);
     let o = out(&run(&b, &["a"]), 1);
     let msg = format!(
         "agent says: invalid executable '{}', 'group' or 'others' have rights on it",
@@ -308,7 +309,7 @@ fn wrong_rights_fail_even_when_the_reply_is_good() {
         "verdict: the executable's rights are refused (see above); in the reply, the agent resolves every handle",
     );
     // Not executable at all: the start fails, as the agent's exec would.
-    common::chmod(&b, 0o600);
+    set_mode(&b, 0o600);
     let o = out(&run(&b, &["a"]), 1);
     has_line(
         &o,
@@ -350,23 +351,16 @@ fn values_on_stderr_are_flagged_and_masked() {
 fn from_config_files_names_the_files_the_agent_drops() {
     let d = tempfile::tempdir().unwrap();
     let confd = d.path().join("conf.d");
-    write(
-        &confd,
-        "good.yaml",
-        "instances:\n  - password: ENC[ok1]\n",
-        0o600,
-    );
-    write(
+    private_file(&confd, "good.yaml", "instances:\n  - password: ENC[ok1]\n");
+    private_file(
         &confd,
         "bad.d/conf.yaml",
         "instances:\n  - password: ENC[ok2]\n    token: ENC[missing]\n",
-        0o600,
     );
-    write(
+    private_file(
         &confd,
         "ignored.yaml",
         "instances:\n  - {}\nad_identifiers:\n  - ENC[never]\n",
-        0o600,
     );
     // Answers every handle but `missing`, and records what it was asked.
     let asked = d.path().join("asked");
@@ -406,7 +400,7 @@ fn from_config_files_names_the_files_the_agent_drops() {
 
     // No handles to ask for is a usage error, as are handles and --from together.
     let empty = d.path().join("empty");
-    write(&empty, "x.yaml", "instances:\n  - {}\n", 0o600);
+    private_file(&empty, "x.yaml", "instances:\n  - {}\n");
     run(&dummy, &["--from", empty.to_str().unwrap()]).expect_code(2);
     run(&dummy, &["--from", empty.to_str().unwrap(), "h"]).expect_code(2);
     run(&dummy, &[]).expect_code(2);

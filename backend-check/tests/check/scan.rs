@@ -2,8 +2,9 @@
 //! rule, locations, and which files the agent reads at all.
 
 use backend_tests::Cmd;
+use backend_tests::files::private_file;
 
-use crate::common::{self, BIN, NO_HANG, check, fifo, has_line, out, write};
+use crate::common::{self, BIN, NO_HANG, check, fifo, has_line, out};
 
 #[test]
 fn the_handle_rule_and_locations() {
@@ -36,7 +37,7 @@ logs:
 ad_identifiers:
   - ENC[never]
 "#;
-    let p = write(d.path(), "conf.yaml", yaml, 0o600);
+    let p = private_file(d.path(), "conf.yaml", yaml);
     let o = out(&check(["scan", p.to_str().unwrap()]), 0);
     let want = [
         "init_config.shared.token (line 3): ENC[init/token]",
@@ -70,11 +71,10 @@ ad_identifiers:
 #[test]
 fn main_config_resolves_everywhere() {
     let d = tempfile::tempdir().unwrap();
-    let p = write(
+    let p = private_file(
         d.path(),
         "datadog.yaml",
         "api_key: ENC[api]\nproxy:\n  https: ENC[proxy]\n",
-        0o600,
     );
     let o = out(&check(["scan", p.to_str().unwrap()]), 0);
     has_line(&o, &format!("{} (main config)", p.display()));
@@ -86,76 +86,65 @@ fn main_config_resolves_everywhere() {
 fn conf_d_is_read_as_the_agent_reads_it() {
     let d = tempfile::tempdir().unwrap();
     let root = d.path();
-    write(root, "datadog.yaml", "api_key: ENC[api]\n", 0o600);
+    private_file(root, "datadog.yaml", "api_key: ENC[api]\n");
     let c = "conf.d";
-    write(
+    private_file(
         root,
         &format!("{c}/redis.yaml"),
         "instances:\n  - password: ENC[top]\n",
-        0o600,
     );
-    write(
+    private_file(
         root,
         &format!("{c}/http.yml.default"),
         "instances:\n  - token: ENC[default/http]\n",
-        0o600,
     );
-    write(
+    private_file(
         root,
         &format!("{c}/postgres.d/conf.yaml"),
         "instances:\n  - password: ENC[pg]\n",
-        0o600,
     );
-    write(
+    private_file(
         root,
         &format!("{c}/postgres.d/conf.yaml.default"),
         "instances:\n  - password: ENC[pg/default]\n",
-        0o600,
     );
-    write(
+    private_file(
         root,
         &format!("{c}/postgres.d/conf.yaml.example"),
         "instances:\n  - password: ENC[example]\n",
-        0o600,
     );
-    write(
+    private_file(
         root,
         &format!("{c}/postgres.d/metrics.yaml"),
         "jmx_metrics:\n  - user: ENC[metrics]\n",
-        0o600,
     );
-    write(
+    private_file(
         root,
         &format!("{c}/postgres.d/deeper/conf.yaml"),
         "instances:\n  - password: ENC[deep]\n",
-        0o600,
     );
-    write(
+    private_file(
         root,
         &format!("{c}/mysql/conf.yaml"),
         "instances:\n  - password: ENC[no-dot-d]\n",
-        0o600,
     );
-    write(
+    private_file(
         root,
         &format!("{c}/metrics.yaml"),
         "jmx_metrics:\n  - user: ENC[root-metrics]\n",
-        0o600,
     );
-    write(root, &format!("{c}/empty.yaml"), "", 0o600);
-    write(
+    private_file(root, &format!("{c}/empty.yaml"), "");
+    private_file(
         root,
         &format!("{c}/comments.yaml"),
         "# instances:\n#   - password: ENC[commented]\n",
-        0o600,
     );
-    write(
+    private_file(
         root,
         &format!("{c}/noinst.yaml"),
         "init_config:\n  key: ENC[no-instances]\n",
-        0o600,
     );
-    write(root, &format!("{c}/README.md"), "ENC[readme]\n", 0o600);
+    private_file(root, &format!("{c}/README.md"), "ENC[readme]\n");
     let o = out(&check(["scan", root.to_str().unwrap()]), 1);
     let shown = |rel: &str| format!("{}", root.join(rel).display());
     for found in [
@@ -234,7 +223,7 @@ fn conf_d_is_read_as_the_agent_reads_it() {
     }
     // An empty file alone is no reason to fail.
     let only_empty = tempfile::tempdir().unwrap();
-    write(only_empty.path(), "empty.yaml", "", 0o600);
+    private_file(only_empty.path(), "empty.yaml", "");
     out(&check(["scan", only_empty.path().to_str().unwrap()]), 0);
     // Main config first, then conf.d in name order.
     assert!(at("datadog.yaml") < at("conf.d/empty.yaml"));
@@ -244,11 +233,10 @@ fn conf_d_is_read_as_the_agent_reads_it() {
 #[test]
 fn broken_yaml_is_reported_without_quoting_it() {
     let d = tempfile::tempdir().unwrap();
-    let p = write(
+    let p = private_file(
         d.path(),
         "bad.yaml",
         "instances:\n  - password: [SECRETVALUE\n",
-        0o600,
     );
     let o = out(&check(["scan", p.to_str().unwrap()]), 1);
     assert!(
@@ -264,7 +252,7 @@ fn an_alias_bomb_is_refused_not_expanded() {
     // A duplicate key first: yaml.v2 lets it pass, and it must not hide the
     // bomb from the budget.
     let bomb = backend_tests::yaml_bomb("k: 1\nk: 2\n", 4);
-    let p = write(d.path(), "bomb.yaml", &bomb, 0o600);
+    let p = private_file(d.path(), "bomb.yaml", &bomb);
     let done = backend_tests::Cmd::new(common::BIN)
         .args(["scan", p.to_str().unwrap()])
         .kill_after(std::time::Duration::from_secs(30))
@@ -282,7 +270,7 @@ fn unreadable_paths_are_usage_errors() {
     assert!(done.stderr.contains("no such file or directory"), "{done}");
     check(["scan"]).expect_code(2);
     // Oversized files are refused, not read whole.
-    let big = write(d.path(), "big.yaml", &"# x\n".repeat(1_100_000), 0o600);
+    let big = private_file(d.path(), "big.yaml", &"# x\n".repeat(1_100_000));
     let o = out(&check(["scan", big.to_str().unwrap()]), 1);
     assert!(o.contains("larger than 4194304 bytes"), "{o}");
 }
@@ -293,12 +281,7 @@ fn unreadable_paths_are_usage_errors() {
 fn special_files_are_reported_not_waited_on() {
     let d = tempfile::tempdir().unwrap();
     let confd = d.path().join("conf.d");
-    write(
-        &confd,
-        "good.yaml",
-        "instances:\n  - password: ENC[ok]\n",
-        0o600,
-    );
+    private_file(&confd, "good.yaml", "instances:\n  - password: ENC[ok]\n");
     let specials = [
         fifo(d.path(), "datadog.yaml"),
         fifo(&confd, "pipe.yaml"),

@@ -3,20 +3,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use backend_dummy::DummyConfig;
+use backend_tests::files::private_file;
 use backend_tests::{Cmd, Done, payload};
 use proptest::prelude::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_secret-backend-dummy");
 
 fn config(dir: &Path, text: &str) -> PathBuf {
-    let p = dir.join("dummy.yaml");
-    std::fs::write(&p, text).unwrap();
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
-    p
+    private_file(dir, "dummy.yaml", text)
 }
 
 fn run(conf: &Path, extra: &[&str], handles: &[&str]) -> Done {

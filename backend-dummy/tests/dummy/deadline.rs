@@ -6,11 +6,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use backend_tests::{Cmd, payload};
+use backend_tests::{Cmd, files, payload};
 
 const BIN: &str = env!("CARGO_BIN_EXE_secret-backend-dummy");
 
@@ -140,8 +139,7 @@ fn the_log_file_is_never_a_planted_link_nor_loose() {
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched");
     // An existing log file others can write is refused; a private one is used.
     let log = d.path().join("loose.log");
-    std::fs::write(&log, "").unwrap();
-    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o666)).unwrap();
+    files::write_with_mode(&log, "", 0o666);
     let done = Cmd::new(BIN)
         .args(["--log-file", log.to_str().unwrap()])
         .stdin(payload(&["a"]))
@@ -151,7 +149,7 @@ fn the_log_file_is_never_a_planted_link_nor_loose() {
         done.stderr.contains("writable by group or others"),
         "{done}"
     );
-    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o600)).unwrap();
+    files::set_mode(&log, 0o600);
     Cmd::new(BIN)
         .args(["--log-file", log.to_str().unwrap()])
         .stdin(payload(&["a"]))

@@ -5,7 +5,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use backend_tests::{Cmd, Done, assert_no_leak, go_payload, payload};
+use backend_tests::{Cmd, Done, assert_no_leak, files, go_payload, payload};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_secret-backend-dummy");
@@ -276,9 +276,7 @@ fn usage_and_config_errors_exit_2() {
     done.expect_code(2);
 
     let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("dummy.yaml");
-    std::fs::write(&conf, "unexpected: 1\n").unwrap();
-    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let conf = files::private_file(dir.path(), "dummy.yaml", "unexpected: 1\n");
     let done = Cmd::new(BIN)
         .args(["--config", conf.to_str().unwrap()])
         .stdin(payload(&["a"]))
@@ -287,8 +285,7 @@ fn usage_and_config_errors_exit_2() {
     assert!(done.stderr.contains("holds only 'aliases:'"), "{done}");
     assert!(done.stdout.is_empty());
 
-    std::fs::write(&conf, "").unwrap();
-    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o666)).unwrap();
+    files::write_with_mode(&conf, "", 0o666);
     let done = Cmd::new(BIN)
         .args(["--config", conf.to_str().unwrap()])
         .stdin(payload(&["a"]))
@@ -299,7 +296,7 @@ fn usage_and_config_errors_exit_2() {
         "{done}"
     );
 
-    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600)).unwrap();
+    files::set_mode(&conf, 0o600);
     let done = Cmd::new(BIN)
         .args(["--config", conf.to_str().unwrap()])
         .stdin(payload(&["a"]))

@@ -4,20 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use backend_tests::files::private_file;
 use backend_tests::{Cmd, Done, assert_no_leak, payload};
 
 const BIN: &str = env!("CARGO_BIN_EXE_secret-backend-file");
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(&p, text).unwrap();
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
-    p
-}
 
 fn run(config: &Path, handles: &[&str]) -> Done {
     Cmd::new(BIN)
@@ -30,13 +22,13 @@ fn run(config: &Path, handles: &[&str]) -> Done {
 fn directory_mode_aliases() {
     let d = tempfile::tempdir().unwrap();
     let secrets = d.path().join("secrets");
-    write(
+    private_file(
         &secrets,
         "db.json",
         r#"{"user":"app","password":"pw-71","nested":{"k":"deep-72"}}"#,
     );
-    write(&secrets, "prod/api_key", "key-73");
-    let conf = write(
+    private_file(&secrets, "prod/api_key", "key-73");
+    let conf = private_file(
         d.path(),
         "file.yaml",
         &format!(
@@ -80,12 +72,12 @@ fn directory_mode_aliases() {
 #[test]
 fn document_mode_aliases() {
     let d = tempfile::tempdir().unwrap();
-    let doc = write(
+    let doc = private_file(
         d.path(),
         "doc.yaml",
         "db:\n  password: pw-81\nweird key;x: v-82\n",
     );
-    let conf = write(
+    let conf = private_file(
         d.path(),
         "file.yaml",
         &format!(
@@ -99,7 +91,7 @@ fn document_mode_aliases() {
     assert_eq!(done.value("weird"), "v-82");
     // The mode may come from a flag: the targets are then document keys
     // (`/db/password` is no path under a directory), and checked as such.
-    let conf = write(
+    let conf = private_file(
         d.path(),
         "file.yaml",
         "aliases:\n  db_password: /db/password\n",
@@ -121,7 +113,7 @@ fn document_mode_aliases() {
 #[test]
 fn refused_alias_configs_name_the_alias() {
     let d = tempfile::tempdir().unwrap();
-    let doc = write(d.path(), "doc.json", "{}");
+    let doc = private_file(d.path(), "doc.json", "{}");
     for (text, want) in [
         (
             "aliases:\n  db;pw: x\n".to_owned(),
@@ -160,7 +152,7 @@ fn refused_alias_configs_name_the_alias() {
             "a map of alias names to handles",
         ),
     ] {
-        let conf = write(d.path(), "file.yaml", &text);
+        let conf = private_file(d.path(), "file.yaml", &text);
         let done = run(&conf, &["a"]);
         done.expect_code(2);
         assert!(done.stdout.is_empty(), "{done}");

@@ -520,10 +520,7 @@ fn document_mode() {
 
 /// A config file written with mode 0600 (the core refuses looser ones).
 fn config_file(dir: &Path, text: &str) -> String {
-    use std::os::unix::fs::PermissionsExt;
-    let path = dir.join("backend.yaml");
-    std::fs::write(&path, text).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let path = backend_tests::files::private_file(dir, "backend.yaml", text);
     path.to_str().unwrap().to_owned()
 }
 

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use backend_tests::drongo::Drongo;
 use backend_tests::fault::{BODY_MARKER, isolated};
+use backend_tests::files::private_file;
 use backend_tests::gcp_auth::{ApiFault, FakeGoogle, METADATA_PROJECT};
-use backend_tests::k8s::set_mode;
 use backend_tests::{Cmd, Done, Shared, assert_no_leak, payload};
 
 const BIN: &str = env!("CARGO_BIN_EXE_secret-backend-gcp");
@@ -105,13 +105,7 @@ impl World {
     }
 
     fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.path(name);
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).unwrap();
-        }
-        std::fs::write(&p, text).unwrap();
-        set_mode(&p, 0o600);
-        p
+        private_file(self.dir.path(), name, text)
     }
 
     /// A config naming the fake's endpoint and `extra`.

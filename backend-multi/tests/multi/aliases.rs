@@ -6,22 +6,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use backend_tests::fault::{Fault, FaultProxy, moto_call};
+use backend_tests::files::{private_file, write_private};
 use backend_tests::moto::{Moto, REGION};
+use backend_tests::multi::MultiConfig;
 use backend_tests::openbao::{OpenBao, ROOT_TOKEN};
 use backend_tests::{Cmd, Done, assert_no_leak, payload};
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_secret-backend");
-
-fn write(path: &Path, text: &str) -> PathBuf {
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    path.to_owned()
-}
 
 fn run(config: &Path, home: &Path, env: &[(&str, String)], handles: &[&str]) -> Done {
     let mut c = Cmd::new(BIN)
@@ -54,23 +49,29 @@ fn aliases_across_stores_read_each_secret_once() {
     let dir = tempfile::tempdir().unwrap();
     let secrets = dir.path().join("secrets");
     std::fs::create_dir(&secrets).unwrap();
-    write(&secrets.join("db.json"), r#"{"pw":"fp-53"}"#);
-    let token = write(&dir.path().join("token"), ROOT_TOKEN);
-    let config = write(
-        &dir.path().join("multi.yaml"),
-        &format!(
-            "backends:\n  vault:\n    type: vault\n    address: {}\n    auth: {{method: token, token_file: {}}}\n  \
-             aws:\n    type: aws\n    region: {REGION}\n    endpoint_url: {}\n    batch_get: false\n  \
-             files:\n    type: file\n    dir: {}\n  dummy:\n    type: dummy\ndefault: vault\n\
-             aliases:\n  db_password: \"vault:secret/db;password\"\n  db.pw: \"secret/db;password\"\n  \
-             db/user: \"vault:secret/db;/user\"\n  api_key: \"aws:prod/api;key\"\n  api.key: \"aws:prod/api;/key\"\n  \
-             file_pw: \"files:db.json;pw\"\n  d: \"dummy:x;y\"\n",
-            bao.addr,
-            token.display(),
-            proxy.url(),
-            secrets.display()
-        ),
-    );
+    write_private(&secrets.join("db.json"), r#"{"pw":"fp-53"}"#);
+    let token = private_file(dir.path(), "token", ROOT_TOKEN);
+    let auth = format!("{{method: token, token_file: {}}}", token.display());
+    let proxied = proxy.url();
+    let aws = [
+        ("region", REGION),
+        ("endpoint_url", proxied.as_str()),
+        ("batch_get", "false"),
+    ];
+    let config = MultiConfig::new()
+        .store("vault", "vault", &[("address", &bao.addr), ("auth", &auth)])
+        .store("aws", "aws", &aws)
+        .files("files", &secrets)
+        .dummy("dummy")
+        .default("vault")
+        .alias("db_password", "vault:secret/db;password")
+        .alias("db.pw", "secret/db;password")
+        .alias("db/user", "vault:secret/db;/user")
+        .alias("api_key", "aws:prod/api;key")
+        .alias("api.key", "aws:prod/api;/key")
+        .alias("file_pw", "files:db.json;pw")
+        .alias("d", "dummy:x;y")
+        .write(dir.path(), "multi.yaml");
     let moto_env: Vec<(&str, String)> = moto.env();
     let handles = [
         "db_password",
@@ -148,7 +149,7 @@ fn refused_alias_configs() {
             "backends.vault: aliases: write them at the top level of this config",
         ),
     ] {
-        let config = write(&dir.path().join("multi.yaml"), &text);
+        let config = private_file(dir.path(), "multi.yaml", &text);
         let done = run(&config, dir.path(), &[], &["db"]);
         done.expect_code(2);
         assert!(done.stdout.is_empty(), "{done}");
@@ -168,12 +169,12 @@ fn the_most_aliases_a_config_may_hold() {
         let target = ["vault:secret/x", "aws:prod/x", "files:x", "d:x"][i % 4];
         text.push_str(&format!("  a{i}: \"{target}{i};key\"\n"));
     }
-    let config = write(&dir.path().join("multi.yaml"), &text);
+    let config = private_file(dir.path(), "multi.yaml", &text);
     let done = run(&config, dir.path(), &[], &["a3", "a4095"]);
     assert_eq!(done.value("a3"), "decrypted_x3;key");
     assert_eq!(done.value("a4095"), "decrypted_x4095;key");
     text.push_str("  one_more: \"d:x\"\n");
-    let config = write(&dir.path().join("multi.yaml"), &text);
+    let config = private_file(dir.path(), "multi.yaml", &text);
     let done = run(&config, dir.path(), &[], &["a3"]);
     done.expect_code(2);
     assert!(

@@ -15,8 +15,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use backend_tests::azure::{FakeAzure, IDENTITY_VARS, TENANT, write_private};
+use backend_tests::azure::{FakeAzure, IDENTITY_VARS, TENANT};
 use backend_tests::drongo::Drongo;
+use backend_tests::files::write_private;
 use backend_tests::gcp_auth::FakeGoogle;
 use backend_tests::{Cmd, assert_no_leak, go_payload, payload};
 use serde_json::json;

@@ -13,13 +13,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use backend_tests::fault::{Fault, FaultProxy, assert_kept, isolated, moto_call, run_traced};
+use backend_tests::files::write_private;
 use backend_tests::moto::{self, Moto};
+use backend_tests::multi::MultiConfig;
 use backend_tests::openbao::OpenBao;
 use backend_tests::{Cmd, Done, Shared, free_port};
 use serde_json::json;
@@ -88,11 +88,6 @@ fn seed_moto() -> Moto {
     m
 }
 
-fn write(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
-
 /// Runs one call with the vault store at `vault`, the aws store at `aws`
 /// (both URLs), and `token`; checks the common promises and that the good
 /// stores resolved. Every handle of the call is in the reply.
@@ -100,21 +95,15 @@ fn run(vault: &str, aws: &str, token: &str) -> Done {
     let dir = tempfile::tempdir().unwrap();
     let secrets = dir.path().join("secrets");
     std::fs::create_dir(&secrets).unwrap();
-    write(&secrets.join("pw"), FILE_VALUE);
+    write_private(&secrets.join("pw"), FILE_VALUE);
     let token_file = dir.path().join("token");
-    write(&token_file, token);
-    let config = dir.path().join("multi.yaml");
-    write(
-        &config,
-        &format!(
-            "backends:\n  vault:\n    type: vault\n    address: {vault}\n    auth:\n      token_file: {}\n  \
-             aws:\n    type: aws\n    region: {}\n    endpoint_url: {aws}\n  \
-             test:\n    type: dummy\n  files:\n    type: file\n    dir: {}\n",
-            token_file.display(),
-            moto::REGION,
-            secrets.display()
-        ),
-    );
+    write_private(&token_file, token);
+    let config = MultiConfig::new()
+        .vault("vault", vault, &token_file)
+        .aws("aws", moto::REGION, aws)
+        .dummy("test")
+        .files("files", &secrets)
+        .write(dir.path(), "multi.yaml");
     let handles = [VAULT, AWS[0], AWS[1], GOOD[0], GOOD[1]];
     let cmd = isolated(Cmd::new(BIN))
         .env("HOME", dir.path().to_str().unwrap())

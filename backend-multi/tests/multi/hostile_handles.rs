@@ -14,11 +14,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::os::unix::fs::{PermissionsExt, symlink};
-use std::path::Path;
+use std::os::unix::fs::symlink;
 
 use backend_tests::fault::{Fault, FaultProxy, assert_kept, isolated, moto_call};
+use backend_tests::files::write_private;
 use backend_tests::moto::{self, Moto};
+use backend_tests::multi::MultiConfig;
 use backend_tests::openbao::{OpenBao, ROOT_TOKEN};
 use backend_tests::{Cmd, go_payload};
 use serde_json::json;
@@ -194,22 +195,14 @@ fn corpus() -> Vec<(String, Want)> {
     c
 }
 
-fn write(path: &Path, text: &str) {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).unwrap();
-    }
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
-
 #[test]
 fn every_hostile_handle_has_its_expected_outcome() {
     let corpus = corpus();
     assert!(corpus.len() >= 50, "{} cases", corpus.len());
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
-    write(&dir.path().join("outside"), OUTSIDE);
-    write(&root.join("inside"), INSIDE);
+    write_private(&dir.path().join("outside"), OUTSIDE);
+    write_private(&root.join("inside"), INSIDE);
     std::fs::create_dir(root.join("sub")).unwrap();
     symlink("../outside", root.join("rel_out")).unwrap();
     symlink(dir.path().join("outside"), root.join("abs_out")).unwrap();
@@ -232,21 +225,12 @@ fn every_hostile_handle_has_its_expected_outcome() {
     );
 
     let token = dir.path().join("token");
-    write(&token, ROOT_TOKEN);
-    let config = dir.path().join("multi.yaml");
-    write(
-        &config,
-        &format!(
-            "backends:\n  files:\n    type: file\n    dir: {}\n  \
-             vault:\n    type: vault\n    address: {}/vault\n    auth:\n      token_file: {}\n  \
-             aws:\n    type: aws\n    region: {}\n    endpoint_url: {}\n",
-            root.display(),
-            vault.url(),
-            token.display(),
-            moto::REGION,
-            moto.endpoint()
-        ),
-    );
+    write_private(&token, ROOT_TOKEN);
+    let config = MultiConfig::new()
+        .files("files", &root)
+        .vault("vault", &format!("{}/vault", vault.url()), &token)
+        .aws("aws", moto::REGION, &moto.endpoint())
+        .write(dir.path(), "multi.yaml");
     let handles: Vec<&str> = corpus.iter().map(|(h, _)| h.as_str()).collect();
     let log = dir.path().join("trace.log");
     let done = isolated(Cmd::new(BIN))

@@ -10,24 +10,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{Read, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use backend_tests::fault::{Fault, FaultProxy, moto_call};
+use backend_tests::files::write_private;
 use backend_tests::go_payload;
 use backend_tests::moto::{self, Moto};
+use backend_tests::multi::MultiConfig;
 use backend_tests::openbao::{OpenBao, ROOT_TOKEN};
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_secret-backend");
-
-fn write(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
 
 /// The backend with `config`, in its own process group, the payload sent.
 fn spawn(config: &Path, handles: &[&str], timeout: u64) -> std::process::Child {
@@ -102,7 +98,7 @@ fn no_process_outlives_the_reply_for_any_store() {
     let dir = tempfile::tempdir().unwrap();
     let secrets = dir.path().join("secrets");
     std::fs::create_dir(&secrets).unwrap();
-    write(&secrets.join("pw"), "file-value");
+    write_private(&secrets.join("pw"), "file-value");
     let bao = OpenBao::start();
     bao.api_ok("POST", "secret/data/h", Some(json!({"data": {"k": "v"}})));
     let m = Moto::start();
@@ -113,21 +109,13 @@ fn no_process_outlives_the_reply_for_any_store() {
         &json!({"Name": "h", "SecretString": "aws-value"}),
     );
     let token = dir.path().join("token");
-    write(&token, ROOT_TOKEN);
-    let config = dir.path().join("multi.yaml");
-    write(
-        &config,
-        &format!(
-            "backends:\n  files:\n    type: file\n    dir: {}\n  test:\n    type: dummy\n  \
-             vault:\n    type: vault\n    address: {}\n    auth:\n      token_file: {}\n  \
-             aws:\n    type: aws\n    region: {}\n    endpoint_url: {}\n",
-            secrets.display(),
-            bao.addr,
-            token.display(),
-            moto::REGION,
-            m.endpoint()
-        ),
-    );
+    write_private(&token, ROOT_TOKEN);
+    let config = MultiConfig::new()
+        .files("files", &secrets)
+        .dummy("test")
+        .vault("vault", &bao.addr, &token)
+        .aws("aws", moto::REGION, &m.endpoint())
+        .write(dir.path(), "multi.yaml");
     for (handle, value) in [
         ("files:pw", "file-value"),
         ("test:x", "decrypted_x"),
@@ -150,16 +138,10 @@ fn sigterm_during_a_hanging_vault_call_ends_the_process() {
     let hang = FaultProxy::always(Fault::Hang);
     let dir = tempfile::tempdir().unwrap();
     let token = dir.path().join("token");
-    write(&token, ROOT_TOKEN);
-    let config = dir.path().join("multi.yaml");
-    write(
-        &config,
-        &format!(
-            "backends:\n  vault:\n    type: vault\n    address: {}\n    auth:\n      token_file: {}\n",
-            hang.url(),
-            token.display()
-        ),
-    );
+    write_private(&token, ROOT_TOKEN);
+    let config = MultiConfig::new()
+        .vault("vault", &hang.url(), &token)
+        .write(dir.path(), "multi.yaml");
     let child = spawn(&config, &["vault:secret/h;k"], 60);
     let pid = child.id();
     let started = Instant::now();

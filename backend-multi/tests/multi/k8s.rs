@@ -6,7 +6,9 @@
 
 use std::path::PathBuf;
 
-use backend_tests::k8s::{FakeKube, service_account, set_mode};
+use backend_tests::files::private_file;
+use backend_tests::k8s::{FakeKube, service_account};
+use backend_tests::multi::MultiConfig;
 use backend_tests::{Cmd, assert_no_leak, go_payload, payload};
 use serde_json::json;
 
@@ -46,10 +48,22 @@ impl Setup {
     }
 
     fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.path(name);
-        std::fs::write(&p, text).unwrap();
-        set_mode(&p, 0o600);
-        p
+        private_file(self.dir.path(), name, text)
+    }
+
+    /// A config with the store `kube` on the fake API server, our token and
+    /// the fake's CA, plus `fields`.
+    fn kube_store(&self, fields: &[(&str, &str)]) -> MultiConfig {
+        let api_server = self.kube.url();
+        let token_path = self.path("token").display().to_string();
+        let ca_path = self.kube.ca_file().display().to_string();
+        let mut all = vec![
+            ("api_server", api_server.as_str()),
+            ("token_path", token_path.as_str()),
+            ("ca_path", ca_path.as_str()),
+        ];
+        all.extend_from_slice(fields);
+        MultiConfig::new().store("kube", "k8s", &all)
     }
 
     fn leaks(&self, what: &str, text: &str) {
@@ -70,16 +84,11 @@ impl Setup {
 #[test]
 fn helper_spelling_mixed_with_other_stores_in_one_call() {
     let s = Setup::new();
-    let config = s.write(
-        "multi.yaml",
-        &format!(
-            "backends:\n  kube:\n    type: k8s\n    api_server: {}\n    token_path: {}\n    ca_path: {}\n  d:\n    type: dummy\nfile_roots:\n  - {}\n",
-            s.kube.url(),
-            s.path("token").display(),
-            s.kube.ca_file().display(),
-            s.path("secrets").display()
-        ),
-    );
+    let config = s
+        .kube_store(&[])
+        .dummy("d")
+        .top("file_roots", &format!("[{}]", s.path("secrets").display()))
+        .write(s.dir.path(), "multi.yaml");
     let file_handle = format!("file@{}", s.path("secrets/api-key").display());
     let escape = format!("file@{}/../outside", s.path("secrets").display());
     let outside = format!("file@{}", s.path("outside").display());
@@ -201,15 +210,10 @@ fn payload_driven_k8s_secrets_with_the_connectors_keys() {
 #[tokio::test]
 async fn the_k8s_store_keeps_the_core_contract() {
     let s = Setup::new();
-    let config = s.write(
-        "multi.yaml",
-        &format!(
-            "backends:\n  kube:\n    type: k8s\n    api_server: {}\n    token_path: {}\n    ca_path: {}\n    namespace: prod\ndefault: kube\n",
-            s.kube.url(),
-            s.path("token").display(),
-            s.kube.ca_file().display()
-        ),
-    );
+    let config = s
+        .kube_store(&[("namespace", "prod")])
+        .default("kube")
+        .write(s.dir.path(), "multi.yaml");
     let config: backend_multi::MultiConfig = backend_core::config::load_flat(&config).unwrap();
     let provider = backend_multi::MultiProvider::new(config).unwrap();
     let cases = backend_core::testkit::Cases {

@@ -6,45 +6,42 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 
+use backend_tests::files::write_private;
+use backend_tests::multi::MultiConfig;
 use backend_tests::{Cmd, go_payload, payload};
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_secret-backend");
 
-fn write(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
-
-/// A secrets dir with two files, a JSON document, and a config naming them.
-fn setup(extra: &str) -> (tempfile::TempDir, String) {
+/// A secrets dir with two files, a JSON document, and a config naming them
+/// (plus the top-level keys `top`).
+fn setup(top: &[(&str, &str)]) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let secrets = dir.path().join("secrets");
     std::fs::create_dir(&secrets).unwrap();
-    write(&secrets.join("db_password"), "file-pw");
-    write(&secrets.join("api:key"), "colon-file");
-    write(
+    write_private(&secrets.join("db_password"), "file-pw");
+    write_private(&secrets.join("api:key"), "colon-file");
+    write_private(
         &dir.path().join("doc.json"),
         r#"{"user":"doc-user","nested":{"port":5432}}"#,
     );
-    let conf = dir.path().join("multi.yaml");
-    write(
-        &conf,
-        &format!(
-            "backends:\n  files:\n    type: file\n    dir: {}\n  doc:\n    type: file\n    document: {}\n  test:\n    type: dummy\n{extra}",
-            secrets.display(),
-            dir.path().join("doc.json").display()
-        ),
-    );
+    let document = dir.path().join("doc.json").display().to_string();
+    let mut config = MultiConfig::new()
+        .files("files", &secrets)
+        .store("doc", "file", &[("document", &document)])
+        .dummy("test");
+    for (key, value) in top {
+        config = config.top(key, value);
+    }
+    let conf = config.write(dir.path(), "multi.yaml");
     let conf = conf.to_str().unwrap().to_owned();
     (dir, conf)
 }
 
 #[test]
 fn handles_go_to_the_backend_their_prefix_names() {
-    let (_dir, conf) = setup("");
+    let (_dir, conf) = setup(&[]);
     let done = Cmd::new(BIN)
         .args(["--config", &conf])
         .stdin(payload(&[
@@ -73,7 +70,7 @@ fn handles_go_to_the_backend_their_prefix_names() {
 
 #[test]
 fn unprefixed_handles_go_whole_to_the_default() {
-    let (_dir, conf) = setup("default: test\n");
+    let (_dir, conf) = setup(&[("default", "test")]);
     let done = Cmd::new(BIN)
         .args(["--config", &conf])
         .stdin(payload(&[
@@ -92,7 +89,7 @@ fn unprefixed_handles_go_whole_to_the_default() {
 
 #[test]
 fn a_broken_backend_costs_only_its_own_handles() {
-    let (dir, conf) = setup("");
+    let (dir, conf) = setup(&[]);
     // The file backend's root disappears: its handles fail, the others resolve.
     std::fs::remove_dir_all(dir.path().join("secrets")).unwrap();
     let done = Cmd::new(BIN)
@@ -135,7 +132,7 @@ fn config_mistakes_exit_2_naming_the_backend() {
         ),
         ("backends: {}\n", "no backends configured"),
     ] {
-        write(&conf, text);
+        write_private(&conf, text);
         let done = Cmd::new(BIN)
             .args(["--config", conf.to_str().unwrap()])
             .stdin(payload(&["f:x"]))
@@ -151,7 +148,7 @@ fn config_mistakes_exit_2_naming_the_backend() {
 
 #[test]
 fn the_caller_can_choose_a_file_store_without_a_config_file() {
-    let (dir, _) = setup("");
+    let (dir, _) = setup(&[]);
     let doc = dir.path().join("doc.json");
     let secrets = dir.path().join("secrets");
     let call = |t: &str, config: serde_json::Value, handles: &[&str]| {
@@ -201,9 +198,9 @@ fn the_caller_can_choose_a_file_store_without_a_config_file() {
 
 #[test]
 fn a_store_that_cannot_be_built_fails_only_its_handles() {
-    let (dir, _) = setup("");
+    let (dir, _) = setup(&[]);
     let conf = dir.path().join("broken.yaml");
-    write(
+    write_private(
         &conf,
         "backends:\n  vault:\n    type: vault\n    address: http://127.0.0.1:9\n    auth:\n      method: token\n      token_file: /nonexistent/token\n  test:\n    type: dummy\n",
     );
@@ -223,7 +220,7 @@ fn a_store_that_cannot_be_built_fails_only_its_handles() {
 fn a_readable_config_holding_credentials_is_warned_about() {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("multi.yaml");
-    write(
+    write_private(
         &conf,
         "backends:\n  v:\n    type: vault\n    auth:\n      method: token\n      token: s.inline\n  t:\n    type: dummy\n",
     );
@@ -251,7 +248,7 @@ fn caller_config_decides_whether_a_request_may_replace_the_config_file() {
         &[("type", json!("dummy")), ("config", json!({}))],
     );
     // allow (the default): the request's store serves, a debug line says so.
-    let (_dir, conf) = setup("default: files\n");
+    let (_dir, conf) = setup(&[("default", "files")]);
     let done = Cmd::new(BIN)
         .args(["--config", &conf, "--log-level", "debug"])
         .stdin(request.clone())
@@ -260,7 +257,7 @@ fn caller_config_decides_whether_a_request_may_replace_the_config_file() {
     assert!(done.stderr.contains("caller_config: allow"), "{done}");
     // deny: the file's backends serve, and a warning says the request's
     // type was ignored.
-    let (_dir, conf) = setup("default: files\ncaller_config: deny\n");
+    let (_dir, conf) = setup(&[("default", "files"), ("caller_config", "deny")]);
     let done = Cmd::new(BIN)
         .args(["--config", &conf])
         .stdin(request.clone())
@@ -268,7 +265,7 @@ fn caller_config_decides_whether_a_request_may_replace_the_config_file() {
     assert_eq!(done.value("db_password"), "file-pw");
     assert!(done.stderr.contains("caller_config: deny"), "{done}");
     // Anything else is a config error.
-    let (_dir, conf) = setup("caller_config: maybe\n");
+    let (_dir, conf) = setup(&[("caller_config", "maybe")]);
     Cmd::new(BIN)
         .args(["--config", &conf])
         .stdin(request)

@@ -6,22 +6,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::TcpListener;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::time::Duration;
 
 use backend_tests::fault::moto_call;
+use backend_tests::files::write_private;
 use backend_tests::moto::{Moto, REGION};
+use backend_tests::multi::MultiConfig;
 use backend_tests::openbao::{OpenBao, ROOT_TOKEN};
 use backend_tests::{Cmd, assert_no_leak, go_payload};
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_secret-backend");
-
-fn write(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
 
 /// Creates a Secrets Manager secret through moto's JSON API.
 fn create_secret(moto: &Moto, name: &str, value: &str) {
@@ -54,21 +49,21 @@ fn stores(vault_address: Option<&str>) -> Stores {
     let dir = tempfile::tempdir().unwrap();
     let secrets = dir.path().join("secrets");
     std::fs::create_dir(&secrets).unwrap();
-    write(&secrets.join("db_password"), "file-pw-41d9");
+    write_private(&secrets.join("db_password"), "file-pw-41d9");
     let token = dir.path().join("token");
-    write(&token, ROOT_TOKEN);
-    let config = dir.path().join("multi.yaml");
-    write(
-        &config,
-        &format!(
-            "backends:\n  vault:\n    type: vault\n    address: {}\n    auth:\n      method: token\n      token_file: {}\n  \
-             aws:\n    type: aws\n    region: {REGION}\n    endpoint_url: {}\n  files:\n    type: file\n    dir: {}\ndefault: aws\n",
-            vault_address.unwrap_or(&bao.addr),
-            token.display(),
-            moto.endpoint(),
-            secrets.display()
-        ),
-    );
+    write_private(&token, ROOT_TOKEN);
+    let auth = format!("{{method: token, token_file: {}}}", token.display());
+    let vault_address = vault_address.unwrap_or(&bao.addr);
+    let config = MultiConfig::new()
+        .store(
+            "vault",
+            "vault",
+            &[("address", vault_address), ("auth", &auth)],
+        )
+        .aws("aws", REGION, &moto.endpoint())
+        .files("files", &secrets)
+        .default("aws")
+        .write(dir.path(), "multi.yaml");
     let config = config.to_str().unwrap().to_owned();
     Stores {
         _bao: bao,

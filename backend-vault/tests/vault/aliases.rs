@@ -5,7 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use crate::common::{cmd, kv_put, run_with, server, unique, write};
+use crate::common::{cmd, kv_put, run_with, server, unique};
+use backend_tests::files::private_file;
 use backend_tests::openbao::ROOT_TOKEN;
 use backend_tests::{assert_no_leak, payload};
 use serde_json::json;
@@ -99,11 +100,10 @@ fn a_failing_alias_says_where_its_target_looked() {
     let bao = server();
     let name = unique("alias-plain");
     let d = tempfile::tempdir().unwrap();
-    let cfg = write(
+    let cfg = private_file(
         d.path(),
         "config.yaml",
         &format!("address: {}\naliases:\n  other: {name}\n", bao.addr),
-        0o600,
     );
     let done = cmd(d.path())
         .env("VAULT_TOKEN", ROOT_TOKEN)

@@ -13,7 +13,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::common::{cmd, kv_put, server, token_alive, unique, write};
+use crate::common::{cmd, kv_put, server, token_alive, unique};
+use backend_tests::files::private_file;
 use backend_tests::moto::{Moto, xml_field};
 use backend_tests::openbao::OpenBao;
 use backend_tests::vault_aws::{Attempt, VaultAws, moto_auth};
@@ -146,14 +147,13 @@ fn run(
     env: &[(&str, String)],
     handles: &[&str],
 ) -> (Done, String) {
-    let config = write(
+    let config = private_file(
         home,
         "config.yaml",
         &format!(
             "address: {}\nauth:\n  method: aws\n{auth}{extra}",
             aws.url()
         ),
-        0o600,
     );
     let log = home.join("trace.log");
     let _ = std::fs::remove_file(&log);
@@ -291,7 +291,7 @@ fn web_identity_token_file_as_on_eks() {
     let home = tempfile::tempdir().unwrap();
     let jwt =
         "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6YWdlbnQifQ.SIGNED-JWT-0042";
-    let token_file = write(home.path(), "token", jwt, 0o600);
+    let token_file = private_file(home.path(), "token", jwt);
     let env = [
         (
             "AWS_WEB_IDENTITY_TOKEN_FILE",

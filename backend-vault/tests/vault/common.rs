@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use backend_tests::fault::isolated;
+use backend_tests::files::private_file;
 use backend_tests::openbao::{OpenBao, ROOT_TOKEN};
 use backend_tests::{Cmd, Done, Shared, payload};
 use serde_json::{Value, json};
@@ -46,13 +47,6 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}", COUNTER.fetch_add(1, Ordering::SeqCst))
 }
 
-pub fn write(dir: &Path, name: &str, text: &str, mode: u32) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
-    p
-}
-
 /// The binary with a clean environment: no VAULT_* from the developer's
 /// shell, HOME in a temp dir (no ~/.vault-token).
 pub fn cmd(home: &Path) -> Cmd {
@@ -67,12 +61,7 @@ pub fn run_with(
     env: &[(&str, &str)],
     handles: &[&str],
 ) -> Done {
-    let cfg = write(
-        dir,
-        "config.yaml",
-        &format!("address: {addr}\n{config}"),
-        0o600,
-    );
+    let cfg = private_file(dir, "config.yaml", &format!("address: {addr}\n{config}"));
     let mut c = cmd(dir).args(["--config", cfg.to_str().unwrap(), "--timeout", "20"]);
     for (k, v) in env {
         c = c.env(k, v);

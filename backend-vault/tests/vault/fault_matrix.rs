@@ -17,12 +17,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use backend_tests::fault::{Fault, FaultProxy, assert_kept, isolated, run_traced};
+use backend_tests::files::write_private;
 use backend_tests::openbao::OpenBao;
 use backend_tests::{Cmd, Done, Shared, free_port};
 use serde_json::json;
@@ -93,9 +93,9 @@ struct Run {
 fn run(addr: &str, token: &str, extra_config: &str, handles: &[&str]) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("token");
-    write(&token_file, token);
+    write_private(&token_file, token);
     let config = dir.path().join("vault.yaml");
-    write(
+    write_private(
         &config,
         &format!(
             "address: {addr}\nauth:\n  token_file: {}\n{extra_config}",
@@ -127,11 +127,6 @@ fn check(done: &Done, log: &str, handles: &[&str], credentials: &[&str]) {
         &[VALUE_A, VALUE_B],
         credentials,
     );
-}
-
-fn write(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
 /// Every handle failed with an error containing `cause`, and names its path.
@@ -313,9 +308,9 @@ fn approle_login_through_faults_at_trace_level_leaks_nothing() {
     let proxy = FaultProxy::before(Fault::status(500), 1, &bao.addr);
     let dir = tempfile::tempdir().unwrap();
     let sid = dir.path().join("secret-id");
-    write(&sid, &secret_id);
+    write_private(&sid, &secret_id);
     let config = dir.path().join("vault.yaml");
-    write(
+    write_private(
         &config,
         &format!(
             "address: {}\nauth:\n  method: approle\n  mount: fm-approle\n  role_id: {role_id}\n  secret_id_file: {}\n",

@@ -24,9 +24,10 @@ use std::time::{Duration, Instant};
 
 use crate::common::{
     BIN, approle, approle_yaml, cmd, kv_put, login_tokens, run_with, self_signed, server,
-    token_alive, unique, write,
+    token_alive, unique,
 };
 use backend_tests::fault::{Fault, FaultProxy};
+use backend_tests::files::private_file;
 use backend_tests::openbao::{OpenBao, ROOT_TOKEN};
 use backend_tests::{Done, assert_no_leak, free_port, payload};
 use serde_json::json;
@@ -94,7 +95,7 @@ fn the_servers_own_apis_are_refused_in_every_namespace() {
         json!({"v": "kv-value-under-auth"}),
     );
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "token", &token, 0o600);
+    let file = private_file(dir.path(), "token", &token);
     let config = format!("auth:\n  token_file: {}\n", file.display());
     let refused: Vec<String> = [
         "auth/token/lookup-self;id",
@@ -227,7 +228,7 @@ fn credentials_the_backend_holds_never_come_back() {
     let held = [login.as_str(), &role_id, &secret_id];
     assert_no_leak("stdout", done.stdout_str(), &held);
     assert_no_leak("stderr", &done.stderr, &held);
-    let file = write(dir.path(), "given-token", &given, 0o600);
+    let file = private_file(dir.path(), "given-token", &given);
     let config = format!("auth:\n  token_file: {}\n", file.display());
     let done = run_with(&bao.addr, dir.path(), &config, &[], &refs);
     check(&done, &["given"]);
@@ -334,7 +335,7 @@ fn run_address(dir: &Path, address: &str, in_config: bool) -> (Done, String) {
     } else {
         String::new()
     };
-    let cfg = write(dir, "config.yaml", &text, 0o600);
+    let cfg = private_file(dir, "config.yaml", &text);
     let mut c = cmd(dir)
         .args(["--config", cfg.to_str().unwrap(), "--timeout", "10"])
         .args(["--log-level", "trace", "--log-file", log.to_str().unwrap()])
@@ -420,12 +421,7 @@ fn a_cleartext_proxy_is_warned_about_and_its_password_never_shows() {
     let shown = format!("http://***@127.0.0.1:{port}");
     let log = dir.path().join("run.log");
     let run = |address: &str, env: &[(&str, &str)]| {
-        let cfg = write(
-            dir.path(),
-            "config.yaml",
-            &format!("address: {address}\n"),
-            0o600,
-        );
+        let cfg = private_file(dir.path(), "config.yaml", &format!("address: {address}\n"));
         let mut c = cmd(dir.path())
             .args(["--config", cfg.to_str().unwrap(), "--timeout", "5"])
             .args(["--log-file", log.to_str().unwrap()])
@@ -568,11 +564,10 @@ fn a_fifo_at_any_path_read_is_refused_at_once() {
         ),
     ];
     for (config, env, what) in &cases {
-        let cfg = write(
+        let cfg = private_file(
             d,
             "config.yaml",
             &format!("address: http://127.0.0.1:1\n{config}"),
-            0o600,
         );
         let mut c = cmd(d)
             .args(["--config", cfg.to_str().unwrap(), "--timeout", "30"])
@@ -589,14 +584,13 @@ fn a_fifo_at_any_path_read_is_refused_at_once() {
         );
     }
     // A CA directory holding only a FIFO: skipped, so no CA at all.
-    let cfg = write(
+    let cfg = private_file(
         d,
         "config.yaml",
         &format!(
             "address: https://127.0.0.1:1\nca_path: {}\n",
             fifo_dir.display()
         ),
-        0o600,
     );
     let done = cmd(d)
         .args(["--config", cfg.to_str().unwrap()])
@@ -761,12 +755,7 @@ fn approle_config(
 ) -> (PathBuf, String, String) {
     let (mount, role_id, secret_id) = approle(bao);
     let yaml = approle_yaml(&mount, &role_id, &secret_id, cache);
-    let cfg = write(
-        dir,
-        "config.yaml",
-        &format!("address: {address}\n{yaml}"),
-        0o600,
-    );
+    let cfg = private_file(dir, "config.yaml", &format!("address: {address}\n{yaml}"));
     (cfg, mount, secret_id)
 }
 

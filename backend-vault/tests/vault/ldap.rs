@@ -13,6 +13,7 @@
 
 use std::path::Path;
 
+use backend_tests::files::private_file;
 use backend_tests::ldap::{self, GROUPS_DN, Group, Ldap, PEOPLE_DN, User};
 use backend_tests::openbao::OpenBao;
 use backend_tests::{Cmd, Done, assert_no_leak, payload};
@@ -122,9 +123,7 @@ fn live_tokens(bao: &OpenBao) -> usize {
 fn ldap_login_reads_what_the_group_policy_allows() {
     let (_dir, bao) = setup();
     let home = tempfile::tempdir().unwrap();
-    let pw = home.path().join("password");
-    std::fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
-    std::fs::set_permissions(&pw, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let pw = private_file(home.path(), "password", &format!("{PASSWORD}\n"));
     let allowed = "secret/app/db;v";
     let denied = "secret/other/db;v";
     let (done, log) = run(

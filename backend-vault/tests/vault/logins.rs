@@ -8,9 +8,10 @@ use std::sync::atomic::Ordering;
 
 use crate::common::{
     approle, approle_yaml, enable_auth, faulty, kv_put, login_tokens, openssl, run_with,
-    self_signed, server, token_alive, unique, write,
+    self_signed, server, token_alive, unique,
 };
 use backend_tests::assert_no_leak;
+use backend_tests::files::{private_file, set_mode};
 use backend_tests::openbao::ROOT_TOKEN;
 use serde_json::{Value, json};
 
@@ -20,7 +21,7 @@ fn token_from_file_and_from_home() {
     let p = format!("secret/{}", unique("tok"));
     kv_put(&bao, &p, json!({"v": "token-file-value"}));
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "token", "root\n", 0o600);
+    let file = private_file(dir.path(), "token", "root\n");
     let handle = format!("{p};v");
     let done = run_with(
         &bao.addr,
@@ -31,11 +32,11 @@ fn token_from_file_and_from_home() {
     );
     assert_eq!(done.value(&handle), "token-file-value");
     // ~/.vault-token, as the CLI's token helper leaves it.
-    write(dir.path(), ".vault-token", "root", 0o600);
+    private_file(dir.path(), ".vault-token", "root");
     let done = run_with(&bao.addr, dir.path(), "", &[], &[&handle]);
     assert_eq!(done.value(&handle), "token-file-value");
     // A token file others can write is refused: exit 2, nothing on stdout.
-    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+    set_mode(&file, 0o666);
     let done = run_with(
         &bao.addr,
         dir.path(),
@@ -70,7 +71,7 @@ fn approle_login_and_revocation() {
     let p = format!("secret/{}", unique("ar"));
     kv_put(&bao, &p, json!({"user": "ar-user", "pass": "ar-pass"}));
     let dir = tempfile::tempdir().unwrap();
-    let sid = write(dir.path(), "secret-id", &format!("{secret_id}\n"), 0o600);
+    let sid = private_file(dir.path(), "secret-id", &format!("{secret_id}\n"));
     let config = format!(
         "auth:\n  method: approle\n  mount: {mount}\n  role_id: {role_id}\n  secret_id_file: {}\n",
         sid.display()
@@ -107,11 +108,10 @@ fn approle_login_and_revocation() {
     );
 
     // A wrong secret id: every handle says the login failed, and how.
-    let bad = write(
+    let bad = private_file(
         dir.path(),
         "bad-secret-id",
         "00000000-0000-0000-0000-000000000000",
-        0o600,
     );
     let config = format!(
         "auth:\n  method: approle\n  mount: {mount}\n  role_id: {role_id}\n  secret_id_file: {}\n",
@@ -181,7 +181,7 @@ fn userpass_login() {
     let p = format!("secret/{}", unique("up"));
     kv_put(&bao, &p, json!({"v": "userpass-value"}));
     let dir = tempfile::tempdir().unwrap();
-    let pw = write(dir.path(), "pw", "pw-Secret-9\n", 0o600);
+    let pw = private_file(dir.path(), "pw", "pw-Secret-9\n");
     let config = format!(
         "auth:\n  method: userpass\n  mount: {mount}\n  username: agent\n  password_file: {}\n",
         pw.display()
@@ -283,7 +283,7 @@ fn jwt_login_with_a_local_key() {
         ),
     );
     let jwt = sign_jwt(dir.path(), json!({"sub": "agent", "aud": "secret-backend"}));
-    let jwt_file = write(dir.path(), "jwt", &jwt, 0o600);
+    let jwt_file = private_file(dir.path(), "jwt", &jwt);
     let p = format!("secret/{}", unique("jwt"));
     kv_put(&bao, &p, json!({"v": "jwt-value"}));
     let h = format!("{p};v");
@@ -335,7 +335,7 @@ fn kubernetes_login_against_a_stand_in_kubernetes_api() {
                "kubernetes.io/serviceaccount/service-account.name": "agent",
                "kubernetes.io/serviceaccount/service-account.uid": "6a3f8c2e-0000-4000-8000-000000000001"}),
     );
-    let jwt_file = write(dir.path(), "sa-token", &jwt, 0o600);
+    let jwt_file = private_file(dir.path(), "sa-token", &jwt);
     let p = format!("secret/{}", unique("k8s"));
     kv_put(&bao, &p, json!({"v": "k8s-value"}));
     let h = format!("{p};v");

@@ -5,8 +5,9 @@
 
 use std::time::Duration;
 
-use crate::common::{kv_put, run_root, run_with, server, unique, write};
+use crate::common::{kv_put, run_root, run_with, server, unique};
 use backend_tests::assert_no_leak;
+use backend_tests::files::private_file;
 use backend_tests::openbao::{OpenBao, ROOT_TOKEN};
 use serde_json::{Value, json};
 
@@ -219,7 +220,7 @@ fn conformance_kit() {
     let p = format!("secret/{}", unique("kit"));
     kv_put(&bao, &p, json!({"user": "kit-user", "pass": "kit-pass"}));
     let dir = tempfile::tempdir().unwrap();
-    let token = write(dir.path(), "token", ROOT_TOKEN, 0o600);
+    let token = private_file(dir.path(), "token", ROOT_TOKEN);
     let config = backend_vault::VaultConfig {
         address: Some(bao.addr.clone()),
         auth: backend_vault::AuthConfig {

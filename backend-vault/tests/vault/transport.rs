@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crate::common::{
     cmd, faulty, kv_put, listen, login_tokens, read_head, run_root, run_with, self_signed, server,
-    write,
 };
+use backend_tests::files::{file_with_mode, private_file};
 use backend_tests::openbao::{OpenBao, ROOT_TOKEN};
 use backend_tests::{free_port, payload};
 use serde_json::json;
@@ -19,12 +19,7 @@ use serde_json::json;
 fn server_down_answers_every_handle_in_time() {
     let dir = tempfile::tempdir().unwrap();
     let addr = format!("http://127.0.0.1:{}", free_port());
-    let cfg = write(
-        dir.path(),
-        "config.yaml",
-        &format!("address: {addr}\n"),
-        0o600,
-    );
+    let cfg = private_file(dir.path(), "config.yaml", &format!("address: {addr}\n"));
     let done = cmd(dir.path())
         .args(["--config", cfg.to_str().unwrap(), "--timeout", "3"])
         .env("VAULT_TOKEN", "t")
@@ -52,12 +47,7 @@ fn server_hanging_answers_every_handle_before_the_deadline() {
         }
     });
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write(
-        dir.path(),
-        "config.yaml",
-        &format!("address: {addr}\n"),
-        0o600,
-    );
+    let cfg = private_file(dir.path(), "config.yaml", &format!("address: {addr}\n"));
     let done = cmd(dir.path())
         .args(["--config", cfg.to_str().unwrap(), "--timeout", "2"])
         .env("VAULT_TOKEN", "t")
@@ -245,7 +235,7 @@ fn system_roots_are_loaded_only_for_tls() {
     let tls = OpenBao::start_tls();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let empty = write(d, "empty.pem", "", 0o644);
+    let empty = file_with_mode(d, "empty.pem", "", 0o644);
     let no_roots = [
         ("VAULT_TOKEN", ROOT_TOKEN),
         ("SSL_CERT_FILE", empty.to_str().unwrap()),

@@ -37,8 +37,8 @@
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
 use backend_tests::drongo::Drongo;
+use backend_tests::files::write_private;
 use backend_tests::gcp_auth::{FakeGoogle, Seen};
-use backend_tests::k8s::set_mode;
 use serde_json::json;
 
 /// The command line and the stdio protocol, shared with `fake-azure`.
@@ -89,8 +89,7 @@ fn main() {
         "client_id": "1000000000bench",
         "token_uri": google.token_uri(),
     });
-    std::fs::write(&credentials, key.to_string()).unwrap();
-    set_mode(&credentials, 0o600);
+    write_private(&credentials, &key.to_string());
     let ready = json!({
         "endpoint": google.url(),
         "token_uri": google.token_uri(),

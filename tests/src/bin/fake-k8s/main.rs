@@ -31,7 +31,8 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
-use backend_tests::k8s::{FakeKube, service_account, set_mode};
+use backend_tests::files::write_private;
+use backend_tests::k8s::{FakeKube, service_account};
 use serde_json::json;
 
 const TOKEN: &str = "fake-k8s-bench-token";
@@ -72,8 +73,7 @@ fn main() {
     }
     let ca_path = kube.ca_file();
     let token_path = ca_path.with_file_name("token");
-    std::fs::write(&token_path, TOKEN).unwrap();
-    set_mode(&token_path, 0o600);
+    write_private(&token_path, TOKEN);
 
     let mut out = std::io::stdout().lock();
     let ready = json!({
