@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use backend_tests::fault::isolated;
 use backend_tests::files::private_file;
 use backend_tests::openbao::{OpenBao, ROOT_TOKEN};
-use backend_tests::{Cmd, Done, Shared, payload};
+use backend_tests::{Cmd, Done, Shared, assert_no_leak, payload};
 use serde_json::{Value, json};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_secret-backend-vault");
@@ -67,6 +67,31 @@ pub fn run_with(
         c = c.env(k, v);
     }
     c.stdin(payload(handles)).run()
+}
+
+/// A login round trip through the binary: `handle` read with `config`
+/// (YAML after `address:`, its `auth:` logging in at `mount`) comes back as
+/// `value`, none of `secrets` shows on stderr, and exactly one login was
+/// made at `mount`, its token revoked when the call ended. Returns the
+/// reply, for what a test checks besides.
+pub fn login_round_trip(
+    bao: &OpenBao,
+    dir: &Path,
+    config: &str,
+    mount: &str,
+    (handle, value): (&str, &str),
+    secrets: &[&str],
+) -> Done {
+    let done = run_with(&bao.addr, dir, config, &[], &[handle]);
+    assert_eq!(done.value(handle), value, "{done}");
+    assert_no_leak("stderr", &done.stderr, secrets);
+    let tokens = login_tokens(bao, mount);
+    assert_eq!(tokens.len(), 1, "one login at auth/{mount}: {done}");
+    assert!(
+        !token_alive(bao, &tokens[0]),
+        "the login token at auth/{mount} was revoked"
+    );
+    done
 }
 
 /// Runs as root through VAULT_TOKEN.

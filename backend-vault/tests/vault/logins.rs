@@ -7,8 +7,8 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 
 use crate::common::{
-    approle, approle_yaml, enable_auth, faulty, kv_put, login_tokens, openssl, run_with,
-    self_signed, server, token_alive, unique,
+    approle, approle_yaml, enable_auth, faulty, kv_put, login_round_trip, login_tokens, openssl,
+    run_with, self_signed, server, token_alive, unique,
 };
 use backend_tests::assert_no_leak;
 use backend_tests::files::{private_file, set_mode};
@@ -187,12 +187,14 @@ fn userpass_login() {
         pw.display()
     );
     let h = format!("{p};v");
-    let done = run_with(&bao.addr, dir.path(), &config, &[], &[&h]);
-    assert_eq!(done.value(&h), "userpass-value");
-    assert_no_leak("stderr", &done.stderr, &["pw-Secret-9"]);
-    let tokens = login_tokens(&bao, &mount);
-    assert_eq!(tokens.len(), 1);
-    assert!(!token_alive(&bao, &tokens[0]));
+    login_round_trip(
+        &bao,
+        dir.path(),
+        &config,
+        &mount,
+        (&h, "userpass-value"),
+        &["pw-Secret-9"],
+    );
     // Wrong password, given inline this time.
     let config = format!(
         "auth:\n  method: userpass\n  mount: {mount}\n  username: agent\n  password: wrong\n"
@@ -291,12 +293,14 @@ fn jwt_login_with_a_local_key() {
         "auth:\n  method: jwt\n  mount: {mount}\n  role: agent\n  jwt_file: {}\n",
         jwt_file.display()
     );
-    let done = run_with(&bao.addr, dir.path(), &config, &[], &[&h]);
-    assert_eq!(done.value(&h), "jwt-value");
-    assert_no_leak("stderr", &done.stderr, &[&jwt]);
-    let tokens = login_tokens(&bao, &mount);
-    assert_eq!(tokens.len(), 1);
-    assert!(!token_alive(&bao, &tokens[0]));
+    login_round_trip(
+        &bao,
+        dir.path(),
+        &config,
+        &mount,
+        (&h, "jwt-value"),
+        &[&jwt],
+    );
 }
 
 #[test]
@@ -343,10 +347,6 @@ fn kubernetes_login_against_a_stand_in_kubernetes_api() {
         "auth:\n  method: kubernetes\n  mount: {mount}\n  role: agent\n  jwt_file: {}\n",
         jwt_file.display()
     );
-    let done = run_with(&bao.addr, dir.path(), &config, &[], &[&h]);
-    assert_eq!(done.value(&h), "k8s-value");
+    login_round_trip(&bao, dir.path(), &config, &mount, (&h, "k8s-value"), &[]);
     assert_eq!(reviews.load(Ordering::SeqCst), 1, "one TokenReview");
-    let tokens = login_tokens(&bao, &mount);
-    assert_eq!(tokens.len(), 1);
-    assert!(!token_alive(&bao, &tokens[0]));
 }
