@@ -133,10 +133,10 @@ impl Provider for AwsProvider {
             |h, fetched| {
                 let value = fetched.map_err(Clone::clone)?;
                 let Some(key) = &h.key else {
-                    return Ok(value.clone());
+                    return Ok(value.take());
                 };
                 let doc = docs
-                    .entry(std::ptr::from_ref::<Secret>(value) as usize)
+                    .entry(std::ptr::from_ref::<Secret>(&value) as usize)
                     .or_insert_with(|| serde_json::from_str(value.expose()).ok());
                 match doc {
                     Some(doc) => backend_core::key::extract(doc, key, &h.target.location()),

@@ -181,7 +181,7 @@ impl Provider for AzureProvider {
                 .await
             },
             |h, bundle| match bundle {
-                Ok(b) => value(b, h, &vault.location(h.name, h.version)),
+                Ok(b) => value(&b, h, &vault.location(h.name, h.version)),
                 Err(e) if e.kind() == ErrorKind::TimedOut => {
                     Err(e.clone().context(vault.location(h.name, h.version)))
                 }

@@ -35,8 +35,8 @@ pub mod yaml;
 pub use alias::Aliases;
 pub use error::{ConfigError, ErrorKind, HandleError};
 pub use provider::{
-    About, BoxFuture, Context, NoArgs, NoConfig, Outcome, Provider, Resolver, bounded, fan_out,
-    group, none_parsed,
+    About, BoxFuture, Context, Fetched, NoArgs, NoConfig, Outcome, Provider, Resolver, bounded,
+    fan_out, group, none_parsed,
 };
 pub use runner::main;
 pub use secret::{Credential, Secret};

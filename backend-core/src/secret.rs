@@ -20,8 +20,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use zeroize::Zeroizing;
 
-/// A secret value, redacted in `Debug` and zeroized on drop.
-#[derive(Clone, PartialEq, Eq)]
+/// A secret value, redacted in `Debug` and zeroized on drop. The default is
+/// the empty value (what [`crate::provider::Fetched::take`] leaves behind).
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secret(Zeroizing<String>);
 
 impl Secret {

@@ -198,7 +198,7 @@ impl FileProvider {
                     load_in,
                 )
             },
-            |target, file| self.value_of(*target, file.map_err(Clone::clone)?),
+            |target, file| self.value_of(*target, &*file.map_err(Clone::clone)?),
         )
         .await
     }

@@ -208,7 +208,7 @@ impl Provider for GcpProvider {
                 .await
             },
             |(name, key), payload| match payload {
-                Ok(payload) => value(payload, *key, name),
+                Ok(payload) => value(&payload, *key, name),
                 Err(e) if e.kind() == backend_core::ErrorKind::TimedOut => {
                     Err(e.clone().context(*name))
                 }

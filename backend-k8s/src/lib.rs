@@ -165,7 +165,7 @@ impl Provider for K8sProvider {
                 .await
             },
             |(h, ns), data| match data {
-                Ok(data) => value(data, h, ns),
+                Ok(data) => value(&data, h, ns),
                 Err(e) if e.kind() == backend_core::ErrorKind::TimedOut => {
                     Err(e.clone().context(location(h, Some(ns))))
                 }

@@ -33,7 +33,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use backend_core::protocol::Request;
-use backend_core::{ConfigError, Context, HandleError, NoArgs, Outcome, Provider, Resolver, group};
+use backend_core::{
+    ConfigError, Context, Fetched, HandleError, NoArgs, Outcome, Provider, Resolver, fan_out, group,
+};
 use futures_util::future::join_all;
 use serde::Deserialize;
 use serde_json::Value;
@@ -122,15 +124,6 @@ impl std::fmt::Debug for Slot {
 
 /// Rewrites a caller's handle into the served store's grammar.
 pub type HandleMap = fn(&str) -> String;
-
-/// One backend's share of a call: the backend (or why it cannot be built),
-/// the distinct handles it gets, and where their answers go.
-struct Batch {
-    provider: Result<Arc<dyn Resolver>, HandleError>,
-    distinct: Vec<String>,
-    /// (index of the caller's handle, index in `distinct`).
-    positions: Vec<(usize, usize)>,
-}
 
 /// The multi-store provider.
 #[derive(Debug)]
@@ -300,6 +293,39 @@ impl MultiProvider {
         Ok(p)
     }
 
+    /// Asks each backend for its distinct handles, all backends at once
+    /// under the one deadline; the answers in the order of `pairs`.
+    async fn ask(&self, pairs: Vec<(&str, &str)>, ctx: &Context) -> Vec<Outcome> {
+        let (names, of_pair) = group(pairs.iter().map(|(name, _)| *name));
+        let mut asked: Vec<Vec<String>> = names.iter().map(|_| Vec::new()).collect();
+        for ((_, sub), &b) in pairs.iter().zip(&of_pair) {
+            if let Some(subs) = asked.get_mut(b) {
+                subs.push((*sub).to_owned());
+            }
+        }
+        drop(pairs);
+        let calls = names.iter().zip(&asked).map(|(name, subs)| async move {
+            match self.provider(name) {
+                Ok(p) => p.resolve_boxed(subs, ctx).await,
+                Err(e) => subs.iter().map(|_| Err(e.clone())).collect(),
+            }
+        });
+        let answered = join_all(calls).await;
+        drop(asked);
+        // Each backend answered its handles in the order they were pushed,
+        // which is the order of `pairs`.
+        let mut answers: Vec<_> = answered.into_iter().map(Vec::into_iter).collect();
+        of_pair
+            .into_iter()
+            .map(|b| {
+                answers
+                    .get_mut(b)
+                    .and_then(Iterator::next)
+                    .unwrap_or_else(|| Err(ctx.timed_out()))
+            })
+            .collect()
+    }
+
     fn built(&self) -> Vec<Arc<dyn Resolver>> {
         self.slots
             .values()
@@ -307,8 +333,6 @@ impl MultiProvider {
             .collect()
     }
 }
-
-impl MultiProvider {}
 
 impl Provider for MultiProvider {
     const ABOUT: backend_core::About = backend_core::about!(
@@ -319,88 +343,20 @@ impl Provider for MultiProvider {
     type Args = NoArgs;
 
     async fn resolve(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
-        {
-            // (handle index, backend, its handle there) per routable handle,
-            // borrowing the handle where no rewrite applies; the others'
-            // errors kept aside. The answers' table is made only once the
-            // stores have answered: memory at its peak holds no empty slots.
-            let mut routed: Vec<(usize, &str, Cow<'_, str>)> = Vec::new();
-            let mut unroutable: Vec<(usize, HandleError)> = Vec::new();
-            for (i, h) in handles.iter().enumerate() {
-                match self.route(h) {
-                    Ok((name, sub)) => routed.push((i, name, sub)),
-                    Err(e) => unroutable.push((i, e)),
-                }
-            }
-            let (names, of_handle) = group(routed.iter().map(|(_, name, _)| *name));
-            let mut batches: Vec<Batch> = names
-                .iter()
-                .map(|name| Batch {
-                    provider: self.provider(name),
-                    distinct: Vec::new(),
-                    positions: Vec::new(),
-                })
-                .collect();
-            // Sub-handle -> its index in its batch's `distinct`, borrowing
-            // the routed handles; both go before the stores are asked.
-            let mut index: Vec<HashMap<&str, usize>> =
-                names.iter().map(|_| HashMap::new()).collect();
-            for ((i, _, sub), &b) in routed.iter().zip(&of_handle) {
-                // Two handles may map to one sub-handle; the sub-provider
-                // wants distinct handles, so each is asked once.
-                let batch = &mut batches[b];
-                let d = *index[b].entry(sub.as_ref()).or_insert_with(|| {
-                    batch.distinct.push(sub.as_ref().to_owned());
-                    batch.distinct.len() - 1
-                });
-                batch.positions.push((*i, d));
-            }
-            drop(index);
-            drop(routed);
-            drop(of_handle);
-            let calls = batches.iter().map(|b| async move {
-                match &b.provider {
-                    Ok(p) => p.resolve_boxed(&b.distinct, ctx).await,
-                    Err(e) => b.distinct.iter().map(|_| Err(e.clone())).collect(),
-                }
-            });
-            let answered = join_all(calls).await;
-            let mut outcomes: Vec<Option<Outcome>> = handles.iter().map(|_| None).collect();
-            for (i, e) in unroutable {
-                if let Some(slot) = outcomes.get_mut(i) {
-                    *slot = Some(Err(e));
-                }
-            }
-            for (batch, answers) in batches.iter_mut().zip(answered) {
-                batch.distinct = Vec::new();
-                // Each answer moves to its handle; only one asked for by
-                // several handles is copied.
-                let mut uses = vec![0usize; answers.len()];
-                for &(_, d) in &batch.positions {
-                    if let Some(u) = uses.get_mut(d) {
-                        *u += 1;
-                    }
-                }
-                let mut answers: Vec<Option<Outcome>> = answers.into_iter().map(Some).collect();
-                for &(i, d) in &batch.positions {
-                    let answer = match (uses.get_mut(d), answers.get_mut(d)) {
-                        (Some(u), Some(slot)) if *u > 1 => {
-                            *u -= 1;
-                            slot.clone()
-                        }
-                        (_, Some(slot)) => slot.take(),
-                        _ => None,
-                    };
-                    if let Some(slot) = outcomes.get_mut(i) {
-                        *slot = Some(answer.unwrap_or_else(|| Err(ctx.timed_out())));
-                    }
-                }
-            }
-            outcomes
-                .into_iter()
-                .map(|o| o.unwrap_or_else(|| Err(ctx.timed_out())))
-                .collect()
-        }
+        // Each handle routed to (backend, its handle there), borrowing the
+        // handle where no rewrite applies; a handle no backend takes keeps
+        // its error. Equal (backend, handle) pairs are asked once.
+        let routed: Vec<Result<(&str, Cow<'_, str>), HandleError>> =
+            handles.iter().map(|h| self.route(h)).collect();
+        fan_out(
+            &routed,
+            |(name, sub)| (*name, sub.as_ref()),
+            |pairs| self.ask(pairs, ctx),
+            // A value asked for by one handle moves to it; only one asked
+            // for by several is copied.
+            |_, answer| answer.map(Fetched::take).map_err(Clone::clone),
+        )
+        .await
     }
 
     async fn close(&self, ctx: &Context) {
@@ -492,5 +448,48 @@ impl Provider for MultiProvider {
             }
             (None, _) => MultiProvider::new(config),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// Handles across two backends, repeated and unroutable ones among
+    /// them: each answered in its place.
+    #[tokio::test]
+    async fn answers_keep_the_handles_order_across_backends() {
+        let config: MultiConfig = serde_json::from_value(serde_json::json!({
+            "backends": { "a": { "type": "dummy" }, "b": { "type": "dummy" } }
+        }))
+        .unwrap();
+        let multi = MultiProvider::new(config).unwrap();
+        let handles: Vec<String> = ["a:x", "b:y", "a:x", "zz:q", "b:y", "a:z", "b:x"]
+            .map(String::from)
+            .to_vec();
+        let ctx = Context::with_budget(std::time::Duration::from_secs(5));
+        let shown: Vec<String> = multi
+            .resolve(&handles, &ctx)
+            .await
+            .into_iter()
+            .map(|o| match o {
+                Ok(v) => v.expose().to_owned(),
+                Err(e) => format!("error: {e}"),
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "decrypted_x",
+                "decrypted_y",
+                "decrypted_x",
+                "error: no backend named 'zz'",
+                "decrypted_y",
+                "decrypted_z",
+                "decrypted_x",
+            ]
+        );
     }
 }
