@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use backend_core::protocol::CREDENTIAL_REFUSED;
 use backend_tests::fault::{BODY_MARKER, Fault, FaultProxy, assert_kept, run_traced};
-use backend_tests::files::write_private;
+use backend_tests::files::{set_mode, write_private, write_with_mode};
 use backend_tests::moto::{self, Moto};
 use backend_tests::{Cmd, Done, Shared, assert_no_leak, free_port};
 use serde_json::json;
@@ -542,11 +542,9 @@ fn a_token_file_named_by_a_profile_is_refused_at_once() {
 
 #[test]
 fn a_group_writable_credentials_file_is_refused() {
-    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("credentials");
-    std::fs::write(&path, "[default]\naws_access_key_id = AKIA\n").unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o664)).unwrap();
+    write_with_mode(&path, "[default]\naws_access_key_id = AKIA\n", 0o664);
     let c = keyed(dir.path()).env("AWS_SHARED_CREDENTIALS_FILE", path.to_str().unwrap());
     let done = kept(c, dir.path(), &HANDLES, &[]);
     all_failed(
@@ -732,14 +730,10 @@ fn web_identity_works_through_the_tokens_read_by_the_backend() {
 
 #[test]
 fn a_readable_file_holding_keys_is_warned_about() {
-    use std::os::unix::fs::PermissionsExt;
     const WARNING: &str = "readable by every user";
     let dir = tempfile::tempdir().unwrap();
     let endpoint = format!("http://127.0.0.1:{}", free_port());
     let run = |c: Cmd| c.stdin(backend_tests::payload(&["w/a"])).run();
-    let mode = |p: &Path, m: u32| {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
-    };
     // The config: static keys, a session token or an external id.
     let config = dir.path().join("aws.yaml");
     for (text, holds) in [
@@ -764,7 +758,7 @@ fn a_readable_file_holding_keys_is_warned_about() {
         let c = keyed(dir.path()).args(["--config", config.to_str().unwrap()]);
         let quiet = run(c.clone());
         assert!(!quiet.stderr.contains(WARNING), "0600: {quiet}");
-        mode(&config, 0o644);
+        set_mode(&config, 0o644);
         let loud = run(c);
         assert_eq!(loud.stderr.contains(WARNING), holds, "0644 {text}: {loud}");
         assert_no_leak("stderr", &loud.stderr, &[CONFIG_KEY]);
@@ -775,7 +769,7 @@ fn a_readable_file_holding_keys_is_warned_about() {
         &credentials,
         &format!("[default]\naws_access_key_id = AKIAX\naws_secret_access_key = {PROFILE_KEY}\n"),
     );
-    mode(&credentials, 0o644);
+    set_mode(&credentials, 0o644);
     let done = run(base(dir.path())
         .env("AWS_ENDPOINT_URL", &endpoint)
         .env("AWS_SHARED_CREDENTIALS_FILE", credentials.to_str().unwrap()));

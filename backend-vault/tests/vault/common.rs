@@ -3,14 +3,13 @@
 //! asks, [`Shared`]), running the binary with a config, and the AppRole
 //! and token helpers.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use backend_tests::fault::isolated;
-use backend_tests::files::private_file;
+use backend_tests::files::{private_file, set_mode};
 use backend_tests::openbao::{OpenBao, ROOT_TOKEN};
 use backend_tests::{Cmd, Done, Shared, assert_no_leak, payload};
 use serde_json::{Value, json};
@@ -221,7 +220,7 @@ pub fn self_signed(dir: &Path, name: &str, cn: &str, extra: &[&str]) -> (PathBuf
     args.extend(extra);
     openssl(&args, dir, None);
     let key = dir.join(key);
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    set_mode(&key, 0o600);
     (dir.join(cert), key)
 }
 
