@@ -44,6 +44,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 /// No attempt starts with less than this left before the deadline.
 const LAST_START: Duration = Duration::from_millis(50);
+/// How long past the deadline [`Http::send`] cuts an attempt itself: its
+/// callers cut it at the deadline, in their own words, first.
+const PAST_DEADLINE: Duration = Duration::from_millis(100);
 
 pub use reqwest;
 
@@ -178,10 +181,12 @@ impl Http {
 
     /// Sends the request `make` builds, retrying transient failures inside
     /// `ctx`'s deadline; `make` is called once per attempt. No retry starts
-    /// that cannot begin before the deadline; the attempt under way is the
-    /// caller's to cut there (every caller runs it inside
-    /// [`Context::within`] or [`backend_core::bounded`], so that the handle
-    /// says `timed out` in the store's words).
+    /// that cannot begin before the deadline. Callers run it inside
+    /// [`Context::within`] or [`backend_core::bounded`], so that a handle
+    /// says `timed out` in the store's words at the deadline; an attempt
+    /// still under way a moment later is cut here all the same (a
+    /// [`Failure::Unreachable`]), so no call waits past the deadline on a
+    /// server that never answers, whoever calls.
     pub async fn send(
         &self,
         ctx: &Context,
@@ -190,10 +195,19 @@ impl Http {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let outcome = match make(&self.client).send().await {
-                Ok(resp) => read(resp).await,
-                Err(e) => Err(transport_failure(&e)),
+            let exchange = async {
+                match make(&self.client).send().await {
+                    Ok(resp) => read(resp).await,
+                    Err(e) => Err(transport_failure(&e)),
+                }
             };
+            let outcome = tokio::time::timeout_at(ctx.deadline() + PAST_DEADLINE, exchange)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Failure::Unreachable(
+                        "no answer before the deadline".to_owned(),
+                    ))
+                });
             let retry = match &outcome {
                 Ok(r) => retried(r.status),
                 Err(Failure::Unreachable(_)) => true,
@@ -371,6 +385,33 @@ mod tests {
             "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
         );
         assert_eq!(retry_after(&h), None);
+    }
+
+    /// A server that accepts connections and never answers: `send` gives
+    /// up just past the deadline though its caller set no timeout.
+    #[tokio::test]
+    async fn send_is_cut_just_past_the_deadline_by_itself() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _server = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((conn, _)) = listener.accept().await {
+                held.push(conn);
+            }
+        });
+        let tls = crate::tls::client_config(crate::tls::Options::default()).unwrap();
+        let http = Http::builder("test", tls).build().unwrap();
+        let ctx = Context::with_budget(Duration::from_millis(300));
+        let url = format!("http://{addr}/");
+        // The outer timeout only stops a broken `send` from hanging the test.
+        let outcome =
+            tokio::time::timeout(Duration::from_secs(20), http.send(&ctx, |c| c.get(&url)))
+                .await
+                .expect("send waited far past the deadline");
+        match outcome {
+            Err(Failure::Unreachable(why)) => assert_eq!(why, "no answer before the deadline"),
+            other => panic!("unexpected: {:?}", other.map(|r| r.status)),
+        }
     }
 
     #[test]
