@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use backend_tests::azure::{FakeAzure, IDENTITY_VARS, TENANT};
 use backend_tests::drongo::Drongo;
-use backend_tests::files::write_private;
 use backend_tests::gcp_auth::FakeGoogle;
+use backend_tests::multi::MultiConfig;
 use backend_tests::{Cmd, assert_no_leak, go_payload, payload};
 use serde_json::json;
 
@@ -62,15 +62,22 @@ fn no_leaks(dir: &Path, done: &backend_tests::Done) {
 fn azure_from_the_config_file() {
     let az = azure();
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.yaml");
-    write_private(
-        &config,
-        &format!(
-            "backends:\n  kv:\n    type: azure\n    keyvaulturl: {url}\n    authority_host: {url}\n    ca_file: {ca}\n    azure_session:\n      azure_tenant_id: {TENANT}\n      azure_client_id: {APP}\n      azure_client_secret: {CLIENT_SECRET}\n",
-            url = az.url(),
-            ca = az.ca_file().display(),
-        ),
+    let (url, ca) = (az.url(), az.ca_file().display().to_string());
+    let session = format!(
+        "{{azure_tenant_id: {TENANT}, azure_client_id: {APP}, azure_client_secret: {CLIENT_SECRET}}}"
     );
+    let config = MultiConfig::new()
+        .store(
+            "kv",
+            "azure",
+            &[
+                ("keyvaulturl", &url),
+                ("authority_host", &url),
+                ("ca_file", &ca),
+                ("azure_session", &session),
+            ],
+        )
+        .write(dir.path(), "config.yaml");
     let done = cmd(dir.path())
         .args(["--config", config.to_str().unwrap()])
         .stdin(payload(&["kv:db;password", "kv:nope", "kv:bad_name!"]))
@@ -154,14 +161,14 @@ fn gcp_no_leaks(dir: &Path, done: &backend_tests::Done, google: &FakeGoogle) {
 fn gcp_from_the_config_file() {
     let (_d, google) = gcp();
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.yaml");
-    write_private(
-        &config,
-        &format!(
-            "backends:\n  sm:\n    type: gcp\n    endpoint: {}\n    gcp_session:\n      project_id: {GCP_PROJECT}\n",
-            google.url()
-        ),
-    );
+    let session = format!("{{project_id: {GCP_PROJECT}}}");
+    let config = MultiConfig::new()
+        .store(
+            "sm",
+            "gcp",
+            &[("endpoint", &google.url()), ("gcp_session", &session)],
+        )
+        .write(dir.path(), "config.yaml");
     let done = gcp_cmd(dir.path(), &google)
         .args(["--config", config.to_str().unwrap()])
         .stdin(payload(&["sm:db;password", "sm:nope", "sm:bad name"]))
