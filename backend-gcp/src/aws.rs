@@ -29,9 +29,8 @@
 use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
 use backend_core::{Context, Secret};
+use backend_net::sigv4;
 use serde_json::{Value, json};
 
 use crate::http::{Failure, Http};
@@ -242,41 +241,26 @@ pub fn sign(
         ("host".into(), host),
         ("x-goog-cloud-target-resource".into(), audience.to_owned()),
     ];
-    let identity = Credentials::new(
+    let credentials = Credentials::new(
         &creds.access_key_id,
         creds.secret_access_key.expose(),
         creds.session_token.as_ref().map(|t| t.expose().to_owned()),
         None,
         "gcp-aws1",
-    )
-    .into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name("sts")
-        .time(now)
-        .settings(SigningSettings::default())
-        .build()
-        .map_err(|_| "cannot sign the AWS request: incomplete signing parameters".to_owned())?
-        .into();
-    let request = SignableRequest::new(
-        "POST",
-        url,
-        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        SignableBody::Bytes(b""),
-    )
-    .map_err(|_| "cannot sign the AWS request: a header cannot be signed".to_owned())?;
-    let (instructions, _) = aws_sigv4::http_request::sign(request, &params)
-        .map_err(|_| "cannot sign the AWS request".to_owned())?
-        .into_parts();
+    );
+    let to_sign: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     // x-amz-date, x-amz-security-token (with a session token), authorization.
-    let (added, _) = instructions.into_parts();
+    let signed = sigv4::sign_post(credentials, "sts", region, url, &to_sign, b"", now)
+        .map_err(|e| format!("cannot sign the AWS request: {e}"))?;
     let mut authorization = None;
-    for h in &added {
-        if h.name() == "authorization" {
-            authorization = Some(h.value().to_owned());
+    for (name, value) in signed.headers {
+        if name == "authorization" {
+            authorization = Some(value.expose().to_owned());
         } else {
-            headers.push((h.name().to_owned(), h.value().to_owned()));
+            headers.push((name, value.expose().to_owned()));
         }
     }
     let authorization = authorization.ok_or("the AWS signer gave no Authorization")?;

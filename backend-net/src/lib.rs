@@ -17,6 +17,8 @@
 //! file we are pointed at.
 
 pub mod http;
+#[cfg(feature = "sigv4")]
+pub mod sigv4;
 pub mod tls;
 
 pub use http::{Failure, Http, Response};

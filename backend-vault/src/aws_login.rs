@@ -37,11 +37,10 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
 use backend_aws::AwsConfig;
 use backend_core::secret::hold;
 use backend_core::{ConfigError, Context, HandleError, Secret};
+use backend_net::sigv4;
 use base64::Engine as _;
 use reqwest::Url;
 use zeroize::Zeroizing;
@@ -207,34 +206,23 @@ fn signed_fields(
     if let Some(id) = server_id {
         headers.push((SERVER_ID_HEADER, id));
     }
-    let identity = credentials.clone().into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name("sts")
-        .time(now)
-        .settings(SigningSettings::default())
-        .build()
-        .map_err(|_| "cannot sign the STS request: incomplete signing parameters".to_owned())?
-        .into();
-    let request = SignableRequest::new(
-        "POST",
+    let signed = sigv4::sign_post(
+        credentials.clone(),
+        "sts",
+        region,
         url.as_str(),
-        headers.iter().copied(),
-        SignableBody::Bytes(STS_BODY.as_bytes()),
+        &headers,
+        STS_BODY.as_bytes(),
+        now,
     )
-    .map_err(|_| "cannot sign the STS request: a header cannot be signed".to_owned())?;
-    let (instructions, signature) = sign(request, &params)
-        .map_err(|_| "cannot sign the STS request".to_owned())?
-        .into_parts();
-    hold(&Secret::from(signature));
-    let (added, _) = instructions.into_parts();
+    .map_err(|e| format!("cannot sign the STS request: {e}"))?;
+    hold(&signed.signature);
     let mut all: BTreeMap<String, Vec<String>> = headers
         .iter()
         .map(|(k, v)| (canonical(k), vec![(*v).to_owned()]))
         .collect();
-    for h in &added {
-        all.insert(canonical(h.name()), vec![h.value().to_owned()]);
+    for (name, value) in &signed.headers {
+        all.insert(canonical(name), vec![value.expose().to_owned()]);
     }
     let json = Zeroizing::new(
         serde_json::to_vec(&all).map_err(|_| "cannot encode the signed headers".to_owned())?,
