@@ -37,9 +37,9 @@
 //! `pkcs12`'s structures and MAC key derivation, `cms`'s `EncryptedData`,
 //! all on `der`: pure Rust, no C library, maintained together, and only
 //! the modern schemes (RC2, 3DES and SHA-1 PBEs stay out of the binary,
-//! which keeps the size small: 175 KB of the stripped binary for all of
-//! it, 3.27 MB in all). The key
-//! itself is used by ring (the signature), which rustls already links.
+//! which keeps the size small: about 175 KB of the stripped binary for
+//! all of it; the binary's size is in bench/RESULTS.md). The key itself
+//! is used by ring (the signature), which rustls already links.
 //! The certificate is the one whose public key is the private key's; the
 //! others are its chain. No message carries the password or a key byte;
 //! decrypted keys are zeroized.
