@@ -313,7 +313,10 @@ pub fn from_yaml<T: DeserializeOwned + Default>(text: &str) -> Result<T, String>
             continue;
         };
         let alone = |v: Value| {
-            let one = Map::from_iter([(entry.key.clone(), v)]);
+            // `insert`, not `from_iter`: collecting into the map would link
+            // a sort of its entries (about 3.5 KB) for this one entry.
+            let mut one = Map::new();
+            one.insert(entry.key.clone(), v);
             serde_json::from_value::<T>(Value::Object(one))
         };
         let Err(e) = alone(value.clone()) else {
