@@ -245,14 +245,17 @@ impl File {
     }
 }
 
-/// Fields of secret text, zeroized on drop.
+/// Fields of secret text (a private key, a client secret, a refresh
+/// token), zeroized on drop and held ([`backend_core::secret::hold`]) as
+/// they are read: no reply may carry a credential of ours, even when a
+/// secret's payload is one.
 #[derive(Deserialize, Default)]
 #[serde(from = "String")]
-struct Hidden(Zeroizing<String>);
+struct Hidden(Secret);
 
 impl From<String> for Hidden {
     fn from(s: String) -> Self {
-        Self(Zeroizing::new(s))
+        Self(Secret::credential(s))
     }
 }
 
@@ -348,8 +351,13 @@ pub async fn token(
             if let Some(t) = cache.and_then(|c| crate::cache::load(c, &key, now())) {
                 return Ok(t);
             }
+            // It goes into the request path: only a project id may, never
+            // text that would make it name another secret (`/`, `?`, `#`).
             let project = match &file {
-                File::ServiceAccount(sa) => sa.project_id.clone(),
+                File::ServiceAccount(sa) => sa
+                    .project_id
+                    .clone()
+                    .filter(|p| crate::handle::is_project(p)),
                 _ => None,
             };
             let quota_project = match &file {
@@ -525,7 +533,7 @@ async fn from_file(file: &File, http: &Http, env: Env<'_>, ctx: &Context) -> Res
             let uri = sa.token_uri.as_deref().unwrap_or(GOOGLE_TOKEN_URI);
             let url = endpoint(uri, "token_uri")?;
             let assertion = jwt::assertion(
-                &sa.private_key.0,
+                sa.private_key.0.expose(),
                 jwt::Claims {
                     issuer: &sa.client_email,
                     audience: uri,
@@ -545,8 +553,8 @@ async fn from_file(file: &File, http: &Http, env: Env<'_>, ctx: &Context) -> Res
             let form = form(&[
                 ("grant_type", "refresh_token"),
                 ("client_id", &u.client_id),
-                ("client_secret", &u.client_secret.0),
-                ("refresh_token", &u.refresh_token.0),
+                ("client_secret", u.client_secret.0.expose()),
+                ("refresh_token", u.refresh_token.0.expose()),
             ]);
             oauth(http, ctx, &url, form, "the refresh token").await
         }

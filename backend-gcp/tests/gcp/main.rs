@@ -171,3 +171,4 @@ mod conformance;
 mod credentials;
 mod faults;
 mod handles;
+mod hostile;
