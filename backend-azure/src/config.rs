@@ -334,11 +334,14 @@ fn bad(msg: impl Into<String>) -> ConfigError {
 }
 
 /// A GUID or a name Entra ID accepts as a tenant (`contoso.onmicrosoft.com`):
-/// characters a URL path carries as they are.
+/// characters a URL path carries as they are, in non-empty dot-separated
+/// labels, so never `.` or `..`, which would make the token URL another
+/// path of the authority than the tenant's.
 fn is_tenant(s: &str) -> bool {
     (1..=256).contains(&s.len())
         && s.bytes()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'))
+        && s.split('.').all(|label| !label.is_empty())
 }
 
 /// A client id: a GUID in practice; what a query carries without harm.

@@ -1135,6 +1135,41 @@ mod config {
         backend_tests::config_bomb_is_refused(BIN);
     }
 
+    /// A tenant goes into the token URL's path: `.` and `..` (or any
+    /// empty label) would make it another path of the authority than the
+    /// tenant's, so they are refused before any request, from the config
+    /// and from AZURE_TENANT_ID alike.
+    #[test]
+    fn a_tenant_cannot_escape_the_token_path() {
+        let a = Azure::new();
+        for bad in [
+            "..",
+            ".",
+            "...",
+            ".contoso.com",
+            "contoso..com",
+            "contoso.com.",
+        ] {
+            let config = a.config(&format!(
+                "azure_session:\n  azure_tenant_id: '{bad}'\n  azure_client_id: {APP}\n  azure_client_secret: {CLIENT_SECRET}\n"
+            ));
+            let done = a.cmd(&config, &["db;password"]).run();
+            done.expect_code(2);
+            assert!(done.stderr.contains("tenant"), "{bad}: {done}");
+            let config = a.config("");
+            let done = a
+                .cmd(&config, &["db;password"])
+                .env("AZURE_TENANT_ID", bad)
+                .env("AZURE_CLIENT_ID", APP)
+                .env("AZURE_CLIENT_SECRET", CLIENT_SECRET)
+                .run();
+            done.expect_code(2);
+            assert!(done.stderr.contains("AZURE_TENANT_ID"), "{bad}: {done}");
+            a.no_leaks(&done, &[]);
+        }
+        assert!(a.az.requests().is_empty(), "{:?}", a.az.requests());
+    }
+
     #[test]
     fn aliases_and_the_connectors_keys() {
         let a = Azure::new();
