@@ -90,7 +90,9 @@ pub async fn access(
             Failure::TooLarge => HandleError::too_large(format!(
                 "{name}: the answer is larger than {MAX_BODY} bytes"
             )),
-            Failure::TimedOut => ctx.timed_out().context(name),
+            // Named by the caller, which names the versions the deadline
+            // cut before their request started too.
+            Failure::TimedOut => ctx.timed_out(),
             Failure::Transport(cause) => HandleError::unavailable(format!(
                 "{name}: cannot reach Secret Manager at {endpoint}: {cause}"
             )),

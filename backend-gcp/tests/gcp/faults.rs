@@ -78,6 +78,12 @@ fn a_hanging_api_times_out_per_handle() {
     done.expect_code(0);
     assert!(done.elapsed < Duration::from_secs(2), "{done}");
     assert!(done.error("api").contains("timed out"), "{done}");
+    // The version is named once, not once per layer.
+    assert_eq!(
+        done.error("api"),
+        format!("projects/{PROJECT}/secrets/api/versions/latest: timed out after 2s"),
+        "{done}"
+    );
     w.no_leaks(&done);
 }
 
