@@ -861,7 +861,8 @@ fn access_token(body: &[u8], field: &str) -> Option<Access> {
 }
 
 /// An OAuth error's code word (`invalid_grant`), or a Google error's
-/// status (`PERMISSION_DENIED`); nothing else of the body.
+/// status (`PERMISSION_DENIED`); nothing else of the body, and not even
+/// that when it is a credential we hold (an endpoint echoing what we sent).
 pub fn error_code(body: &[u8]) -> Option<String> {
     let mut v: Value = serde_json::from_slice(body).ok()?;
     let code = match v.get("error") {
@@ -873,6 +874,7 @@ pub fn error_code(body: &[u8]) -> Option<String> {
         (1..=64).contains(&c.len())
             && c.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+            && !backend_core::secret::reveals_credential(c)
     });
     backend_core::key::wipe(&mut v);
     code

@@ -88,3 +88,42 @@ fn secrets_holding_our_own_credentials_are_refused() {
         }
     }
 }
+
+/// An endpoint we send a credential to may echo it where we read an error
+/// code (`{"error": "<code>"}`): a code that is one of our credentials is
+/// not shown, from a token endpoint or from Secret Manager.
+#[test]
+fn an_error_code_that_echoes_a_credential_is_not_shown() {
+    use backend_tests::fault::{Fault, FaultProxy};
+    let w = World::new();
+    // Letters and digits only: it passes the shape of an error code.
+    let secret = "clientSECRETonlyWORDchars7";
+    let refresh = "refreshTOKENonlyWORDchars8";
+    for echoed in [secret, refresh] {
+        let proxy = FaultProxy::always(Fault::Status {
+            code: 400,
+            retry_after: None,
+            body: format!(r#"{{"error":"{echoed}"}}"#),
+        });
+        let user = serde_json::json!({
+            "type": "authorized_user",
+            "client_id": "client-1.apps",
+            "client_secret": secret,
+            "refresh_token": refresh,
+            "token_uri": format!("{}/token", proxy.url()),
+        });
+        let user = w.write("user.json", &user.to_string());
+        let config = w.config(&format!(
+            "project_id: {PROJECT}\ncredentials_file: {}\n",
+            user.display()
+        ));
+        let done = w.cmd(&config, &["api"]).run();
+        let e = done.error("api");
+        assert!(e.contains("refused the refresh token (HTTP 400)"), "{e}");
+        for cred in [secret, refresh] {
+            assert!(!done.stdout_str().contains(cred), "{done}");
+            assert!(!done.stderr.contains(cred), "{done}");
+        }
+        w.no_leaks(&done);
+    }
+}
