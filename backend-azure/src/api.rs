@@ -194,7 +194,8 @@ fn bundle(
     Ok(Bundle { value })
 }
 
-/// Key Vault's error codes: (`error.code`, `error.innererror.code`).
+/// Key Vault's error codes: (`error.code`, `error.innererror.code`), each
+/// a short word that is no credential we hold.
 fn codes(body: &[u8]) -> (Option<String>, Option<String>) {
     let Ok(mut v) = serde_json::from_slice::<Value>(body) else {
         return (None, None);
@@ -202,6 +203,7 @@ fn codes(body: &[u8]) -> (Option<String>, Option<String>) {
     let word = |x: Option<&Value>| {
         x.and_then(Value::as_str)
             .filter(|c| (1..=64).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_alphanumeric()))
+            .filter(|c| !backend_core::secret::reveals_credential(c))
             .map(str::to_owned)
     };
     let err = v.get("error");

@@ -489,9 +489,12 @@ fn hint(error: &str, numbers: &[String]) -> &'static str {
     }
 }
 
-/// An OAuth error code: a short word of letters and `_`.
+/// An OAuth error code: a short word of letters and `_`, and never a
+/// credential we hold (an endpoint echoing what we sent it).
 fn is_code(s: &str) -> bool {
-    (1..=64).contains(&s.len()) && s.bytes().all(|c| c.is_ascii_alphabetic() || c == b'_')
+    (1..=64).contains(&s.len())
+        && s.bytes().all(|c| c.is_ascii_alphabetic() || c == b'_')
+        && !backend_core::secret::reveals_credential(s)
 }
 
 #[cfg(test)]

@@ -874,6 +874,32 @@ mod protected {
 mod errors {
     use super::*;
 
+    /// An identity endpoint we send a credential to may echo it where we
+    /// read an OAuth error code (`{"error": "<code>"}`): a code that is
+    /// one of our credentials is not shown.
+    #[test]
+    fn an_error_code_that_echoes_a_credential_is_not_shown() {
+        use backend_tests::fault::{Fault, FaultProxy};
+        let a = Azure::new();
+        // Letters only: it passes the shape of an OAuth error code.
+        let header = "identityHeaderOnlyLettersValue";
+        let proxy = FaultProxy::always(Fault::Status {
+            code: 400,
+            retry_after: None,
+            body: format!(r#"{{"error":"{header}"}}"#),
+        });
+        let config = a.config("");
+        let done = a
+            .cmd(&config, &["plain"])
+            .env("IDENTITY_ENDPOINT", &format!("{}/msi/token", proxy.url()))
+            .env("IDENTITY_HEADER", header)
+            .run();
+        let e = done.error("plain");
+        assert!(e.contains("HTTP 400"), "{e}");
+        assert!(!done.stdout_str().contains(header), "{done}");
+        a.no_leaks(&done, &[header]);
+    }
+
     #[test]
     fn every_key_vault_error_has_its_own_message() {
         let a = Azure::new();
