@@ -459,6 +459,20 @@ fn kubeconfig(c: &Cluster, user: &str) -> PathBuf {
     )
 }
 
+/// A config naming a kubeconfig whose user is the client certificate
+/// `cert` with its key `key`.
+fn client_cert_config(c: &Cluster, cert: &Path, key: &Path) -> PathBuf {
+    let kc = kubeconfig(
+        c,
+        &format!(
+            "    client-certificate: {}\n    client-key: {}\n",
+            cert.display(),
+            key.display()
+        ),
+    );
+    c.write("config.yaml", &format!("kubeconfig: {}\n", kc.display()))
+}
+
 fn outside(c: &Cluster, config: &Path, handles: &[&str]) -> Done {
     Cmd::new(BIN)
         .args(["--config", config.to_str().unwrap()])
@@ -502,15 +516,7 @@ fn kubeconfig_with_a_client_certificate() {
     let c = Cluster::new();
     c.kube.grant("alice", "prod", &["api"]);
     let (cert, key) = c.kube.client_cert("alice");
-    let kc = kubeconfig(
-        &c,
-        &format!(
-            "    client-certificate: {}\n    client-key: {}\n",
-            cert.display(),
-            key.display()
-        ),
-    );
-    let config = c.write("config.yaml", &format!("kubeconfig: {}\n", kc.display()));
+    let config = client_cert_config(&c, &cert, &key);
     let done = outside(&c, &config, &["api;key", "db;password"]);
     assert_eq!(done.value("api;key"), API_KEY, "{done}");
     let e = done.error("db;password");
@@ -588,4 +594,48 @@ fn aliases_name_keys_and_cost_one_get_per_secret() {
     done.expect_code(2);
     assert!(done.stderr.contains("broken"), "{done}");
     assert!(c.kube.count("prod", "db") == 1);
+}
+
+/// Every credential the store reads is held, so a secret whose value is
+/// one of them (a copy of the service account token, of a kubeconfig
+/// token, of the client key) is refused, never answered: in-cluster, and
+/// with a kubeconfig token and a client certificate.
+#[test]
+fn secrets_holding_our_own_credentials_are_refused() {
+    let c = Cluster::new();
+    c.kube.grant(&c.sa, "prod", &["copy"]);
+    c.kube.grant("alice", "prod", &["copy"]);
+    let (cert, key) = c.kube.client_cert("alice");
+    let key_pem = std::fs::read_to_string(&key).unwrap();
+    let inline = "kubeconfig-inline-TOKEN-0123456789";
+    c.kube.add_token(inline, &c.sa);
+    c.kube.put_secret(
+        "prod",
+        "copy",
+        &[
+            ("sa", TOKEN.as_bytes()),
+            ("sa-line", format!("{TOKEN}\n").as_bytes()),
+            ("inline", inline.as_bytes()),
+            ("key", key_pem.as_bytes()),
+        ],
+    );
+    let refused = |done: &Done, handles: &[&str]| {
+        for h in handles {
+            let e = done.error(h);
+            assert!(e.contains("credential"), "{h}: {e}");
+        }
+    };
+    let done = c.run(&["prod/copy;sa", "prod/copy;sa-line"]);
+    refused(&done, &["prod/copy;sa", "prod/copy;sa-line"]);
+    c.no_leaks(&done);
+    let kc = kubeconfig(&c, &format!("    token: {inline}\n"));
+    let config = c.write("config.yaml", &format!("kubeconfig: {}\n", kc.display()));
+    let done = outside(&c, &config, &["copy;inline"]);
+    refused(&done, &["copy;inline"]);
+    assert!(!done.stdout_str().contains(inline), "{done}");
+    let config = client_cert_config(&c, &cert, &key);
+    let done = outside(&c, &config, &["copy;key"]);
+    refused(&done, &["copy;key"]);
+    let body = key_pem.lines().nth(1).unwrap();
+    assert!(!done.stdout_str().contains(body), "{done}");
 }
