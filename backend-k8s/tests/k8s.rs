@@ -639,3 +639,29 @@ fn secrets_holding_our_own_credentials_are_refused() {
     let body = key_pem.lines().nth(1).unwrap();
     assert!(!done.stdout_str().contains(body), "{done}");
 }
+
+/// `hold_credentials` reads the token file and holds the token without a
+/// request, so a process serving this store beside a file store refuses
+/// the token as a value even when no handle of this store is asked.
+#[test]
+fn hold_credentials_holds_the_token_without_a_request() {
+    let c = Cluster::new();
+    let own = "held-before-any-request-TOKEN-42";
+    c.write("own-token", &format!("{own}\n"));
+    let provider = |token_file: &str| {
+        let config: backend_k8s::K8sConfig = backend_core::config::from_yaml(&format!(
+            "api_server: {}\ntoken_path: {}\nca_path: {}\nnamespace: prod\n",
+            c.kube.url(),
+            c.path(token_file).display(),
+            c.kube.ca_file().display()
+        ))
+        .unwrap();
+        backend_k8s::K8sProvider::new(config).unwrap()
+    };
+    assert!(!backend_core::secret::reveals_credential(own));
+    provider("own-token").hold_credentials();
+    assert!(backend_core::secret::reveals_credential(own));
+    assert!(c.kube.requests().is_empty());
+    // A missing token file is skipped, not a panic.
+    provider("absent").hold_credentials();
+}
