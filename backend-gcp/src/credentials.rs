@@ -422,6 +422,28 @@ pub async fn token(
     Ok(token)
 }
 
+/// Reads the credentials file the chain would use, if any, and holds what
+/// it holds (its private key, client secret, refresh token, and a subject
+/// token read from a file), sending nothing; a file that cannot be read is
+/// skipped. For a process serving this store beside others: a value equal
+/// to one of them is then refused whether or not a handle of this store is
+/// in the request.
+pub fn hold(configured: Option<&Path>, env: Env<'_>) {
+    let Source::File { path, .. } = source(configured, env) else {
+        return;
+    };
+    let Ok((file, _)) = read_file(&path) else {
+        return;
+    };
+    if let File::ExternalAccount(x) = &file
+        && let Some(subject) = &x.credential_source.file
+        && let Ok(mut text) = read_guarded(subject, "subject token file", MAX_CREDENTIAL_BYTES)
+    {
+        drop(Secret::credential(text.trim().to_owned()));
+        text.zeroize();
+    }
+}
+
 /// The metadata server's project id, for handles that name no project
 /// when none is configured.
 pub async fn metadata_project(host: &str, ctx: &Context) -> Result<String, String> {

@@ -127,3 +127,47 @@ fn an_error_code_that_echoes_a_credential_is_not_shown() {
         w.no_leaks(&done);
     }
 }
+
+/// `hold_credentials` holds the key file's secrets and an external
+/// account's subject token without a request.
+#[test]
+fn hold_credentials_holds_the_key_file_without_a_request() {
+    let w = World::new();
+    let key = "hold-CLIENT-secret-0123456789";
+    let refresh = "hold-REFRESH-token-0123456789";
+    let user = serde_json::json!({
+        "type": "authorized_user",
+        "client_id": "client-1.apps",
+        "client_secret": key,
+        "refresh_token": refresh,
+        "token_uri": w.google.token_uri(),
+    });
+    let user = w.write("user.json", &user.to_string());
+    let subject = "hold-SUBJECT-token-0123456789";
+    let subject_file = w.write("subject", &format!("{subject}\n"));
+    let ext = serde_json::json!({
+        "type": "external_account",
+        "audience": "//iam.googleapis.com/x",
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        "token_url": w.google.token_uri(),
+        "credential_source": {"file": subject_file},
+    });
+    let ext = w.write("ext.json", &ext.to_string());
+    for (file, held) in [(&user, &[key, refresh][..]), (&ext, &[subject][..])] {
+        let config: backend_gcp::GcpConfig = backend_core::config::from_yaml(&format!(
+            "project_id: {PROJECT}\ncredentials_file: {}\n",
+            file.display()
+        ))
+        .unwrap();
+        for h in held {
+            assert!(!backend_core::secret::reveals_credential(h), "{h}");
+        }
+        backend_gcp::GcpProvider::new(config)
+            .unwrap()
+            .hold_credentials();
+        for h in held {
+            assert!(backend_core::secret::reveals_credential(h), "{h}");
+        }
+    }
+    assert!(w.google.seen().is_empty());
+}
