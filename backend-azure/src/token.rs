@@ -109,6 +109,17 @@ pub async fn token(
     })
 }
 
+/// Reads and holds the federated token file of a workload identity; a
+/// file that cannot be read is skipped ([`crate::AzureProvider::hold_credentials`]).
+pub fn hold(settings: &Settings) {
+    if let Identity::Workload { token_file, .. } = &settings.identity
+        && let Ok(mut text) = read_guarded(token_file, "federated token file", MAX_CREDENTIAL_BYTES)
+    {
+        drop(Secret::credential(text.trim().to_owned()));
+        zeroize::Zeroize::zeroize(&mut text);
+    }
+}
+
 /// The certificate credential's file, read and parsed.
 fn certificate(path: &Path, password: Option<&Secret>) -> Result<Certificate, String> {
     let pem = backend_core::fs::read_regular(

@@ -117,6 +117,28 @@ impl Azure {
 mod identities {
     use super::*;
 
+    /// `hold_credentials` holds the workload identity's federated token
+    /// without a request.
+    #[test]
+    fn hold_credentials_holds_the_federated_token_without_a_request() {
+        let a = Azure::new();
+        let token = "federated-HOLD-token-0123456789";
+        let file = a.write("federated", &format!("{token}\n"));
+        let config: backend_azure::AzureConfig =
+            backend_core::config::from_yaml(&format!("keyvaulturl: {}\n", a.az.url())).unwrap();
+        let env = |k: &str| match k {
+            "AZURE_TENANT_ID" => Some(TENANT.to_owned()),
+            "AZURE_CLIENT_ID" => Some(APP.to_owned()),
+            "AZURE_FEDERATED_TOKEN_FILE" => Some(file.to_str().unwrap().to_owned()),
+            _ => None,
+        };
+        let provider = backend_azure::AzureProvider::with_env(config, &env).unwrap();
+        assert!(!backend_core::secret::reveals_credential(token));
+        provider.hold_credentials();
+        assert!(backend_core::secret::reveals_credential(token));
+        assert!(a.az.requests().is_empty());
+    }
+
     #[test]
     fn client_secret_one_token_and_one_get_per_secret() {
         let a = Azure::new();
