@@ -158,6 +158,13 @@ impl Provider for AwsProvider {
         backend_core::config::load_flat(path)
     }
 
+    /// The shared config and credentials files and the token files of
+    /// the credential chain ([`files::SdkFiles::read`] holds what it
+    /// reads); the environment's keys are held there too.
+    fn hold_credentials(&self) {
+        let _ = files::SdkFiles::read();
+    }
+
     fn aliases(config: &AwsConfig) -> Option<&backend_core::Aliases> {
         Some(&config.aliases)
     }

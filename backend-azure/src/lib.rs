@@ -69,16 +69,6 @@ impl AzureProvider {
         Ok(Self { settings })
     }
 
-    /// Holds the credentials a call would read from a file (the workload
-    /// identity's federated token), sending nothing; the others (client
-    /// secret, certificate password, `IDENTITY_HEADER`, `MSI_SECRET`) are
-    /// held from the start. For `secret-backend` to call before any store
-    /// answers, so a `file@` handle naming the token file is refused
-    /// whether or not a handle of this store is asked.
-    pub fn hold_credentials(&self) {
-        token::hold(&self.settings);
-    }
-
     /// Every valid handle's error is `why` (prefixed by its location);
     /// invalid handles keep their own.
     fn all_fail(
@@ -210,6 +200,13 @@ impl Provider for AzureProvider {
             cache::forget(file);
         }
         outcomes
+    }
+
+    /// The workload identity's federated token file; the other
+    /// credentials (client secret, certificate password, `IDENTITY_HEADER`,
+    /// `MSI_SECRET`) are held from the build on.
+    fn hold_credentials(&self) {
+        token::hold(&self.settings);
     }
 
     fn aliases(config: &AzureConfig) -> Option<&backend_core::Aliases> {

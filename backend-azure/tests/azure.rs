@@ -134,7 +134,7 @@ mod identities {
         };
         let provider = backend_azure::AzureProvider::with_env(config, &env).unwrap();
         assert!(!backend_core::secret::reveals_credential(token));
-        provider.hold_credentials();
+        backend_core::Provider::hold_credentials(&provider);
         assert!(backend_core::secret::reveals_credential(token));
         assert!(a.az.requests().is_empty());
     }

@@ -293,6 +293,10 @@ impl<P: Resolver> Resolver for Aliased<P> {
     fn close_boxed<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, ()> {
         self.inner.close_boxed(ctx)
     }
+
+    fn hold_all(&self) {
+        self.inner.hold_all();
+    }
 }
 
 #[cfg(test)]

@@ -208,6 +208,17 @@ pub trait Provider: Sized + Send + Sync + 'static {
         async {}
     }
 
+    /// Reads and [holds](crate::secret::hold) every credential the store
+    /// would use that it has not read yet (token files, key files, token
+    /// caches), sending nothing; a file it cannot read is skipped. Then no
+    /// reply carries one of them even when no handle of this store is
+    /// asked: `secret-backend` calls it on every configured store before
+    /// any answers, since another store's handle (a `file@` path, a file
+    /// backend's directory) can name this one's token file. Credentials
+    /// read at [`Provider::build`] need nothing here; the default does
+    /// nothing.
+    fn hold_credentials(&self) {}
+
     /// Reads the `--config` file. The default parses YAML into
     /// [`Provider::Config`]; a store without configuration may override it
     /// so that its binary carries no YAML parser.
@@ -258,6 +269,9 @@ pub trait Resolver: Send + Sync {
 
     /// [`Provider::close`], boxed.
     fn close_boxed<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, ()>;
+
+    /// [`Provider::hold_credentials`], for a trait object.
+    fn hold_all(&self);
 }
 
 impl<P: Provider> Resolver for P {
@@ -271,6 +285,10 @@ impl<P: Provider> Resolver for P {
 
     fn close_boxed<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, ()> {
         Box::pin(self.close(ctx))
+    }
+
+    fn hold_all(&self) {
+        self.hold_credentials();
     }
 }
 

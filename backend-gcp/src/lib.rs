@@ -55,14 +55,6 @@ impl GcpProvider {
         Ok(Self { settings })
     }
 
-    /// Holds the credentials a call would read from a credentials file
-    /// ([`credentials::hold`]), sending nothing: for `secret-backend` to
-    /// call before any store answers, so a `file@` handle naming the key
-    /// file is refused whether or not a handle of this store is asked.
-    pub fn hold_credentials(&self) {
-        credentials::hold(self.settings.credentials_file.as_deref(), &process_env);
-    }
-
     /// The project of handles that name none: configured (or
     /// `$GOOGLE_CLOUD_PROJECT`), else the service account's, else the
     /// metadata server's (asked only when such a handle is there and the
@@ -235,6 +227,11 @@ impl Provider for GcpProvider {
             cache::forget(file);
         }
         outcomes
+    }
+
+    /// The credentials file the chain would use ([`credentials::hold`]).
+    fn hold_credentials(&self) {
+        credentials::hold(self.settings.credentials_file.as_deref(), &process_env);
     }
 
     fn aliases(config: &GcpConfig) -> Option<&backend_core::Aliases> {

@@ -48,19 +48,6 @@ impl K8sProvider {
         let settings = config.validate(&|k| std::env::var(k).ok())?;
         Ok(Self { settings })
     }
-
-    /// Reads the credentials a call would use (the token file, the
-    /// kubeconfig's token or client key) and holds them
-    /// ([`backend_core::secret::hold`]), sending nothing; a file that
-    /// cannot be read is skipped. For a process that serves this store
-    /// beside others (`secret-backend`): called before any store answers,
-    /// a value equal to our token (a `file@` handle naming the token file)
-    /// is refused whether or not a handle of this store is in the request.
-    pub fn hold_credentials(&self) {
-        if let Err(why) = connect::endpoint(&self.settings) {
-            tracing::trace!("credentials not held: {why}");
-        }
-    }
 }
 
 /// `ns/name`, or `name` when the namespace is not known.
@@ -186,6 +173,14 @@ impl Provider for K8sProvider {
             },
         )
         .await
+    }
+
+    /// The token file, or the kubeconfig's token or client key
+    /// ([`connect::endpoint`] reads and holds them), sending nothing.
+    fn hold_credentials(&self) {
+        if let Err(why) = connect::endpoint(&self.settings) {
+            tracing::trace!("credentials not held: {why}");
+        }
     }
 
     fn aliases(config: &K8sConfig) -> Option<&backend_core::Aliases> {

@@ -659,9 +659,9 @@ fn hold_credentials_holds_the_token_without_a_request() {
         backend_k8s::K8sProvider::new(config).unwrap()
     };
     assert!(!backend_core::secret::reveals_credential(own));
-    provider("own-token").hold_credentials();
+    backend_core::Provider::hold_credentials(&provider("own-token"));
     assert!(backend_core::secret::reveals_credential(own));
     assert!(c.kube.requests().is_empty());
     // A missing token file is skipped, not a panic.
-    provider("absent").hold_credentials();
+    backend_core::Provider::hold_credentials(&provider("absent"));
 }

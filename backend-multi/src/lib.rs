@@ -343,6 +343,7 @@ impl Provider for MultiProvider {
     type Args = NoArgs;
 
     async fn resolve(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
+        self.hold_credentials();
         // Each handle routed to (backend, its handle there), borrowing the
         // handle where no rewrite applies; a handle no backend takes keeps
         // its error. Equal (backend, handle) pairs are asked once.
@@ -357,6 +358,19 @@ impl Provider for MultiProvider {
             |_, answer| answer.map(Fetched::take).map_err(Clone::clone),
         )
         .await
+    }
+
+    /// Every configured store (built now if no handle names it; one that
+    /// cannot be built is skipped) holds the credentials it would use
+    /// before any store answers: a handle of one store (`file@`, a file
+    /// backend's directory) may name another's token file, and no reply may
+    /// carry it whether or not that other store is asked in this call.
+    fn hold_credentials(&self) {
+        for name in self.slots.keys() {
+            if let Ok(store) = self.provider(name) {
+                store.hold_all();
+            }
+        }
     }
 
     async fn close(&self, ctx: &Context) {

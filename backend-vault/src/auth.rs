@@ -269,6 +269,16 @@ pub async fn revoke(api: &Api, session: &Session, ctx: &Context) {
     }
 }
 
+/// Holds the token in the cache file, if it holds one, sending nothing
+/// ([`backend_core::Provider::hold_credentials`]).
+pub fn hold_cached(file: &Path) {
+    if file.symlink_metadata().is_ok()
+        && let Ok(token) = read_credential(file, "token_cache_file")
+    {
+        hold(&token);
+    }
+}
+
 /// The cached token, if the file holds one the server still honours with
 /// enough time left.
 async fn cached(api: &Api, file: &Path, ctx: &Context) -> Option<Secret> {

@@ -272,6 +272,20 @@ impl Provider for VaultProvider {
         }
     }
 
+    /// The cached token, and for the aws login method the files of the
+    /// AWS credential chain (backend-aws's, which holds what it reads);
+    /// the configured token and login credentials are held from the build.
+    fn hold_credentials(&self) {
+        if let Some(file) = &self.inner.token_cache_file {
+            auth::hold_cached(file);
+        }
+        if let Credentials::Login(login) = &self.inner.credentials
+            && login.aws.is_some()
+        {
+            let _ = backend_aws::files::SdkFiles::read();
+        }
+    }
+
     fn aliases(config: &VaultConfig) -> Option<&backend_core::Aliases> {
         Some(&config.aliases)
     }

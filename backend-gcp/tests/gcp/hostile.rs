@@ -162,9 +162,7 @@ fn hold_credentials_holds_the_key_file_without_a_request() {
         for h in held {
             assert!(!backend_core::secret::reveals_credential(h), "{h}");
         }
-        backend_gcp::GcpProvider::new(config)
-            .unwrap()
-            .hold_credentials();
+        backend_core::Provider::hold_credentials(&backend_gcp::GcpProvider::new(config).unwrap());
         for h in held {
             assert!(backend_core::secret::reveals_credential(h), "{h}");
         }

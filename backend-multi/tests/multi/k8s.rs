@@ -227,3 +227,66 @@ async fn the_k8s_store_keeps_the_core_contract() {
     };
     backend_core::testkit::check(&provider, &cases).await;
 }
+
+/// A handle of one store naming another store's credential file is
+/// refused although no handle of that other store is asked in the call:
+/// every configured store holds its credentials before any answers (the
+/// k8s token, a vault token file, the AWS web identity token), whether the
+/// file is reached through `file@` or a file backend's directory.
+#[test]
+fn another_stores_credential_files_are_refused_unasked() {
+    let s = Setup::new();
+    s.write("secrets/sa-token", "sa-token-in-root-VALUE-5\n");
+    s.write("secrets/vault-token", "vault-token-in-root-VALUE-6\n");
+    s.write("secrets/irsa-token", "irsa-token-in-root-VALUE-7");
+    let sa_token = s.path("secrets/sa-token").display().to_string();
+    let (api_server, ca_path) = (s.kube.url(), s.kube.ca_file().display().to_string());
+    let config = MultiConfig::new()
+        .store(
+            "kube",
+            "k8s",
+            &[
+                ("api_server", &api_server),
+                ("token_path", &sa_token),
+                ("ca_path", &ca_path),
+            ],
+        )
+        .vault("v", "http://127.0.0.1:9", &s.path("secrets/vault-token"))
+        .aws("a", "eu-west-1", "http://127.0.0.1:9")
+        .files("f", &s.path("secrets"))
+        .top("file_roots", &format!("[{}]", s.path("secrets").display()))
+        .write(s.dir.path(), "multi.yaml");
+    let root = s.path("secrets").display().to_string();
+    let owned: Vec<String> = ["sa-token", "vault-token", "irsa-token"]
+        .iter()
+        .flat_map(|f| [format!("file@{root}/{f}"), format!("f:{f}")])
+        .collect();
+    let mut handles: Vec<&str> = owned.iter().map(String::as_str).collect();
+    let api_key = format!("file@{root}/api-key");
+    handles.extend([api_key.as_str(), "f:api-key"]);
+    let done = Cmd::new(BIN)
+        .args(["--config", config.to_str().unwrap()])
+        .env(
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            s.path("secrets/irsa-token").to_str().unwrap(),
+        )
+        .env("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/agent")
+        .stdin(payload(&handles))
+        .run();
+    for h in &owned {
+        assert!(done.error(h).contains("credential"), "{h}: {done}");
+    }
+    assert_eq!(done.value(&api_key), FILE_VALUE);
+    assert_eq!(done.value("f:api-key"), FILE_VALUE);
+    assert_no_leak(
+        "the reply and stderr",
+        &format!("{}{}", String::from_utf8_lossy(&done.stdout), done.stderr),
+        &[
+            "sa-token-in-root-VALUE-5",
+            "vault-token-in-root-VALUE-6",
+            "irsa-token-in-root-VALUE-7",
+        ],
+    );
+    // Only files were read: nothing was asked of the API server.
+    assert!(s.kube.requests().is_empty(), "{:?}", s.kube.requests());
+}
