@@ -801,6 +801,25 @@ mod protected {
             .cmd(&with_cert(&a, &file, Some(CERT_PASSWORD)), &["plain"])
             .run();
         assert_eq!(done.value("plain"), PLAIN, "{done}");
+        // Costlier parameters than allowed (here r 9) are refused, not derived
+        // (the openssl here would not write N 2^17 to test N itself).
+        openssl(&format!(
+            "pkcs8 -topk8 -scrypt -scrypt_N 16384 -scrypt_r 9 -in {} -out {} -passout {}",
+            p(&key),
+            p(&enc),
+            pass
+        ));
+        let text = format!(
+            "{}{}",
+            std::fs::read_to_string(&leaf).unwrap(),
+            std::fs::read_to_string(&enc).unwrap()
+        );
+        let file = a.write("agent-sp-scrypt-costly.pem", &text);
+        let e = a
+            .cmd(&with_cert(&a, &file, Some(CERT_PASSWORD)), &["plain"])
+            .run()
+            .error("plain");
+        assert!(e.contains("scrypt parameters are larger"), "{e}");
     }
 
     #[test]
