@@ -192,7 +192,7 @@ impl Imds {
     async fn role_credentials(&self, url: &str, ctx: &Context) -> Result<AwsCredentials, String> {
         let role = self.get(url, ctx).await?;
         let role = role.lines().next().unwrap_or_default().trim().to_owned();
-        if role.is_empty() || !role.bytes().all(|b| b.is_ascii_graphic() && b != b'/') {
+        if !is_role_name(&role) {
             return Err("the instance metadata service names no IAM role".into());
         }
         let mut text = zeroize::Zeroizing::new(
@@ -218,6 +218,18 @@ impl Imds {
 
 fn unreachable(what: &str, f: &Failure) -> String {
     format!("{what} not reachable ({f})")
+}
+
+/// Whether the metadata service's answer is an IAM role name (letters,
+/// digits and `+=,.@_-`, at most 64), so that `url/<role>` names that role
+/// and no other path (`..`, `?`, `#` cannot reach it).
+fn is_role_name(role: &str) -> bool {
+    (1..=64).contains(&role.len())
+        && role != "."
+        && role != ".."
+        && role
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
 }
 
 /// The `GetCallerIdentity` request signed with SigV4 at `now`, as the
@@ -279,6 +291,26 @@ fn uri_encode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn role_names_are_iam_names_only() {
+        for ok in ["agent-role", "a.b@c_d+e=f,g", "x"] {
+            assert!(is_role_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "r?x=1",
+            "r#f",
+            "r/x",
+            "r x",
+            &"r".repeat(65),
+        ] {
+            assert!(!is_role_name(bad), "{bad}");
+        }
+    }
 
     /// A known answer: the signature of these fixed inputs as computed by a
     /// Python transcription (hmac, hashlib) of the steps of the hand-written
