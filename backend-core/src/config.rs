@@ -108,13 +108,26 @@ pub fn read_credential(path: &Path, what: &str) -> Result<Secret, ConfigError> {
 }
 
 /// Logs a warning when others can read `path`, which should then hold no
-/// credentials.
+/// credentials; once per path and process (`secret-backend` may read a
+/// store's files twice in a call: to hold its credentials, then to use
+/// them).
 pub fn warn_if_readable_by_others(path: &Path, what: &str) {
+    static WARNED: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
     #[cfg(unix)]
     if let Ok(meta) = std::fs::metadata(path) {
         use std::os::unix::fs::PermissionsExt;
         let mode = meta.permissions().mode();
-        if mode & 0o004 != 0 {
+        let first = || {
+            let mut warned = WARNED
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let first = !warned.iter().any(|p| p == path);
+            if first {
+                warned.push(path.to_owned());
+            }
+            first
+        };
+        if mode & 0o004 != 0 && first() {
             tracing::warn!(
                 "{what} {} is readable by every user (mode {:04o}); make it 0600",
                 path.display(),

@@ -240,6 +240,37 @@ fn a_readable_config_holding_credentials_is_warned_about() {
     assert!(!warned.stderr.contains("s.inline"), "{warned}");
 }
 
+/// A store's readable credentials file is warned about once, though
+/// `secret-backend` reads it twice in the call (to hold the store's
+/// credentials before any store answers, then to use them).
+#[test]
+fn a_readable_credentials_file_is_warned_about_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = dir.path().join("credentials");
+    write_private(
+        &credentials,
+        "[default]\naws_access_key_id = AKIAX\naws_secret_access_key = warn-once-KEY-0123\n",
+    );
+    std::fs::set_permissions(&credentials, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config = MultiConfig::new()
+        .aws("a", "eu-west-1", "http://127.0.0.1:9")
+        .write(dir.path(), "multi.yaml");
+    let done = Cmd::new(BIN)
+        .args(["--config", config.to_str().unwrap()])
+        .env("AWS_SHARED_CREDENTIALS_FILE", credentials.to_str().unwrap())
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .stdin(payload(&["a:x"]))
+        .run();
+    assert!(done.error("a:x").contains("cannot connect"), "{done}");
+    assert_eq!(
+        done.stderr.matches("readable by every user").count(),
+        1,
+        "{done}"
+    );
+    assert!(!done.stderr.contains("warn-once-KEY-0123"), "{done}");
+}
+
 #[test]
 fn caller_config_decides_whether_a_request_may_replace_the_config_file() {
     let request = go_payload(
