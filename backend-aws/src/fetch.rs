@@ -311,9 +311,10 @@ async fn parameter_batches(
     concurrency: usize,
 ) -> Vec<(usize, Fetched)> {
     let groups = by_region(clients, names);
-    let chunks: Vec<&[(usize, &str)]> = groups
+    let rounds: Vec<Vec<(usize, &str)>> = groups.iter().flat_map(|g| rounds(g)).collect();
+    let chunks: Vec<&[(usize, &str)]> = rounds
         .iter()
-        .flat_map(|g| g.chunks(PARAMETERS_PER_BATCH))
+        .flat_map(|r| r.chunks(PARAMETERS_PER_BATCH))
         .collect();
     let replies = bounded(&chunks, concurrency, ctx, |chunk| {
         get_parameters(clients, chunk)
@@ -345,6 +346,86 @@ async fn parameter_batches(
 
 /// The per-name results, or the error of the whole request (mapped per
 /// name by the caller, so that each message names its parameter).
+/// A parameter name or ARN split into the parameter and its selector:
+/// `/app/pw:3` is `/app/pw` at version 3, `/app/pw:prod` at label `prod`
+/// (names never hold `:`; in an ARN the selector follows `parameter/...`).
+fn selector_split(name: &str) -> (&str, Option<&str>) {
+    let start = if name.starts_with("arn:") {
+        name.find(":parameter/")
+            .map_or(0, |i| i + ":parameter/".len())
+    } else {
+        0
+    };
+    match name.get(start..).and_then(|rest| rest.find(':')) {
+        Some(at) => (
+            name.get(..start + at).unwrap_or(name),
+            name.get(start + at + 1..),
+        ),
+        None => (name, None),
+    }
+}
+
+/// Which parameter a name or ARN is, ignoring how it is written (name or
+/// ARN, with or without the leading `/`) and its selector: what two
+/// requests of one GetParameters call must not share.
+fn parameter_key(name: &str) -> &str {
+    let base = selector_split(name).0;
+    let bare = match base.find(":parameter/") {
+        Some(i) if base.starts_with("arn:") => base.get(i + ":parameter/".len()..).unwrap_or(base),
+        _ => base,
+    };
+    bare.trim_start_matches('/')
+}
+
+/// `items` in rounds in which no parameter is asked at two selectors:
+/// GetParameters answers `/app/pw` and `/app/pw:1` both under the name
+/// `/app/pw`, so a call asking for both could not tell which answer is
+/// which. The k-th selector of a parameter goes to round k (its name and
+/// its ARN at one selector share a round); nearly every call is one round.
+fn rounds<'a>(items: &[(usize, &'a str)]) -> Vec<Vec<(usize, &'a str)>> {
+    let mut seen: HashMap<&str, Vec<Option<&str>>> = HashMap::new();
+    let mut rounds: Vec<Vec<(usize, &str)>> = Vec::new();
+    for &(i, name) in items {
+        let selector = selector_split(name).1;
+        let selectors = seen.entry(parameter_key(name)).or_default();
+        let n = match selectors.iter().position(|s| *s == selector) {
+            Some(n) => n,
+            None => {
+                selectors.push(selector);
+                selectors.len() - 1
+            }
+        };
+        if rounds.len() <= n {
+            rounds.resize_with(n + 1, Vec::new);
+        }
+        if let Some(round) = rounds.get_mut(n) {
+            round.push((i, name));
+        }
+    }
+    rounds
+}
+
+/// Whether `p`, from a GetParameters reply, answers the request `name`: its
+/// name or ARN is the one asked for, and its selector (or, where a server
+/// names none, its version) is the one asked for. The chunk asks for each
+/// parameter once ([`rounds`]), so at most one answer fits.
+fn answers(p: &aws_sdk_ssm::types::Parameter, name: &str) -> bool {
+    let (base, selector) = selector_split(name);
+    let named = [p.name(), p.arn()]
+        .into_iter()
+        .flatten()
+        .any(|n| n == name || n == base);
+    if !named {
+        return false;
+    }
+    match (selector, p.selector()) {
+        (Some(asked), Some(got)) => got.strip_prefix(':').unwrap_or(got) == asked,
+        (Some(asked), None) => asked.parse::<i64>().map_or(true, |v| p.version() == v),
+        (None, Some(_)) => false,
+        (None, None) => true,
+    }
+}
+
 type ParametersReply = Result<Vec<Fetched>, SdkError<GetParametersError, HttpResponse>>;
 
 async fn get_parameters(
@@ -363,15 +444,6 @@ async fn get_parameters(
         Ok(out) => out,
         Err(e) => return Ok(Err(e)),
     };
-    let mut by_name: HashMap<&str, &aws_sdk_ssm::types::Parameter> = HashMap::new();
-    for p in out.parameters() {
-        if let Some(n) = p.name() {
-            by_name.insert(n, p);
-        }
-        if let Some(a) = p.arn() {
-            by_name.insert(a, p);
-        }
-    }
     let invalid: Vec<&str> = out
         .invalid_parameters()
         .iter()
@@ -381,7 +453,8 @@ async fn get_parameters(
         .iter()
         .map(|(_, name)| {
             let at = Target::Parameter((*name).to_owned()).location();
-            match by_name.get(name).and_then(|p| p.value()) {
+            let found = out.parameters().iter().find(|p| answers(p, name));
+            match found.and_then(|p| p.value()) {
                 Some(v) => Ok(Secret::from(v)),
                 None if invalid.contains(name) => {
                     Err(HandleError::not_found(format!("{at}: not found")))
@@ -392,4 +465,39 @@ async fn get_parameters(
             }
         })
         .collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selectors_split_off_names_and_arns() {
+        assert_eq!(selector_split("/app/pw"), ("/app/pw", None));
+        assert_eq!(selector_split("/app/pw:3"), ("/app/pw", Some("3")));
+        assert_eq!(selector_split("noslash:prod"), ("noslash", Some("prod")));
+        let arn = "arn:aws:ssm:us-east-1:123456789012:parameter/app/pw";
+        assert_eq!(selector_split(arn), (arn, None));
+        assert_eq!(selector_split(&format!("{arn}:2")), (arn, Some("2")));
+        assert_eq!(parameter_key(arn), "app/pw");
+        assert_eq!(parameter_key("/app/pw:1"), "app/pw");
+        assert_eq!(parameter_key("app/pw"), "app/pw");
+    }
+
+    #[test]
+    fn one_parameter_per_round() {
+        let arn = "arn:aws:ssm:us-east-1:123456789012:parameter/app/pw";
+        let items = [
+            (0, "/app/pw"),
+            (1, "/app/pw:1"),
+            (2, "/other"),
+            (3, arn),
+            (4, "/app/pw:2"),
+        ];
+        let r = rounds(&items);
+        assert_eq!(r.len(), 3);
+        assert_eq!(r[0], vec![(0, "/app/pw"), (2, "/other"), (3, arn)]);
+        assert_eq!(r[1], vec![(1, "/app/pw:1")]);
+        assert_eq!(r[2], vec![(4, "/app/pw:2")]);
+    }
 }

@@ -117,6 +117,15 @@ impl Seed {
 
     /// Creates an SSM parameter of `kind` (`String`, `SecureString`, ...).
     pub fn parameter(&self, name: &str, value: &str, kind: &str) {
+        self.put_parameter(name, value, kind, false);
+    }
+
+    /// A new version of an existing parameter (SecureString).
+    pub fn overwrite_parameter(&self, name: &str, value: &str) {
+        self.put_parameter(name, value, "SecureString", true);
+    }
+
+    fn put_parameter(&self, name: &str, value: &str, kind: &str, overwrite: bool) {
         self.rt
             .block_on(
                 self.ssm
@@ -124,6 +133,7 @@ impl Seed {
                     .name(name)
                     .value(value)
                     .r#type(kind.into())
+                    .overwrite(overwrite)
                     .send(),
             )
             .unwrap_or_else(|e| panic!("put parameter {name}: {}", display(&e)));

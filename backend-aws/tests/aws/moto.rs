@@ -265,6 +265,34 @@ fn ssm_parameters_in_batches_of_ten() {
     assert_eq!(moto.calls().len(), 3, "{:?}", moto.calls());
 }
 
+/// SSM selectors (`name:version`, `name:label`) name one version of a
+/// parameter, and GetParameters answers each under the bare name with the
+/// selector apart: a call asking for `/app/pw` and `/app/pw:1` together
+/// must give each its own version, never the other's.
+#[test]
+fn parameter_versions_in_one_batch_are_not_mixed_up() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    let seed = Seed::new(&moto);
+    seed.parameter("/app/pw", "old-pw-v1", "SecureString");
+    seed.overwrite_parameter("/app/pw", "new-pw-v2");
+    let arn = "arn:aws:ssm:us-east-1:123456789012:parameter/app/pw";
+    let v1_arn = format!("{arn}:1");
+    for order in [
+        ["ssm:/app/pw:1", "ssm:/app/pw", "ssm:/app/pw:2"],
+        ["ssm:/app/pw", "ssm:/app/pw:2", "ssm:/app/pw:1"],
+    ] {
+        let mut handles = order.to_vec();
+        handles.extend([arn, v1_arn.as_str()]);
+        let done = run(&cmd(&moto, home.path()), &handles);
+        assert_eq!(done.value("ssm:/app/pw"), "new-pw-v2", "{order:?}");
+        assert_eq!(done.value("ssm:/app/pw:2"), "new-pw-v2", "{order:?}");
+        assert_eq!(done.value("ssm:/app/pw:1"), "old-pw-v1", "{order:?}");
+        assert_eq!(done.value(arn), "new-pw-v2", "{order:?}");
+        assert_eq!(done.value(&v1_arn), "old-pw-v1", "{order:?}");
+    }
+}
+
 #[test]
 fn assume_role_through_sts() {
     let moto = Moto::start();
