@@ -85,7 +85,7 @@ fn vault_handle(h: &str) -> String {
 fn k8s(cfg: &Ci<'_>) -> Value {
     let mut ours = Map::new();
     for key in ["token_path", "ca_path", "api_server"] {
-        put(&mut ours, key, cfg.str(key));
+        put(&mut ours, key, cfg.given(key));
     }
     Value::Object(ours)
 }
@@ -95,9 +95,7 @@ fn k8s(cfg: &Ci<'_>) -> Value {
 /// credential written as a number stays one for the store to read).
 fn copy(from: &Ci<'_>, to: &mut Map<String, Value>, keys: &[&str]) {
     for key in keys {
-        if let Some(v) = from.get(key).filter(|v| !v.is_null()) {
-            to.insert((*key).into(), v.clone());
-        }
+        put(to, key, from.given(key));
     }
 }
 
@@ -151,11 +149,11 @@ fn file(cfg: &Ci<'_>, mut ours: Value) -> Value {
 fn vault(cfg: &Ci<'_>) -> Result<Value, ConfigError> {
     let mut ours = Map::new();
     // As in the original, VAULT_ADDR wins over vault_address when set.
-    if let (None, Some(a)) = (std::env::var_os("VAULT_ADDR"), cfg.str("vault_address")) {
-        ours.insert("address".into(), a.into());
+    if let (None, Some(a)) = (std::env::var_os("VAULT_ADDR"), cfg.given("vault_address")) {
+        ours.insert("address".into(), a.clone());
     }
     // Sent on every request, the login included, as the connector does.
-    put(&mut ours, "namespace", cfg.str("vault_namespace"));
+    put(&mut ours, "namespace", cfg.given("vault_namespace"));
     if let Some(tls) = cfg.sub("vault_tls_config") {
         for (theirs, key) in [
             ("ca_cert", "ca_cert"),
@@ -164,18 +162,19 @@ fn vault(cfg: &Ci<'_>) -> Result<Value, ConfigError> {
             ("client_key", "client_key"),
             ("tls_server", "tls_server_name"),
         ] {
-            if let Some(v) = tls.str(theirs) {
-                ours.insert(key.into(), v.into());
-            }
+            put(&mut ours, key, tls.given(theirs));
         }
         if let Some(b) = tls.get("insecure").and_then(Value::as_bool) {
             ours.insert("skip_verify".into(), b.into());
         }
     }
     let session = cfg.sub("vault_session");
-    let s = |k: &str| session.as_ref().and_then(|s| s.str(k));
+    let s = |k: &str| session.as_ref().and_then(|s| s.given(k));
     let mut auth = Map::new();
-    let auth_type = s("vault_auth_type").map(str::to_ascii_lowercase);
+    let auth_type = session
+        .as_ref()
+        .and_then(|s| s.str("vault_auth_type"))
+        .map(str::to_ascii_lowercase);
     let implicit = session
         .as_ref()
         .and_then(|s| s.get("implicit_auth"))
@@ -191,7 +190,7 @@ fn vault(cfg: &Ci<'_>) -> Result<Value, ConfigError> {
             "vault_ldap_username",
             "vault_auth_type",
         ];
-        if login_keys.iter().any(|k| s(k).is_some()) || cfg.str("vault_token").is_some() {
+        if login_keys.iter().any(|k| s(k).is_some()) || cfg.given("vault_token").is_some() {
             return Err(ConfigError::new(
                 "hashicorp.vault: vault_session.implicit_auth takes the token from the                  environment; it excludes vault_token and the login keys",
             ));
@@ -215,7 +214,10 @@ fn vault(cfg: &Ci<'_>) -> Result<Value, ConfigError> {
         put(&mut auth, "jwt", s("vault_kubernetes_jwt"));
         put(&mut auth, "jwt_file", s("vault_kubernetes_jwt_path"));
         // Theirs is the full login path, `auth/<mount>/login`; ours the mount.
-        if let Some(p) = s("vault_kubernetes_mount_path") {
+        if let Some(p) = session
+            .as_ref()
+            .and_then(|s| s.str("vault_kubernetes_mount_path"))
+        {
             let mount = p
                 .trim_matches('/')
                 .trim_start_matches("auth/")
@@ -233,9 +235,9 @@ fn vault(cfg: &Ci<'_>) -> Result<Value, ConfigError> {
              or use vault_role_id/vault_secret_id, vault_username, vault_ldap_username, vault_token)",
             t.escape_debug()
         )));
-    } else if let Some(token) = cfg.str("vault_token") {
+    } else if let Some(token) = cfg.given("vault_token") {
         auth.insert("method".into(), "token".into());
-        auth.insert("token".into(), token.into());
+        auth.insert("token".into(), token.clone());
     }
     if !auth.is_empty() {
         ours.insert("auth".into(), Value::Object(auth));
@@ -254,7 +256,7 @@ fn aws(cfg: &Ci<'_>) -> Result<Value, ConfigError> {
             ("aws_access_key_id", "access_key_id"),
             ("aws_secret_access_key", "secret_access_key"),
         ] {
-            put(&mut ours, key, session.str(theirs));
+            put(&mut ours, key, session.given(theirs));
         }
         if ours.contains_key("access_key_id") != ours.contains_key("secret_access_key") {
             return Err(ConfigError::new(
@@ -268,9 +270,10 @@ fn aws(cfg: &Ci<'_>) -> Result<Value, ConfigError> {
     Ok(Value::Object(ours))
 }
 
-fn put(map: &mut Map<String, Value>, key: &str, value: Option<&str>) {
+/// Sets `key` to `value`, as it is, when one is given.
+fn put(map: &mut Map<String, Value>, key: &str, value: Option<&Value>) {
     if let Some(v) = value {
-        map.insert(key.into(), v.into());
+        map.insert(key.into(), v.clone());
     }
 }
 
@@ -284,6 +287,15 @@ impl<'a> Ci<'a> {
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(key))
             .map(|(_, v)| v)
+    }
+    /// The value of `key` unless it is null or empty, whatever its type:
+    /// a caller's YAML types an all-digit token or password as a number,
+    /// which is still the credential (our stores read any scalar as its
+    /// text, and refuse, naming the key, what they cannot read). Dropping
+    /// it would let another one stand in: the environment's token.
+    fn given(&self, key: &str) -> Option<&'a Value> {
+        self.get(key)
+            .filter(|v| !v.is_null() && v.as_str() != Some(""))
     }
     fn str(&self, key: &str) -> Option<&'a str> {
         self.get(key)
@@ -311,6 +323,40 @@ mod tests {
             "secret/data/db;/password"
         );
         assert_eq!(vault_handle("secret/db;password"), "secret/db;password");
+    }
+
+    #[test]
+    fn credentials_of_any_scalar_type_are_passed_on() {
+        let (_, c, _) = translate(
+            "hashicorp.vault",
+            &json!({"vault_session": {"vault_role_id": 42, "vault_secret_id": 1.5e3}}),
+        )
+        .unwrap();
+        assert_eq!(
+            c["auth"],
+            json!({"method": "approle", "role_id": 42, "secret_id": 1.5e3})
+        );
+        let (_, c, _) = translate("hashicorp.vault", &json!({"vault_token": true})).unwrap();
+        assert_eq!(c["auth"], json!({"method": "token", "token": true}));
+        let (_, c, _) = translate(
+            "hashicorp.vault",
+            &json!({"vault_session": {"vault_username": "u", "vault_password": 123456}}),
+        )
+        .unwrap();
+        assert_eq!(c["auth"]["password"], json!(123456));
+        let (_, c, _) = translate(
+            "aws.secrets",
+            &json!({"aws_session": {"aws_access_key_id": "AKIA", "aws_secret_access_key": 99}}),
+        )
+        .unwrap();
+        assert_eq!(c["secret_access_key"], json!(99));
+        assert!(
+            translate(
+                "aws.secrets",
+                &json!({"aws_session": {"aws_access_key_id": 7, "aws_secret_access_key": ""}}),
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -295,3 +295,42 @@ fn a_caller_config_never_reaches_the_vault_token_itself() {
         );
     }
 }
+
+/// A caller's config written in YAML types its scalars: `vault_token:
+/// 40817263549102`, an all-digit secret id or password, reach us as JSON
+/// numbers. They are credentials all the same, used as their text, never
+/// dropped for the environment's token (another identity) to stand in.
+#[test]
+fn a_caller_credential_written_as_a_number_is_used_as_its_text() {
+    let s = stores(None);
+    let bao_addr = s._bao.addr.clone();
+    s._bao.api_ok(
+        "PUT",
+        "sys/policies/acl/db-reader",
+        Some(json!({"policy": r#"path "secret/*" { capabilities = ["read"] }"#})),
+    );
+    s._bao.api_ok(
+        "POST",
+        "auth/token/create",
+        Some(json!({"id": "40817263549102", "policies": ["db-reader"], "ttl": "10m"})),
+    );
+    for token in [json!("40817263549102"), json!(40817263549102_u64)] {
+        let done = cmd(&s)
+            // Another identity the environment offers: never used instead.
+            .env("VAULT_TOKEN", "hvs.environment-token-not-for-this-call")
+            .stdin(go_payload(
+                "1.1",
+                &["secret/db;password"],
+                &[
+                    ("type", json!("hashicorp.vault")),
+                    (
+                        "config",
+                        json!({"vault_address": bao_addr, "vault_token": token}),
+                    ),
+                    ("secret_backend_timeout", json!(20)),
+                ],
+            ))
+            .run();
+        assert_eq!(done.value("secret/db;password"), "vault-pw-8c1f", "{token}");
+    }
+}
