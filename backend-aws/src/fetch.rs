@@ -484,6 +484,37 @@ mod tests {
         assert_eq!(parameter_key("app/pw"), "app/pw");
     }
 
+    /// As AWS answers: the bare name, the ARN without selector, and the
+    /// selector apart (moto names no selector; its version then decides).
+    #[test]
+    fn an_answer_fits_the_selector_asked() {
+        use aws_sdk_ssm::types::Parameter;
+        let arn = "arn:aws:ssm:us-east-1:123456789012:parameter/app/pw";
+        let p = |selector: Option<&str>, version: i64| {
+            Parameter::builder()
+                .name("/app/pw")
+                .arn(arn)
+                .set_selector(selector.map(str::to_owned))
+                .version(version)
+                .value("v")
+                .build()
+        };
+        let v1 = p(Some(":1"), 1);
+        let label = p(Some(":prod"), 2);
+        let latest = p(None, 3);
+        assert!(answers(&v1, "/app/pw:1"));
+        assert!(answers(&v1, &format!("{arn}:1")));
+        assert!(!answers(&v1, "/app/pw"));
+        assert!(!answers(&v1, "/app/pw:2"));
+        assert!(answers(&label, "/app/pw:prod"));
+        assert!(!answers(&label, "/app/pw:2"));
+        assert!(answers(&latest, "/app/pw"));
+        assert!(answers(&latest, arn));
+        assert!(answers(&latest, "/app/pw:3"));
+        assert!(!answers(&latest, "/app/pw:1"));
+        assert!(!answers(&latest, "/app/other"));
+    }
+
     #[test]
     fn one_parameter_per_round() {
         let arn = "arn:aws:ssm:us-east-1:123456789012:parameter/app/pw";
