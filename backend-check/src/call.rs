@@ -9,6 +9,8 @@
 
 use std::time::Duration;
 
+use backend_core::Secret;
+
 use crate::exec::{self, Ending, Outcome};
 use crate::judge::{self, HandleVerdict, PayloadVersion};
 use crate::rights::{self, AgentUser, Rights};
@@ -68,6 +70,10 @@ pub struct Report {
     pub failure: Option<CallFailure>,
     /// One per handle, in plan order.
     pub verdicts: Vec<HandleVerdict>,
+    /// Every non-empty value stdout holds, by handle, whatever the verdicts
+    /// (a failed call, a value beside an error, an entry not asked for):
+    /// what must be masked wherever it shows up again.
+    pub values: Vec<(String, Secret)>,
 }
 
 impl Report {
@@ -167,6 +173,7 @@ pub fn execute(plan: Plan) -> Report {
             ),
         },
     };
+    let values = written_values(&outcome.stdout.bytes);
     Report {
         plan,
         rights,
@@ -174,7 +181,32 @@ pub fn execute(plan: Plan) -> Report {
         outcome,
         failure,
         verdicts,
+        values,
     }
+}
+
+/// The non-empty values of a reply that parses, longest first (so a value
+/// that holds another is masked whole); none when it does not parse.
+fn written_values(stdout: &[u8]) -> Vec<(String, Secret)> {
+    let mut values: Vec<(String, Secret)> = judge::parse_reply(stdout)
+        .map(|reply| {
+            reply
+                .into_iter()
+                .filter_map(|(h, e)| {
+                    // As the agent may keep it: without a final line break.
+                    let v = e.value.expose().trim_end_matches(['\r', '\n']);
+                    (!v.is_empty()).then(|| (h, Secret::from(v)))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    values.sort_by(|a, b| {
+        b.1.expose()
+            .len()
+            .cmp(&a.1.expose().len())
+            .then_with(|| a.0.cmp(&b.0))
+    });
+    values
 }
 
 fn call_failure(plan: &Plan, o: &Outcome) -> Option<CallFailure> {

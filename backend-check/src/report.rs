@@ -2,8 +2,10 @@
 //! one module may print (the workspace warns on print macros elsewhere).
 //!
 //! Values never appear unless `--show-values` asks for them: a resolved
-//! value is shown as `****** (N chars)`, and any value that also shows up in
-//! the backend's stderr is masked there too. Handles, file names and
+//! value is shown as `****** (N chars)`, and any value the reply holds
+//! (resolved or not, asked for or not, the call failed or not) that also
+//! shows up in the backend's stderr or in a handle's error is masked there
+//! and flagged: the agent logs both. Handles, file names and
 //! backend messages are printed escaped, so control characters cannot
 //! garble a terminal.
 //!
@@ -20,6 +22,8 @@ macro_rules! say {
 }
 
 use std::fmt::Display;
+
+use backend_core::Secret;
 
 use crate::aliases::Known;
 use crate::call::{self, Report};
@@ -256,18 +260,7 @@ fn stderr_section(r: &Report, show: bool) {
     if err.trim().is_empty() {
         return;
     }
-    let mut shown = err.clone();
-    let mut leaked = Vec::new();
-    for (h, v) in r.plan.handles.iter().zip(&r.verdicts) {
-        if let HandleVerdict::Resolved(value) = v
-            && err.contains(value.expose())
-        {
-            leaked.push(h.as_str());
-            if !show {
-                shown = shown.replace(value.expose(), "******");
-            }
-        }
-    }
+    let (shown, leaked) = masked(&err, &r.values, show);
     let level = if r.failure.is_some() {
         "ERROR"
     } else {
@@ -287,6 +280,24 @@ fn stderr_section(r: &Report, show: bool) {
             esc(h)
         );
     }
+}
+
+/// `text` with every value of `values` in it masked (unless `show`), and
+/// the handles whose values it holds, sorted.
+fn masked<'a>(text: &str, values: &'a [(String, Secret)], show: bool) -> (String, Vec<&'a str>) {
+    let mut shown = text.to_owned();
+    let mut leaked = Vec::new();
+    for (h, value) in values {
+        if text.contains(value.expose()) {
+            leaked.push(h.as_str());
+            if !show {
+                shown = shown.replace(value.expose(), "******");
+            }
+        }
+    }
+    leaked.sort_unstable();
+    leaked.dedup();
+    (shown, leaked)
 }
 
 fn handles_section(r: &Report, show: bool) {
@@ -312,6 +323,19 @@ fn handles_section(r: &Report, show: bool) {
             }
             HandleVerdict::CallFailed => {
                 say!("  FAIL  ENC[{h_shown}: the whole call failed");
+            }
+            HandleVerdict::Error(e) => {
+                // The agent logs the error: a value in it reaches its log.
+                let (e, leaked) = masked(e, &r.values, show);
+                let words = judge::agent_words(h, &HandleVerdict::Error(e)).unwrap_or_default();
+                say!("  FAIL  ENC[{h_shown}: {}", esc(&words));
+                for of in leaked {
+                    say!(
+                        "WARNING: the error of '{}' holds the value of '{}': it would reach the agent's log",
+                        esc(h),
+                        esc(of)
+                    );
+                }
             }
             other => {
                 let words = judge::agent_words(h, other).unwrap_or_default();

@@ -347,6 +347,44 @@ fn values_on_stderr_are_flagged_and_masked() {
     assert!(o.contains("the value ends with a line break"), "{o}");
 }
 
+/// Every value the backend wrote is masked wherever it shows up again:
+/// in another handle's error (the agent logs errors), in stderr when the
+/// call failed (the agent logs stderr at ERROR then), and whatever the
+/// entry's verdict (a value beside an error, an entry nobody asked for).
+#[test]
+fn values_are_masked_wherever_they_show_up_again() {
+    let d = tempfile::tempdir().unwrap();
+    let reply = r#"{"a":{"value":"s3cr3t-value-123","error":null},"b":{"value":null,"error":"differs from s3cr3t-value-123"},"c":{"value":"hidden-beside-an-error-9","error":"bad"},"x":{"value":"unasked-value-777"}}"#;
+    let echo = "echo 'got s3cr3t-value-123 hidden-beside-an-error-9 unasked-value-777' >&2";
+    let ok = script(
+        d.path(),
+        "echoing",
+        &format!("{echo}; printf '%s' '{reply}'"),
+    );
+    let o = out(&run(&ok, &["a", "b", "c"]), 1);
+    let values = [
+        "s3cr3t-value-123",
+        "hidden-beside-an-error-9",
+        "unasked-value-777",
+    ];
+    assert_no_leak("masked output", &o, &values);
+    has_line(
+        &o,
+        "WARNING: the error of 'b' holds the value of 'a': it would reach the agent's log",
+    );
+    let failing = script(
+        d.path(),
+        "failing",
+        &format!("{echo}; printf '%s' '{reply}'; exit 3"),
+    );
+    let o = out(&run(&failing, &["a", "b", "c"]), 1);
+    assert_no_leak("masked output of a failed call", &o, &values);
+    has_line(
+        &o,
+        "WARNING: stderr holds the value of 'a': it would reach the agent's log",
+    );
+}
+
 #[test]
 fn from_config_files_names_the_files_the_agent_drops() {
     let d = tempfile::tempdir().unwrap();
