@@ -138,11 +138,19 @@ fn missing(t: &str, key: &str) -> ConfigError {
     ConfigError::new(format!("{t}: config key '{key}' is required"))
 }
 
-/// The file connectors' common key: `max_file_read_size` (bytes).
+/// The file connectors' default `max_file_read_size`: 10 MiB, where our
+/// own file store's default is 64 KiB; a caller choosing the connector gets
+/// the connector's limit (a 100 KB document it serves is served here too).
+pub const CONNECTOR_MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
+
+/// The file connectors' common key: `max_file_read_size` (bytes), else the
+/// connector's default.
 fn file(cfg: &Ci<'_>, mut ours: Value) -> Value {
-    if let Some(n) = cfg.get("max_file_read_size").and_then(Value::as_u64) {
-        ours["max_file_bytes"] = n.into();
-    }
+    let limit = cfg
+        .get("max_file_read_size")
+        .and_then(Value::as_u64)
+        .unwrap_or(CONNECTOR_MAX_FILE_BYTES);
+    ours["max_file_bytes"] = limit.into();
     ours
 }
 
@@ -369,7 +377,10 @@ mod tests {
         assert_eq!((k.as_str(), r.is_none()), ("file", true));
         assert_eq!(c, json!({"document": "/etc/s.json", "max_file_bytes": 100}));
         let (_, c, _) = translate("docker.secrets", &json!({})).unwrap();
-        assert_eq!(c, json!({"dir": "/run/secrets"}));
+        assert_eq!(
+            c,
+            json!({"dir": "/run/secrets", "max_file_bytes": CONNECTOR_MAX_FILE_BYTES})
+        );
         assert!(translate("file.text", &json!({})).is_err());
         assert!(translate("akeyless", &json!({})).is_err());
     }

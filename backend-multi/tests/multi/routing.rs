@@ -196,6 +196,46 @@ fn the_caller_can_choose_a_file_store_without_a_config_file() {
     call("file.json", json!({}), &["x"]).expect_code(2);
 }
 
+/// The connector reads files of up to `max_file_read_size`, 10 MiB unless
+/// set: a 100 KB document or secret file the agent's own connector serves
+/// is served here too, not refused at our directory store's default.
+#[test]
+fn the_file_connectors_read_files_up_to_their_own_default_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = dir.path().join("big.json");
+    let padding = "p".repeat(100 * 1024);
+    write_private(
+        &doc,
+        &json!({"user": "big-doc-user", "padding": padding}).to_string(),
+    );
+    let secrets = dir.path().join("secrets");
+    std::fs::create_dir(&secrets).unwrap();
+    write_private(&secrets.join("cert"), &padding);
+    let call = |t: &str, config: serde_json::Value, handle: &str| {
+        Cmd::new(BIN)
+            .stdin(go_payload(
+                "1.1",
+                &[handle],
+                &[
+                    ("type", json!(t)),
+                    ("config", config),
+                    ("secret_backend_timeout", json!(10)),
+                ],
+            ))
+            .run()
+    };
+    let done = call("file.json", json!({"file_path": doc}), "user");
+    assert_eq!(done.value("user"), "big-doc-user");
+    let done = call("file.text", json!({"secrets_path": secrets}), "cert");
+    assert_eq!(done.value("cert"), padding);
+    let done = call(
+        "file.text",
+        json!({"secrets_path": secrets, "max_file_read_size": 1024}),
+        "cert",
+    );
+    assert!(done.error("cert").contains("larger than"), "{done}");
+}
+
 #[test]
 fn a_store_that_cannot_be_built_fails_only_its_handles() {
     let (dir, _) = setup(&[]);
