@@ -49,6 +49,11 @@ pub struct AwsConfig {
     /// Ignore keys: every Secrets Manager handle gets the whole secret
     /// string (the Datadog `aws.secrets` connector's `force_string`).
     pub force_string: Option<bool>,
+    /// A Secrets Manager handle with a key, on a secret that is not JSON,
+    /// gets the whole string instead of an error (the Datadog
+    /// `aws.secrets` connector's reading, which `secret-backend` applies
+    /// when a caller chooses that connector).
+    pub whole_if_not_json: Option<bool>,
     /// Names that stand for handles ([`backend_core::alias`]).
     #[serde(default)]
     pub aliases: backend_core::Aliases,
@@ -72,6 +77,7 @@ impl fmt::Debug for AwsConfig {
             .field("secret_access_key", &self.secret_access_key)
             .field("session_token", &self.session_token)
             .field("force_string", &self.force_string)
+            .field("whole_if_not_json", &self.whole_if_not_json)
             .field("aliases", &self.aliases)
             .finish()
     }

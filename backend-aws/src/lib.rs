@@ -117,6 +117,7 @@ impl Provider for AwsProvider {
 
     async fn resolve(&self, handles: &[String], ctx: &Context) -> Vec<Outcome> {
         let force_string = self.config.force_string.unwrap_or(false);
+        let whole_if_not_json = self.config.whole_if_not_json.unwrap_or(false);
         let parsed: Vec<Result<Handle, HandleError>> = handles
             .iter()
             .map(|h| handle::parse(h).map(|h| whole_if(force_string, h)))
@@ -140,6 +141,9 @@ impl Provider for AwsProvider {
                     .or_insert_with(|| serde_json::from_str(value.expose()).ok());
                 match doc {
                     Some(doc) => backend_core::key::extract(doc, key, &h.target.location()),
+                    None if whole_if_not_json && matches!(h.target, Target::Secret { .. }) => {
+                        Ok(value.take())
+                    }
                     None => Err(not_json(&h.target, key)),
                 }
             },

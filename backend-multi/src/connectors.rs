@@ -26,8 +26,8 @@ pub fn translate(
         "azure.keyvault" => ("azure", azure(&cfg), None),
         "gcp.secretmanager" => ("gcp", gcp(&cfg), None),
         "hashicorp.vault" => ("vault", vault(&cfg)?, Some(vault_handle)),
-        "aws.secrets" => ("aws", aws(&cfg)?, None),
-        "aws.ssm" => ("aws", aws(&cfg)?, Some(ssm_handle)),
+        "aws.secrets" => ("aws", aws(&cfg, true)?, None),
+        "aws.ssm" => ("aws", aws(&cfg, false)?, Some(ssm_handle)),
         "file.json" | "file.yaml" => {
             let path = cfg
                 .str("file_path")
@@ -253,7 +253,10 @@ fn vault(cfg: &Ci<'_>) -> Result<Value, ConfigError> {
     Ok(Value::Object(ours))
 }
 
-fn aws(cfg: &Ci<'_>) -> Result<Value, ConfigError> {
+/// `secrets`: the `aws.secrets` connector, which also reads `force_string`
+/// and answers `secret;key` of a secret that is not JSON with the whole
+/// string (CONNECTORS.md).
+fn aws(cfg: &Ci<'_>, secrets: bool) -> Result<Value, ConfigError> {
     let mut ours = Map::new();
     if let Some(session) = cfg.sub("aws_session") {
         for (theirs, key) in [
@@ -272,8 +275,11 @@ fn aws(cfg: &Ci<'_>) -> Result<Value, ConfigError> {
             ));
         }
     }
-    if cfg.get("force_string").and_then(Value::as_bool) == Some(true) {
-        ours.insert("force_string".into(), true.into());
+    if secrets {
+        if cfg.get("force_string").and_then(Value::as_bool) == Some(true) {
+            ours.insert("force_string".into(), true.into());
+        }
+        ours.insert("whole_if_not_json".into(), true.into());
     }
     Ok(Value::Object(ours))
 }

@@ -242,6 +242,46 @@ fn the_caller_can_choose_vault_and_aws_stores() {
     assert!(!ssm.error("/app/none").is_empty());
 }
 
+/// The `aws.secrets` connector answers `secret;key` of a secret that is not
+/// JSON with the whole string (CONNECTORS.md); our own `aws` type keeps
+/// refusing it, and a JSON secret's missing key stays an error.
+#[test]
+fn the_aws_secrets_connector_gives_a_plain_secret_whole() {
+    let s = stores(None);
+    create_secret(&s.moto, "plain/text", "plain-text-value-4d");
+    let call = |kind: &str, config: serde_json::Value| {
+        cmd(&s)
+            .stdin(go_payload(
+                "1.1",
+                &["plain/text;password", "prod/api;missing", "prod/api;key"],
+                &[
+                    ("type", json!(kind)),
+                    ("config", config),
+                    ("secret_backend_timeout", json!(20)),
+                ],
+            ))
+            .run()
+    };
+    let connector = call(
+        "aws.secrets",
+        json!({"aws_session": {"aws_region": REGION}}),
+    );
+    assert_eq!(
+        connector.value("plain/text;password"),
+        "plain-text-value-4d"
+    );
+    assert_eq!(connector.value("prod/api;key"), "aws-key-77e2");
+    assert!(
+        connector.error("prod/api;missing").contains("no key"),
+        "{connector}"
+    );
+    let ours = call("aws", json!({"region": REGION}));
+    assert!(
+        ours.error("plain/text;password").contains("not JSON"),
+        "{ours}"
+    );
+}
+
 #[test]
 fn a_caller_config_never_reaches_the_vault_token_itself() {
     let s = stores(None);
