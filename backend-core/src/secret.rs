@@ -65,17 +65,29 @@ static HELD: Mutex<Vec<Secret>> = Mutex::new(Vec::new());
 pub const MIN_CONTAINED: usize = 12;
 
 /// Records `credential` as one the backend holds: no reply may carry it.
-/// Empty ones are ignored.
+/// Empty ones are ignored. A credential that JSON writes escaped (a PEM
+/// key's newlines, a quote) is held in that form too: a file holding it as
+/// a JSON string (a GCP service account key file, say) carries it so.
 pub fn hold(credential: &Secret) {
     if credential.is_empty() {
         return;
     }
+    let escaped = json_escaped(credential.expose());
     let mut held = HELD
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if !held.contains(credential) {
-        held.push(credential.clone());
+    for c in std::iter::once(credential).chain(escaped.as_ref()) {
+        if !held.contains(c) {
+            held.push(c.clone());
+        }
     }
+}
+
+/// `text` as it stands inside a JSON string, when that differs from it.
+fn json_escaped(text: &str) -> Option<Secret> {
+    let quoted = Secret::new(serde_json::to_string(text).ok()?);
+    let inner = quoted.expose().get(1..quoted.len().saturating_sub(1))?;
+    (inner != text).then(|| Secret::new(inner.to_owned()))
 }
 
 /// Whether `value` is, or contains, a credential this process [`hold`]s.
@@ -221,6 +233,20 @@ impl fmt::Debug for Secret {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_credential_is_also_held_as_json_writes_it() {
+        let pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEF\n-----END PRIVATE KEY-----\n";
+        hold(&Secret::from(pem));
+        // The key file: the key as a JSON string, newlines escaped.
+        let file = format!(
+            "{{\"type\": \"service_account\", \"private_key\": {}}}",
+            serde_json::to_string(pem).unwrap()
+        );
+        assert!(reveals_credential(&file));
+        assert!(reveals_credential(pem));
+        assert!(!reveals_credential("MIIEvQIBADANBgkqhkiG9w0BAQEG"));
+    }
 
     #[test]
     fn debug_is_redacted() {

@@ -209,6 +209,12 @@ fn resolve(cluster: &Cluster, user: &User, ctx: &Context, base: &Path) -> Result
         .map_err(|e| format!("user '{uname}': {e}"))?;
     let key = pem_source(&user.key, &user.key_data, base, "client-key")
         .map_err(|e| format!("user '{uname}': {e}"))?;
+    // The key as the kubeconfig writes it (base64 of the PEM) is held too:
+    // a file handle of another store naming the kubeconfig would otherwise
+    // read it there.
+    if let Some(data) = &user.key_data {
+        hold(&Secret::new(data.trim().to_owned()));
+    }
     let client = match (cert, key) {
         (Some(c), Some(k)) => {
             let key = Secret::new(String::from_utf8_lossy(&k).into_owned());
@@ -309,6 +315,28 @@ mod tests {
         assert_eq!(load(&p, Some("other")).unwrap().namespace, "default");
         let e = load(&p, Some("nope")).unwrap_err();
         assert!(e.contains("no context named 'nope'"), "{e}");
+    }
+
+    #[test]
+    fn the_client_key_is_held_as_written_and_decoded() {
+        let d = tempfile::tempdir().unwrap();
+        let pem = "-----BEGIN PRIVATE KEY-----\nKUBECONFIG-CLIENT-KEY-BYTES-7\n-----END PRIVATE KEY-----\n";
+        let b64 = |t: &str| base64::engine::general_purpose::STANDARD.encode(t);
+        let p = write(
+            d.path(),
+            "config",
+            &format!(
+                "{BASE}    client-certificate-data: {}\n    client-key-data: {}\n",
+                b64("-----BEGIN CERTIFICATE-----\nCERT\n-----END CERTIFICATE-----\n"),
+                b64(pem)
+            ),
+        );
+        assert!(!backend_core::secret::reveals_credential(&b64(pem)));
+        load(&p, None).unwrap();
+        assert!(backend_core::secret::reveals_credential(pem));
+        // The kubeconfig itself, read by another store's file handle.
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(backend_core::secret::reveals_credential(&text));
     }
 
     #[test]

@@ -239,6 +239,19 @@ fn another_stores_credential_files_are_refused_unasked() {
     s.write("secrets/sa-token", "sa-token-in-root-VALUE-5\n");
     s.write("secrets/vault-token", "vault-token-in-root-VALUE-6\n");
     s.write("secrets/irsa-token", "irsa-token-in-root-VALUE-7");
+    // A GCP key file: its key is a JSON string, newlines escaped.
+    s.write(
+        "secrets/sa.json",
+        &json!({
+            "type": "service_account",
+            "project_id": "p",
+            "private_key_id": "k1",
+            "private_key": "-----BEGIN PRIVATE KEY-----\nGCP-KEY-BYTES-in-root-VALUE-8\n-----END PRIVATE KEY-----\n",
+            "client_email": "agent@p.iam.gserviceaccount.com",
+            "token_uri": "http://127.0.0.1:9/token"
+        })
+        .to_string(),
+    );
     let sa_token = s.path("secrets/sa-token").display().to_string();
     let (api_server, ca_path) = (s.kube.url(), s.kube.ca_file().display().to_string());
     let config = MultiConfig::new()
@@ -253,11 +266,22 @@ fn another_stores_credential_files_are_refused_unasked() {
         )
         .vault("v", "http://127.0.0.1:9", &s.path("secrets/vault-token"))
         .aws("a", "eu-west-1", "http://127.0.0.1:9")
+        .store(
+            "g",
+            "gcp",
+            &[
+                ("project_id", "p"),
+                (
+                    "credentials_file",
+                    &s.path("secrets/sa.json").display().to_string(),
+                ),
+            ],
+        )
         .files("f", &s.path("secrets"))
         .top("file_roots", &format!("[{}]", s.path("secrets").display()))
         .write(s.dir.path(), "multi.yaml");
     let root = s.path("secrets").display().to_string();
-    let owned: Vec<String> = ["sa-token", "vault-token", "irsa-token"]
+    let owned: Vec<String> = ["sa-token", "vault-token", "irsa-token", "sa.json"]
         .iter()
         .flat_map(|f| [format!("file@{root}/{f}"), format!("f:{f}")])
         .collect();
@@ -285,6 +309,7 @@ fn another_stores_credential_files_are_refused_unasked() {
             "sa-token-in-root-VALUE-5",
             "vault-token-in-root-VALUE-6",
             "irsa-token-in-root-VALUE-7",
+            "GCP-KEY-BYTES-in-root-VALUE-8",
         ],
     );
     // Only files were read: nothing was asked of the API server.
