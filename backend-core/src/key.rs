@@ -129,7 +129,9 @@ pub fn describe_fields(doc: &Value) -> String {
             // equal strings), without linking a general sort for strings
             // into every binary (about 8 KB of the file store's).
             let mut names: Vec<String> = Vec::with_capacity(MAX_LISTED_FIELDS + 1);
-            for name in map.keys().map(|k| short(k)) {
+            // A name that is one of our credentials is left out.
+            let shown = map.keys().filter(|k| !crate::secret::reveals_credential(k));
+            for name in shown.map(|k| short(k)) {
                 let at = names.partition_point(|n| *n <= name);
                 if at < MAX_LISTED_FIELDS {
                     names.insert(at, name);
@@ -185,6 +187,15 @@ mod tests {
         extract(&doc(), key, "db.json")
             .map(|s| s.expose().to_owned())
             .unwrap_or_else(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_field_named_like_a_credential_we_hold_is_not_listed() {
+        crate::secret::hold(&Secret::from("held-CREDENTIAL-as-a-key-42"));
+        let doc = json!({"held-CREDENTIAL-as-a-key-42": "x", "user": "admin"});
+        let e = extract(&doc, "nope", "doc.json").unwrap_err().to_string();
+        assert!(e.contains("user"), "{e}");
+        assert!(!e.contains("held-CREDENTIAL"), "{e}");
     }
 
     #[test]

@@ -18,23 +18,42 @@ use std::borrow::Cow;
 pub const HIDDEN: &str = "***";
 
 /// A URL as it may be shown: everything between `://` and the last `@` is
-/// hidden (a password may itself hold `/`, `:` or `@`). Without `://`,
-/// everything before the last `@` is hidden. Other text is returned as is.
+/// hidden (a password may itself hold `/`, `:` or `@`), and so is the
+/// query after the host and path (`?token=`, an Azure SAS `?sig=`):
+/// `?***`. A fragment stays (our messages link `README.md#rbac`; a
+/// fragment is never sent). Without `://`, everything before the last `@`
+/// is hidden. Other text is returned as is.
 pub fn url(raw: &str) -> Cow<'_, str> {
     let (start, rest) = match raw.find("://") {
         Some(i) => (i + 3, raw.get(i + 3..).unwrap_or("")),
         None => (0, raw),
     };
-    match rest.rfind('@') {
-        Some(at) => {
-            let mut shown = String::with_capacity(raw.len());
-            shown.push_str(raw.get(..start).unwrap_or(""));
-            shown.push_str(HIDDEN);
-            shown.push_str(rest.get(at..).unwrap_or(""));
-            Cow::Owned(shown)
-        }
-        None => Cow::Borrowed(raw),
+    let at = rest.rfind('@');
+    let host = at.unwrap_or(0);
+    let query = rest.get(host..).and_then(|r| r.find('?')).map(|q| host + q);
+    if at.is_none() && query.is_none() {
+        return Cow::Borrowed(raw);
     }
+    let end = query.unwrap_or(rest.len());
+    let mut shown = String::with_capacity(raw.len());
+    shown.push_str(raw.get(..start).unwrap_or(""));
+    match at {
+        Some(at) => {
+            shown.push_str(HIDDEN);
+            shown.push_str(rest.get(at..end).unwrap_or(""));
+        }
+        None => shown.push_str(rest.get(..end).unwrap_or("")),
+    }
+    if let Some(q) = query {
+        // Punctuation the URL ends with belongs to the sentence around it
+        // (`through the proxy http://h/?***: ...`), not to the query.
+        let tail = rest.get(q + 1..).unwrap_or("");
+        let kept = tail.trim_end_matches([':', ',', ';', '.', ')']).len();
+        shown.push('?');
+        shown.push_str(HIDDEN);
+        shown.push_str(tail.get(kept..).unwrap_or(""));
+    }
+    Cow::Owned(shown)
 }
 
 /// Free text (a message, a log line) as it may be shown: in every
@@ -151,6 +170,12 @@ mod tests {
             ("http://user:P W@host", "http://***@host"),
             ("user:PW@host:9", "***@host:9"),
             ("http://127.0.0.1:8200", "http://127.0.0.1:8200"),
+            ("http://u:pw@h:1/?token=TOK", "http://***@h:1/?***"),
+            ("https://h/p?sig=SAS&se=1", "https://h/p?***"),
+            ("https://h/README.md#rbac", "https://h/README.md#rbac"),
+            ("http://h/?token=TOK:", "http://h/?***:"),
+            ("http://u:p?w@h/x", "http://***@h/x"),
+            ("http://h/a@b?x=1", "http://***@b?***"),
             ("", ""),
         ] {
             assert_eq!(url(raw), shown, "{raw}");

@@ -417,8 +417,9 @@ fn a_cleartext_proxy_is_warned_about_and_its_password_never_shows() {
     let bao = server();
     let dir = tempfile::tempdir().unwrap();
     let (port, heads) = recording_listener();
-    let proxy = format!("http://puser:PROXY-S3CRET@127.0.0.1:{port}");
-    let shown = format!("http://***@127.0.0.1:{port}");
+    // A password, and a token in the query: neither is ever shown.
+    let proxy = format!("http://puser:PROXY-S3CRET@127.0.0.1:{port}/?token=PROXY-S3CRET-Q");
+    let shown = format!("http://***@127.0.0.1:{port}/?***");
     let log = dir.path().join("run.log");
     let run = |address: &str, env: &[(&str, &str)]| {
         let cfg = private_file(dir.path(), "config.yaml", &format!("address: {address}\n"));
