@@ -120,9 +120,19 @@ impl Request {
                 Err(e) => Err(RequestError::NotJson(json_error(&e))),
             };
         }
-        let raw: RawRequest =
-            serde_json::from_str(text).map_err(|e| RequestError::NotJson(json_error(&e)))?;
-        let mut map = raw;
+        let mut map: RawRequest = match serde_json::from_str(text) {
+            Ok(raw) => raw,
+            // A number beyond f64 (`1e400`) in `secret_backend_timeout` is
+            // no reason to refuse the handles: read again with that field
+            // skipped unread, and answer under the default deadline. The
+            // error stands when the number is elsewhere (in `config`).
+            Err(e) if e.to_string().starts_with("number out of range") => {
+                serde_json::from_str::<RawRequest<serde::de::IgnoredAny>>(text)
+                    .map(RawRequest::without_timeout)
+                    .map_err(|_| RequestError::NotJson(json_error(&e)))?
+            }
+            Err(e) => return Err(RequestError::NotJson(json_error(&e))),
+        };
         let version = match map.version.take() {
             None => return Err(RequestError::NoVersion),
             Some(Value::String(v)) => v,
@@ -184,19 +194,34 @@ impl Request {
     }
 }
 
-/// The request's fields we read; the rest are skipped unread.
+/// The request's fields we read; the rest are skipped unread. `T` is how
+/// `secret_backend_timeout` is read: as a value, or skipped
+/// ([`serde::de::IgnoredAny`]) when it is a number beyond f64.
 #[derive(Deserialize)]
-struct RawRequest {
+struct RawRequest<T = Value> {
     #[serde(default)]
     version: Option<Value>,
     #[serde(default)]
     secrets: Option<Value>,
     #[serde(default)]
-    secret_backend_timeout: Option<Value>,
+    secret_backend_timeout: Option<T>,
     #[serde(default, rename = "type")]
     backend_type: Option<Value>,
     #[serde(default)]
     config: Option<Value>,
+}
+
+impl RawRequest<serde::de::IgnoredAny> {
+    /// The request as read with its timeout skipped: no timeout.
+    fn without_timeout(self) -> RawRequest {
+        RawRequest {
+            version: self.version,
+            secrets: self.secrets,
+            secret_backend_timeout: None,
+            backend_type: self.backend_type,
+            config: self.config,
+        }
+    }
 }
 
 /// serde_json's message without its position, which is noise on one line.
@@ -494,6 +519,17 @@ mod tests {
         }
         let r = parse(r#"{"version":"1.1","secrets":[],"secret_backend_timeout":1e300}"#).unwrap();
         assert_eq!(r.timeout, Some(MAX_TIMEOUT));
+        // Beyond f64: skipped, the handles still answered.
+        for t in ["1e400", "-1e400", "123456789e999"] {
+            let r = parse(&format!(
+                r#"{{"version":"1.1","secrets":["a"],"secret_backend_timeout":{t}}}"#
+            ))
+            .unwrap();
+            assert_eq!((r.timeout, r.secrets), (None, vec!["a".to_owned()]), "{t}");
+        }
+        // Elsewhere in a field we read, it is still refused.
+        let r = parse(r#"{"version":"1.1","secrets":["a"],"config":{"x":1e400}}"#);
+        assert!(matches!(r, Err(RequestError::NotJson(_))), "{r:?}");
     }
 
     #[test]

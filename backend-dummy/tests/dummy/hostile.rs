@@ -268,6 +268,21 @@ fn corpus() -> Vec<(String, Vec<u8>, Want)> {
         ok(&["a"]),
     );
     add(
+        "timeout beyond f64",
+        br#"{"version":"1.1","secrets":["a"],"secret_backend_timeout":1e400}"#.to_vec(),
+        ok(&["a"]),
+    );
+    add(
+        "negative timeout beyond f64",
+        br#"{"secret_backend_timeout":-1e999,"secrets":["a"],"version":"1.1"}"#.to_vec(),
+        ok(&["a"]),
+    );
+    add(
+        "config number beyond f64",
+        br#"{"version":"1.1","secrets":["a"],"config":{"n":1e400}}"#.to_vec(),
+        Refused("number out of range"),
+    );
+    add(
         "type without config",
         br#"{"version":"1.1","secrets":["a"],"type":"file.json"}"#.to_vec(),
         ok(&["a"]),
