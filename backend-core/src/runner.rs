@@ -160,9 +160,11 @@ pub fn main<P: Provider>() -> ExitCode {
     }
 }
 
-#[allow(clippy::print_stderr)] // before logging exists, stderr is all there is
+/// One line on stderr, before logging exists. A stderr that cannot be
+/// written (a pipe whose reader is gone) loses the line: `eprintln!` would
+/// panic there (exit 101) instead of exiting with the code the error has.
 fn report(binary: &str, e: &dyn fmt::Display) {
-    eprintln!("{binary}: error: {e}");
+    let _ = writeln!(io::stderr().lock(), "{binary}: error: {e}");
 }
 
 fn parse_cli<P: Provider>() -> Result<Cli<P::Args>, ExitCode> {

@@ -393,6 +393,35 @@ fn a_closed_stdout_ends_the_process_cleanly() {
 }
 
 #[test]
+fn a_closed_stderr_never_panics() {
+    // Errors reported before logging exists (bad --log-level, --log-file)
+    // and after it, with stderr a pipe whose reader is gone.
+    for (args, input, code) in [
+        (&["--log-level", "bogus=zz"][..], payload(&["a"]), 2),
+        (&["--log-file", "/"][..], payload(&["a"]), 2),
+        (&["--log-level", "trace"][..], payload(&["a"]), 0),
+        (&[][..], b"x".to_vec(), 1),
+        (&["--bogus"][..], payload(&["a"]), 2),
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(writer)
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        // The process may be gone before reading its request.
+        let _ = stdin.write_all(&input);
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {out:?}");
+    }
+}
+
+#[test]
 fn sigterm_ends_a_waiting_process_promptly() {
     let mut child = Command::new(BIN)
         .stdin(Stdio::piped())
