@@ -226,6 +226,7 @@ fn run<P: Provider>(cli: Cli<P::Args>, start: Instant) -> Result<u8, Failure> {
                 .map_err(Failure::Request)?
         }
     };
+    watchdog::preparing();
     let budget = cli
         .common
         .timeout

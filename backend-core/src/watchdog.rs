@@ -9,6 +9,8 @@
 //!
 //! - still loading the configuration or reading the request: one line on
 //!   stderr, exit 2 or 1 (the request was not complete in time);
+//! - between the request read and the provider at work (a deadline
+//!   already past when the request arrived): one line saying so, exit 1;
 //! - resolving handles: it writes the reply itself, every handle `timed
 //!   out`, and exits 0, so the agent still gets an answer it can log per
 //!   handle;
@@ -35,6 +37,8 @@ enum Phase {
     Starting,
     /// Reading stdin.
     Reading,
+    /// The request is read; the provider is being built.
+    Preparing,
     /// Waiting for the provider; the distinct handles and the budget, for
     /// the all-timed-out reply.
     Resolving {
@@ -103,6 +107,11 @@ pub fn set_budget(start: Instant, budget: Duration) {
 /// The main thread reads the request now.
 pub fn reading() {
     set_phase(Phase::Reading);
+}
+
+/// The request is read: a deadline from now on is not the caller's fault.
+pub fn preparing() {
+    set_phase(Phase::Preparing);
 }
 
 /// The main thread waits for the provider to resolve `handles`.
@@ -183,6 +192,10 @@ fn watch() {
             Phase::Reading => fail(
                 1,
                 "unusable request: no complete request on stdin before the deadline",
+            ),
+            Phase::Preparing => fail(
+                1,
+                "the deadline passed after the request was read, before its handles could be resolved (is the timeout too short?): nothing written",
             ),
             Phase::Resolving {
                 handles,

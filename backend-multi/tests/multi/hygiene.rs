@@ -168,3 +168,37 @@ fn sigterm_during_a_hanging_vault_call_ends_the_process() {
     assert!(out.is_empty(), "no reply after SIGTERM: {out}");
     assert!(group_members(pid).is_empty());
 }
+
+/// A request whose own timeout is already over when it has been read (a
+/// millisecond): whoever wins, the watchdog or the runner, the outcome is
+/// a reply or one line that says so, never the claim that no complete
+/// request arrived (the watchdog said so while the provider was built).
+#[test]
+fn a_deadline_past_once_the_request_is_read_is_not_blamed_on_stdin() {
+    let request = br#"{"config":{"file_path":"/etc/hostname"},"secret_backend_timeout":0.001,"secrets":["a"],"type":"file.json","version":"1.1"}"#;
+    for _ in 0..60 {
+        let out = Command::new(BIN)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                child.stdin.take().unwrap().write_all(request)?;
+                child.wait_with_output()
+            })
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("no complete request"), "{stderr}");
+        match out.status.code() {
+            Some(0) => {
+                let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                assert_eq!(reply.as_object().unwrap().len(), 1, "{reply}");
+            }
+            Some(1) => {
+                assert!(out.stdout.is_empty());
+                assert!(stderr.contains("after the request was read"), "{stderr}");
+            }
+            other => panic!("{other:?}: {stderr}"),
+        }
+    }
+}
