@@ -104,9 +104,11 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .parse()
         .map_err(|_| format!("'{s}' is not a number of seconds"))?;
-    if !(secs > 0.0 && secs <= crate::protocol::MAX_TIMEOUT.as_secs_f64()) {
+    // Under a millisecond is refused too: 1e-12 would become a deadline of
+    // zero, past before the config is loaded.
+    if !(secs >= 0.001 && secs <= crate::protocol::MAX_TIMEOUT.as_secs_f64()) {
         return Err(format!(
-            "timeout must be between 0 and {} seconds",
+            "timeout must be between 0.001 and {} seconds",
             crate::protocol::MAX_TIMEOUT.as_secs()
         ));
     }
@@ -763,6 +765,15 @@ mod tests {
         assert!(r.is_err());
         let r = read_request(&b"[1,2]"[..], 1000);
         assert_eq!(r.unwrap_err(), RequestError::NotObject);
+    }
+
+    #[test]
+    fn timeout_flag_bounds() {
+        for bad in ["0", "-1", "1e-12", "0.0009", "NaN", "inf", "86401", "x", ""] {
+            assert!(parse_seconds(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_seconds("0.001"), Ok(Duration::from_millis(1)));
+        assert_eq!(parse_seconds("86400"), Ok(crate::protocol::MAX_TIMEOUT));
     }
 
     #[test]

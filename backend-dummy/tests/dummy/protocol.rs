@@ -258,6 +258,13 @@ fn usage_and_config_errors_exit_2() {
         .stdin(payload(&["a"]))
         .run()
         .expect_code(2);
+    // Under a millisecond: a deadline of zero, refused as usage.
+    let done = Cmd::new(BIN)
+        .args(["--timeout", "1e-12"])
+        .stdin(payload(&["a"]))
+        .run();
+    done.expect_code(2);
+    assert!(done.stderr.contains("between 0.001 and"), "{done}");
     Cmd::new(BIN)
         .args(["--timeout", "soon"])
         .stdin(payload(&["a"]))
