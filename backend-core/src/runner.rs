@@ -320,10 +320,38 @@ fn write_reply(mut reply: Reply, max_output: usize, terminal: bool) -> Result<()
     if terminal {
         bytes.push(b'\n');
     }
-    let mut out = io::stdout().lock();
-    let written = out.write_all(&bytes).and_then(|()| out.flush());
+    let written = write_out(&mut io::stdout().lock(), &bytes);
     zeroize::Zeroize::zeroize(&mut bytes);
     written.map_err(Failure::Write)
+}
+
+/// How long a read or write of a non-blocking stdin or stdout waits before
+/// it tries again.
+const RETRY: Duration = Duration::from_millis(2);
+
+/// Writes all of `bytes` and flushes, waiting out a stdout that is
+/// non-blocking (a parent that hands down a socket or pipe with O_NONBLOCK
+/// set, as event loops do): `write_all` gives up on the first `EAGAIN` and
+/// the reply would be lost, or half written. How long this may take is the
+/// watchdog's to bound. A failed `write` consumes nothing, so retrying
+/// resends nothing twice.
+pub(crate) fn write_out(out: &mut impl Write, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        match out.write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(RETRY),
+            Err(e) => return Err(e),
+        }
+    }
+    loop {
+        match out.flush() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(RETRY),
+            done => return done,
+        }
+    }
 }
 
 /// Reads one request of at most `max` bytes: stops reading at the limit,
@@ -339,6 +367,11 @@ pub fn read_request(mut input: impl Read, max: usize) -> Result<Request, Request
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // A non-blocking stdin with nothing yet: wait for the caller.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                std::thread::sleep(RETRY);
+                continue;
+            }
             Err(e) => return Err(RequestError::NotJson(format!("cannot read stdin: {e}"))),
         };
         let read = chunk.get(..n).unwrap_or(&[]);
@@ -765,6 +798,60 @@ mod tests {
         assert!(r.is_err());
         let r = read_request(&b"[1,2]"[..], 1000);
         assert_eq!(r.unwrap_err(), RequestError::NotObject);
+    }
+
+    /// Says "would block" before every other operation, and takes at most
+    /// three bytes a write.
+    #[derive(Default)]
+    struct Skittish {
+        got: Vec<u8>,
+        calls: usize,
+        input: Vec<u8>,
+    }
+
+    impl Read for Skittish {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.calls += 1;
+            if self.calls % 2 == 1 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = self.input.len().min(buf.len()).min(3);
+            buf[..n].copy_from_slice(&self.input[..n]);
+            self.input.drain(..n);
+            Ok(n)
+        }
+    }
+
+    impl Write for Skittish {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.calls += 1;
+            if self.calls % 2 == 1 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(3);
+            self.got.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            self.calls += 1;
+            if self.calls % 2 == 1 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_non_blocking_stdin_and_stdout_are_waited_for() {
+        let input = br#"{"version":"1.0","secrets":["a","b"]}"#;
+        let mut src = Skittish {
+            input: input.to_vec(),
+            ..Skittish::default()
+        };
+        assert_eq!(read_request(&mut src, 1000).unwrap().secrets, ["a", "b"]);
+        let mut out = Skittish::default();
+        write_out(&mut out, input).unwrap();
+        assert_eq!(out.got, input);
     }
 
     #[test]

@@ -23,7 +23,6 @@
 //! deadline, so on the ordinary path (everything awaited under timers) the
 //! main thread always answers first and the watchdog never fires.
 
-use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -243,7 +242,6 @@ fn answer(handles: Arc<Vec<String>>, budget: Duration, max_output: usize) -> boo
     if bytes.len() > max_output {
         return false;
     }
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(&bytes).and_then(|()| out.flush());
+    let _ = crate::runner::write_out(&mut std::io::stdout().lock(), &bytes);
     true
 }

@@ -422,6 +422,37 @@ fn a_closed_stderr_never_panics() {
 }
 
 #[test]
+fn a_non_blocking_stdin_and_stdout_are_waited_for() {
+    use std::io::Read;
+    use std::os::unix::net::UnixStream;
+    // Sockets with O_NONBLOCK, as an event loop hands them down: the
+    // request comes late, the large reply is read slowly.
+    let (mut to_child, child_in) = UnixStream::pair().unwrap();
+    let (mut from_child, child_out) = UnixStream::pair().unwrap();
+    child_in.set_nonblocking(true).unwrap();
+    child_out.set_nonblocking(true).unwrap();
+    let handles: Vec<String> = (0..10_000).map(|i| format!("handle-{i:05}")).collect();
+    let refs: Vec<&str> = handles.iter().map(String::as_str).collect();
+    let child = Command::new(BIN)
+        .stdin(std::os::fd::OwnedFd::from(child_in))
+        .stdout(std::os::fd::OwnedFd::from(child_out))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    to_child.write_all(&payload(&refs)).unwrap();
+    drop(to_child);
+    std::thread::sleep(Duration::from_millis(100));
+    let mut reply = Vec::new();
+    from_child.read_to_end(&mut reply).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let reply: Value = serde_json::from_slice(&reply).unwrap();
+    assert_eq!(reply.as_object().unwrap().len(), 10_000);
+    assert_eq!(reply["handle-09999"]["value"], "decrypted_handle-09999");
+}
+
+#[test]
 fn sigterm_ends_a_waiting_process_promptly() {
     let mut child = Command::new(BIN)
         .stdin(Stdio::piped())
