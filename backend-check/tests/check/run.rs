@@ -490,3 +490,21 @@ fn version_and_help() {
     }
     check(["nonsense"]).expect_code(2);
 }
+
+/// An error that stops the check, reported on a stderr nobody reads any
+/// more, still exits with its own code, not a panic's 101.
+#[test]
+fn a_closed_stderr_never_panics() {
+    use std::process::{Command, Stdio};
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(BIN)
+        .args(["run", "--agent-config", "/nonexistent/agent.yaml"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(writer)
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(101), "{out:?}");
+    assert!(out.status.code().is_some(), "{out:?}");
+}
