@@ -217,7 +217,17 @@ impl MultiProvider {
     /// Serves one store built from a caller's `type` and `config`.
     pub fn from_caller(backend_type: &str, config: Option<&Value>) -> Result<Self, ConfigError> {
         let empty = Value::Object(serde_json::Map::new());
-        let (kind, ours, rewrite) = connectors::translate(backend_type, config.unwrap_or(&empty))?;
+        let config = match config {
+            None | Some(Value::Null) => &empty,
+            Some(c @ Value::Object(_)) => c,
+            // Not quoted: a config error shows no value.
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "the request's 'config' must be an object of the store's keys",
+                ));
+            }
+        };
+        let (kind, ours, rewrite) = connectors::translate(backend_type, config)?;
         // A request may choose where to read from, never where we write: a
         // token cache is a file we overwrite, so only --config names one.
         if ours.get("token_cache_file").is_some_and(|v| !v.is_null()) {

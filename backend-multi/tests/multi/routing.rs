@@ -311,6 +311,32 @@ fn a_readable_credentials_file_is_warned_about_once() {
     assert!(!done.stderr.contains("warn-once-KEY-0123"), "{done}");
 }
 
+/// A request's `config` that is not an object is named as such, its value
+/// unquoted; an absent or null one is no config.
+#[test]
+fn a_request_config_that_is_not_an_object_is_named() {
+    for config in [json!("secret-VALUE-1"), json!(987654321), json!(["x"])] {
+        let request = go_payload(
+            "1.1",
+            &["a"],
+            &[("type", json!("file.json")), ("config", config.clone())],
+        );
+        let done = Cmd::new(BIN).stdin(request).run();
+        done.expect_code(2);
+        assert!(done.stderr.contains("'config' must be an object"), "{done}");
+        assert!(
+            !done.stderr.contains("secret-VALUE-1") && !done.stderr.contains("987654321"),
+            "{done}"
+        );
+    }
+    let request = go_payload(
+        "1.1",
+        &["x"],
+        &[("type", json!("dummy")), ("config", json!(null))],
+    );
+    assert_eq!(Cmd::new(BIN).stdin(request).run().value("x"), "decrypted_x");
+}
+
 #[test]
 fn caller_config_decides_whether_a_request_may_replace_the_config_file() {
     let request = go_payload(
