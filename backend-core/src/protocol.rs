@@ -127,9 +127,9 @@ impl Request {
             // skipped unread, and answer under the default deadline. The
             // error stands when the number is elsewhere (in `config`).
             Err(e) if e.to_string().starts_with("number out of range") => {
-                serde_json::from_str::<RawRequest<serde::de::IgnoredAny>>(text)
-                    .map(RawRequest::without_timeout)
-                    .map_err(|_| RequestError::NotJson(json_error(&e)))?
+                let patched = without_overflowing_timeout(text, &e)
+                    .ok_or_else(|| RequestError::NotJson(json_error(&e)))?;
+                serde_json::from_str(&patched).map_err(|_| RequestError::NotJson(json_error(&e)))?
             }
             Err(e) => return Err(RequestError::NotJson(json_error(&e))),
         };
@@ -194,34 +194,51 @@ impl Request {
     }
 }
 
-/// The request's fields we read; the rest are skipped unread. `T` is how
-/// `secret_backend_timeout` is read: as a value, or skipped
-/// ([`serde::de::IgnoredAny`]) when it is a number beyond f64.
+/// The request's fields we read; the rest are skipped unread.
 #[derive(Deserialize)]
-struct RawRequest<T = Value> {
+struct RawRequest {
     #[serde(default)]
     version: Option<Value>,
     #[serde(default)]
     secrets: Option<Value>,
     #[serde(default)]
-    secret_backend_timeout: Option<T>,
+    secret_backend_timeout: Option<Value>,
     #[serde(default, rename = "type")]
     backend_type: Option<Value>,
     #[serde(default)]
     config: Option<Value>,
 }
 
-impl RawRequest<serde::de::IgnoredAny> {
-    /// The request as read with its timeout skipped: no timeout.
-    fn without_timeout(self) -> RawRequest {
-        RawRequest {
-            version: self.version,
-            secrets: self.secrets,
-            secret_backend_timeout: None,
-            backend_type: self.backend_type,
-            config: self.config,
-        }
+/// `text` with the number serde_json found beyond f64 (its error points at
+/// it) written `null`, when that number is the value of
+/// `secret_backend_timeout`; `None` when it is anywhere else. The same
+/// struct reads the patched text: a second type to deserialize would link
+/// a second copy of its reader (about 5 KB of every binary).
+fn without_overflowing_timeout(text: &str, e: &serde_json::Error) -> Option<String> {
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(e.line().saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let at = (line_start + e.column()).min(text.len());
+    let number = |i: usize| {
+        text.as_bytes()
+            .get(i)
+            .is_some_and(|b| b.is_ascii_digit() || matches!(b, b'e' | b'E' | b'+' | b'-' | b'.'))
+    };
+    let mut start = at;
+    while start > 0 && number(start - 1) {
+        start -= 1;
     }
+    let mut end = at;
+    while number(end) {
+        end += 1;
+    }
+    let key = text.get(..start)?.trim_end().strip_suffix(':')?.trim_end();
+    if start == end || !key.ends_with("\"secret_backend_timeout\"") {
+        return None;
+    }
+    Some(format!("{}null{}", text.get(..start)?, text.get(end..)?))
 }
 
 /// serde_json's message without its position, which is noise on one line.
@@ -520,13 +537,17 @@ mod tests {
         let r = parse(r#"{"version":"1.1","secrets":[],"secret_backend_timeout":1e300}"#).unwrap();
         assert_eq!(r.timeout, Some(MAX_TIMEOUT));
         // Beyond f64: skipped, the handles still answered.
-        for t in ["1e400", "-1e400", "123456789e999"] {
+        for t in ["1e400", "-1e400", "123456789e999", " \n 1e400 "] {
             let r = parse(&format!(
                 r#"{{"version":"1.1","secrets":["a"],"secret_backend_timeout":{t}}}"#
             ))
             .unwrap();
             assert_eq!((r.timeout, r.secrets), (None, vec!["a".to_owned()]), "{t}");
         }
+        // First in the object, or written with spaces: the same.
+        let r = parse(r#"{"secret_backend_timeout" : 1e400, "version":"1.1","secrets":["a"]}"#)
+            .unwrap();
+        assert_eq!((r.timeout, r.secrets), (None, vec!["a".to_owned()]));
         // Elsewhere in a field we read, it is still refused.
         let r = parse(r#"{"version":"1.1","secrets":["a"],"config":{"x":1e400}}"#);
         assert!(matches!(r, Err(RequestError::NotJson(_))), "{r:?}");
