@@ -344,8 +344,6 @@ async fn parameter_batches(
     out
 }
 
-/// The per-name results, or the error of the whole request (mapped per
-/// name by the caller, so that each message names its parameter).
 /// A parameter name or ARN split into the parameter and its selector:
 /// `/app/pw:3` is `/app/pw` at version 3, `/app/pw:prod` at label `prod`
 /// (names never hold `:`; in an ARN the selector follows `parameter/...`).
@@ -426,6 +424,8 @@ fn answers(p: &aws_sdk_ssm::types::Parameter, name: &str) -> bool {
     }
 }
 
+/// The per-name results, or the error of the whole request (mapped per
+/// name by the caller, so that each message names its parameter).
 type ParametersReply = Result<Vec<Fetched>, SdkError<GetParametersError, HttpResponse>>;
 
 async fn get_parameters(

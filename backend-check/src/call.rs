@@ -7,6 +7,7 @@
 //! the others asked with it, or one big batch is slower than the timeout
 //! where smaller ones would not be (the report shows the call's time).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use backend_core::Secret;
@@ -154,12 +155,15 @@ pub fn execute(plan: Plan) -> Report {
         Duration::from_secs(plan.timeout_secs),
         plan.max_output,
     );
+    // Parsed once: for the verdicts, and for the values to mask wherever
+    // they show up again (whether or not the call failed).
+    let reply = judge::parse_reply(&outcome.stdout.bytes);
     let (failure, verdicts) = match call_failure(&plan, &outcome) {
         Some(f) => (Some(f), vec![HandleVerdict::CallFailed; plan.handles.len()]),
-        None => match judge::parse_reply(&outcome.stdout.bytes) {
+        None => match &reply {
             Ok(reply) => (
                 None,
-                judge::judge(&plan.handles, &reply, plan.trim_line_break),
+                judge::judge(&plan.handles, reply, plan.trim_line_break),
             ),
             Err(e) => (
                 Some(CallFailure {
@@ -173,7 +177,7 @@ pub fn execute(plan: Plan) -> Report {
             ),
         },
     };
-    let values = written_values(&outcome.stdout.bytes);
+    let values = reply.map(written_values).unwrap_or_default();
     Report {
         plan,
         rights,
@@ -185,21 +189,17 @@ pub fn execute(plan: Plan) -> Report {
     }
 }
 
-/// The non-empty values of a reply that parses, longest first (so a value
-/// that holds another is masked whole); none when it does not parse.
-fn written_values(stdout: &[u8]) -> Vec<(String, Secret)> {
-    let mut values: Vec<(String, Secret)> = judge::parse_reply(stdout)
-        .map(|reply| {
-            reply
-                .into_iter()
-                .filter_map(|(h, e)| {
-                    // As the agent may keep it: without a final line break.
-                    let v = e.value.expose().trim_end_matches(['\r', '\n']);
-                    (!v.is_empty()).then(|| (h, Secret::from(v)))
-                })
-                .collect()
+/// The non-empty values of a reply, longest first (so a value that holds
+/// another is masked whole).
+fn written_values(reply: HashMap<String, judge::Entry>) -> Vec<(String, Secret)> {
+    let mut values: Vec<(String, Secret)> = reply
+        .into_iter()
+        .filter_map(|(h, e)| {
+            // As the agent may keep it: without a final line break.
+            let v = e.value.expose().trim_end_matches(['\r', '\n']);
+            (!v.is_empty()).then(|| (h, Secret::from(v)))
         })
-        .unwrap_or_default();
+        .collect();
     values.sort_by(|a, b| {
         b.1.expose()
             .len()
