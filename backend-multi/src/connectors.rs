@@ -200,7 +200,7 @@ fn vault(cfg: &Ci<'_>) -> Result<Value, ConfigError> {
         ];
         if login_keys.iter().any(|k| s(k).is_some()) || cfg.given("vault_token").is_some() {
             return Err(ConfigError::new(
-                "hashicorp.vault: vault_session.implicit_auth takes the token from the                  environment; it excludes vault_token and the login keys",
+                "hashicorp.vault: vault_session.implicit_auth takes the token from the environment; it excludes vault_token and the login keys",
             ));
         }
         auth.insert("method".into(), "token".into());
