@@ -784,37 +784,31 @@ mod protected {
             assert!(e.contains("wrong password") && e.contains(p(&file)), "{e}");
         }
         a.no_leaks(&done, &["wrong-PASSWORD-9", CERT_PASSWORD]);
-        // scrypt, as `openssl pkcs8 -scrypt` writes it.
-        openssl(&format!(
-            "pkcs8 -topk8 -scrypt -in {} -out {} -passout {}",
-            p(&key),
-            p(&enc),
-            pass
-        ));
-        let text = format!(
-            "{}{}",
-            std::fs::read_to_string(&leaf).unwrap(),
-            std::fs::read_to_string(&enc).unwrap()
-        );
-        let file = a.write("agent-sp-scrypt.pem", &text);
+        // The leaf and the key encrypted with scrypt (`openssl pkcs8
+        // -scrypt` and `options`), as file `name`.
+        let scrypt_pem = |options: &str, name: &str| {
+            openssl(&format!(
+                "pkcs8 -topk8 -scrypt {options} -in {} -out {} -passout {}",
+                p(&key),
+                p(&enc),
+                pass
+            ));
+            let text = format!(
+                "{}{}",
+                std::fs::read_to_string(&leaf).unwrap(),
+                std::fs::read_to_string(&enc).unwrap()
+            );
+            a.write(name, &text)
+        };
+        // scrypt with openssl's own parameters.
+        let file = scrypt_pem("", "agent-sp-scrypt.pem");
         let done = a
             .cmd(&with_cert(&a, &file, Some(CERT_PASSWORD)), &["plain"])
             .run();
         assert_eq!(done.value("plain"), PLAIN, "{done}");
         // Costlier parameters than allowed (here r 9) are refused, not derived
         // (the openssl here would not write N 2^17 to test N itself).
-        openssl(&format!(
-            "pkcs8 -topk8 -scrypt -scrypt_N 16384 -scrypt_r 9 -in {} -out {} -passout {}",
-            p(&key),
-            p(&enc),
-            pass
-        ));
-        let text = format!(
-            "{}{}",
-            std::fs::read_to_string(&leaf).unwrap(),
-            std::fs::read_to_string(&enc).unwrap()
-        );
-        let file = a.write("agent-sp-scrypt-costly.pem", &text);
+        let file = scrypt_pem("-scrypt_N 16384 -scrypt_r 9", "agent-sp-scrypt-costly.pem");
         let e = a
             .cmd(&with_cert(&a, &file, Some(CERT_PASSWORD)), &["plain"])
             .run()
