@@ -192,6 +192,19 @@ impl Http {
         ctx: &Context,
         make: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<Response, Failure> {
+        self.send_retrying(ctx, make, |r| retried(r.status)).await
+    }
+
+    /// [`Http::send`], with the caller deciding which answers are worth
+    /// another attempt (AWS says "throttled" with a 400 and an error code
+    /// in the body, not with a 429). Transport failures are retried as by
+    /// `send`.
+    pub async fn send_retrying(
+        &self,
+        ctx: &Context,
+        make: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+        retry_answer: impl Fn(&Response) -> bool,
+    ) -> Result<Response, Failure> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -209,7 +222,7 @@ impl Http {
                     ))
                 });
             let retry = match &outcome {
-                Ok(r) => retried(r.status),
+                Ok(r) => retry_answer(r),
                 Err(Failure::Unreachable(_)) => true,
                 Err(Failure::Permanent(_) | Failure::TooLarge) => false,
             };
@@ -236,7 +249,7 @@ impl Http {
 }
 
 /// Statuses worth another attempt: throttled, or the server's fault.
-fn retried(status: StatusCode) -> bool {
+pub fn retried(status: StatusCode) -> bool {
     status.is_server_error()
         || status == StatusCode::TOO_MANY_REQUESTS
         || status == StatusCode::REQUEST_TIMEOUT
