@@ -1,82 +1,35 @@
-//! The two service clients, built once per call.
+//! The signed client of one call, built once per call.
 //!
 //! Loading happens in `resolve`, under the call's deadline, never in
 //! `new`: building a provider must not touch the network. The region and
 //! credentials are found first, once, by [`crate::credentials`] (the SDK's
 //! chains, reading no file itself, every identity held, bounded and fast
 //! when there are none: the same code `secret-backend-vault`'s `aws` login
-//! uses); the credentials found are then handed to both clients as static
-//! ones, so the chain (and any instance-metadata probing) runs once per
-//! call. The clients share the loader's HTTP client
-//! ([`crate::http::client`]).
+//! uses); the credentials found are then handed to the client ([`Api`]) as
+//! static ones, so the chain (and any instance-metadata probing) runs once per
+//! call.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
-use aws_config::SdkConfig;
-use aws_sdk_secretsmanager::Client as SecretsClient;
-use aws_sdk_secretsmanager::config::Region;
-use aws_sdk_ssm::Client as SsmClient;
 use backend_core::{Context, HandleError};
 
+use crate::api::{Api, Endpoints};
 use crate::config::AwsConfig;
 use crate::credentials::{self, no_region};
 
-/// The service clients of one call: those of the configured region, and
-/// more made on demand for ARNs that name another region (a secret
-/// replicated elsewhere, a parameter shared from another region).
+/// The signed client of one call ([`Api`]) and its region: the configured
+/// one, which ARNs naming another region (a secret replicated elsewhere, a
+/// parameter shared from another region) override per request.
 #[derive(Debug)]
 pub struct Clients {
-    sdk: SdkConfig,
+    /// Signs and sends every request of the call.
+    pub api: Api,
     region: String,
-    /// Per region: Secrets Manager and SSM clients, sharing the credentials.
-    by_region: Mutex<HashMap<String, (SecretsClient, SsmClient)>>,
 }
 
 impl Clients {
-    fn new(sdk: SdkConfig, region: String) -> Self {
-        let clients = (SecretsClient::new(&sdk), SsmClient::new(&sdk));
-        Self {
-            by_region: Mutex::new(HashMap::from([(region.clone(), clients)])),
-            sdk,
-            region,
-        }
-    }
-
-    /// The Secrets Manager client for the region `id` names (when it is an
-    /// ARN), else for the configured region.
-    pub fn secrets_for(&self, id: &str) -> SecretsClient {
-        self.for_region(arn_region(id)).0
-    }
-
-    /// The SSM client for the region `name` names (when it is an ARN).
-    pub fn ssm_for(&self, name: &str) -> SsmClient {
-        self.for_region(arn_region(name)).1
-    }
-
     /// The region a request for `id` goes to: the one its ARN names, else
     /// the configured one.
     pub fn region_of<'a>(&'a self, id: &'a str) -> &'a str {
         arn_region(id).unwrap_or(&self.region)
-    }
-
-    fn for_region(&self, region: Option<&str>) -> (SecretsClient, SsmClient) {
-        let region = region.unwrap_or(&self.region);
-        // A poisoned lock only means another fetch panicked; the map is fine.
-        let mut map = self
-            .by_region
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.entry(region.to_owned())
-            .or_insert_with(|| {
-                let sdk = self
-                    .sdk
-                    .to_builder()
-                    .region(Region::new(region.to_owned()))
-                    .build();
-                (SecretsClient::new(&sdk), SsmClient::new(&sdk))
-            })
-            .clone()
     }
 }
 
@@ -95,7 +48,11 @@ pub fn arn_region(id: &str) -> Option<&str> {
 pub async fn load(config: &AwsConfig, ctx: &Context) -> Result<Clients, HandleError> {
     let loaded = credentials::load_bounded(config, true, ctx).await?;
     let region = loaded.region.ok_or_else(no_region)?;
-    Ok(Clients::new(loaded.sdk, region))
+    let endpoints = Endpoints::from_env(config.endpoint_url.clone(), None, &|k| {
+        std::env::var(k).ok()
+    });
+    let api = Api::new(loaded.credentials, endpoints).map_err(HandleError::other)?;
+    Ok(Clients { api, region })
 }
 
 #[cfg(test)]

@@ -93,6 +93,7 @@ pub const VARS: [&str; 29] = [
 /// the `SdkConfig` they were found with (its credentials those found).
 #[derive(Debug)]
 pub(crate) struct Loaded {
+    #[allow(dead_code)] // until the chain is ours (no SdkConfig)
     pub sdk: SdkConfig,
     pub credentials: Credentials,
     pub region: Option<String>,

@@ -26,11 +26,15 @@ use std::error::Error;
 use aws_config::imds::client::error::ImdsError;
 use aws_config::profile::credentials::ProfileFileError;
 use aws_credential_types::provider::error::CredentialsError;
-use aws_sdk_secretsmanager::config::http::HttpResponse;
-use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::operation::assume_role::AssumeRoleError;
 use aws_sdk_sts::operation::assume_role_with_web_identity::AssumeRoleWithWebIdentityError;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use backend_core::HandleError;
+use backend_net::http::Failure;
+
+use crate::api::ApiError;
 
 /// Longest error chain quoted in a message.
 const MAX_CHAIN: usize = 300;
@@ -182,6 +186,47 @@ fn deleted(location: &str) -> HandleError {
     ))
 }
 
+/// Maps the failure of a call to Secrets Manager or SSM ([`crate::api`]).
+pub fn from_api(e: &ApiError, location: &str) -> HandleError {
+    match e {
+        ApiError::Refused {
+            status,
+            code: Some(code),
+            message,
+        } => from_code(code, message.as_deref(), Some(*status), location),
+        ApiError::Refused {
+            status, code: None, ..
+        }
+        | ApiError::Unreadable { status } => without_code(*status, location),
+        ApiError::Transport(Failure::TooLarge) => HandleError::unavailable(format!(
+            "{location}: the AWS answer is larger than {} MiB",
+            backend_net::http::MAX_BODY >> 20
+        )),
+        ApiError::Transport(f) => {
+            // The transport names the kind first ("cannot connect: ...").
+            let cause = f.cause();
+            let (kind, detail) = match cause.split_once(": ") {
+                Some((kind, detail)) => (kind, Some(detail)),
+                None => (cause.as_str(), None),
+            };
+            let said = match kind {
+                "cannot connect" => "cannot connect to the AWS endpoint",
+                "timed out" => "timed out connecting to the AWS endpoint",
+                _ => "the request to the AWS endpoint failed",
+            };
+            let detail = match (kind, detail) {
+                ("cannot connect" | "timed out" | "request failed", d) => d,
+                _ => Some(cause.as_str()),
+            };
+            HandleError::unavailable(match detail {
+                Some(d) => format!("{location}: {said}: {d}"),
+                None => format!("{location}: {said}"),
+            })
+        }
+        ApiError::Request(why) => HandleError::other(format!("{location}: {why}")),
+    }
+}
+
 /// Maps any SDK error of an operation.
 pub fn from_sdk<E>(e: &SdkError<E, HttpResponse>, location: &str) -> HandleError
 where
@@ -246,7 +291,7 @@ fn without_code(status: u16, location: &str) -> HandleError {
     }
 }
 
-fn implied_code(status: u16) -> Option<&'static str> {
+pub(crate) fn implied_code(status: u16) -> Option<&'static str> {
     match status {
         401 | 403 => Some("AccessDeniedException"),
         404 => Some("ResourceNotFoundException"),
@@ -473,6 +518,28 @@ mod tests {
             rustls::CertificateError::UnknownIssuer,
         ));
         assert_eq!(chain(&tls), "invalid peer certificate: UnknownIssuer");
+    }
+
+    #[test]
+    fn transport_failures_in_our_words() {
+        let e = |f| from_api(&ApiError::Transport(f), "p").to_string();
+        assert_eq!(
+            e(Failure::Unreachable(
+                "cannot connect: Connection refused (os error 111)".into()
+            )),
+            "p: cannot connect to the AWS endpoint: Connection refused (os error 111)"
+        );
+        assert_eq!(
+            e(Failure::Unreachable("timed out".into())),
+            "p: timed out connecting to the AWS endpoint"
+        );
+        assert_eq!(
+            e(Failure::Permanent(
+                "request failed: invalid peer certificate: UnknownIssuer".into()
+            )),
+            "p: the request to the AWS endpoint failed: invalid peer certificate: UnknownIssuer"
+        );
+        assert!(e(Failure::TooLarge).contains("larger than"));
     }
 
     #[test]

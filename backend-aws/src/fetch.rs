@@ -16,14 +16,11 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_secretsmanager::config::http::HttpResponse;
-use aws_sdk_secretsmanager::error::SdkError;
-use aws_sdk_secretsmanager::operation::batch_get_secret_value::BatchGetSecretValueError;
-use aws_sdk_secretsmanager::primitives::Blob;
-use aws_sdk_secretsmanager::types::SecretValueEntry;
-use aws_sdk_ssm::operation::get_parameters::GetParametersError;
 use backend_core::{Context, HandleError, Secret, bounded};
+use base64::Engine as _;
+use serde_json::{Value, json};
 
+use crate::api::{ApiError, Service};
 use crate::client::Clients;
 use crate::errors;
 use crate::handle::{Target, Version};
@@ -103,7 +100,10 @@ async fn batches<'a>(
         .iter()
         .flat_map(|g| g.chunks(SECRETS_PER_BATCH))
         .collect();
-    let replies = bounded(&chunks, concurrency, ctx, |chunk| batch_get(clients, chunk)).await;
+    let replies = bounded(&chunks, concurrency, ctx, |chunk| {
+        batch_get(clients, chunk, ctx)
+    })
+    .await;
     let mut done = Vec::new();
     let mut left = Vec::new();
     for (chunk, reply) in chunks.iter().zip(replies) {
@@ -120,7 +120,7 @@ async fn batches<'a>(
             Ok(BatchReply::Failed(e)) => done.extend(
                 chunk
                     .iter()
-                    .map(|&(i, id)| (i, Err(errors::from_sdk(&e, id)))),
+                    .map(|&(i, id)| (i, Err(errors::from_api(&e, id)))),
             ),
             Err(e) => done.extend(chunk.iter().map(|&(i, id)| (i, Err(e.clone().context(id))))),
         }
@@ -147,63 +147,82 @@ enum BatchReply {
     /// The caller may not use the batch call: fetch one by one.
     Refused,
     /// The request failed as a whole (each id gets the error, by name).
-    Failed(Box<SdkError<BatchGetSecretValueError, HttpResponse>>),
+    Failed(ApiError),
 }
 
-async fn batch_get(clients: &Clients, chunk: &[(usize, &str)]) -> Result<BatchReply, HandleError> {
-    let ids: Vec<String> = chunk.iter().map(|(_, id)| (*id).to_owned()).collect();
-    // A chunk holds one region's ids: its first id picks the client.
-    let client = clients.secrets_for(chunk.first().map(|(_, id)| *id).unwrap_or_default());
+async fn batch_get(
+    clients: &Clients,
+    chunk: &[(usize, &str)],
+    ctx: &Context,
+) -> Result<BatchReply, HandleError> {
+    let ids: Vec<&str> = chunk.iter().map(|(_, id)| *id).collect();
+    // A chunk holds one region's ids: its first id picks the region.
+    let region = clients.region_of(ids.first().copied().unwrap_or_default());
     let mut answers: Vec<Option<Fetched>> = chunk.iter().map(|_| None).collect();
     let mut token: Option<String> = None;
     // A reply may be paged; follow the token, bounded by the number of ids.
     for _ in 0..=chunk.len() {
-        let reply = client
-            .batch_get_secret_value()
-            .set_secret_id_list(Some(ids.clone()))
-            .set_next_token(token.clone())
-            .send()
+        let mut body = json!({ "SecretIdList": ids });
+        if let Some(t) = &token {
+            body["NextToken"] = Value::from(t.as_str());
+        }
+        let reply = clients
+            .api
+            .call(
+                Service::SecretsManager,
+                region,
+                "BatchGetSecretValue",
+                &body,
+                ctx,
+            )
             .await;
         let out = match reply {
             Ok(out) => out,
             // Refused as a whole: denied by policy, or one id the batch call
             // rejects; one by one, each id gets its own answer.
-            Err(e) if errors::code_of(&e).is_some_and(is_refusal) => {
+            Err(e) if e.code().is_some_and(is_refusal) => {
                 tracing::debug!(
                     "BatchGetSecretValue refused ({}), falling back to GetSecretValue",
-                    errors::code_of(&e).unwrap_or_default()
+                    errors::shown_code(e.code().unwrap_or_default())
                 );
                 return Ok(BatchReply::Refused);
             }
-            Err(e) => return Ok(BatchReply::Failed(Box::new(e))),
+            Err(e) => return Ok(BatchReply::Failed(e)),
         };
-        for entry in out.secret_values() {
-            for (slot, (_, id)) in answers.iter_mut().zip(chunk) {
-                if slot.is_none() && entry_matches(entry, id) {
-                    *slot = Some(entry_value(
-                        id,
-                        entry.secret_string(),
-                        entry.secret_binary(),
-                    ));
+        if let Some(Value::Array(entries)) = out.get("SecretValues") {
+            for entry in entries {
+                for (slot, (_, id)) in answers.iter_mut().zip(chunk) {
+                    if slot.is_none() && entry_matches(entry, id) {
+                        *slot = Some(entry_value(id, entry));
+                    }
                 }
             }
         }
-        for err in out.errors() {
-            let Some(sid) = err.secret_id() else { continue };
-            for (slot, (_, id)) in answers.iter_mut().zip(chunk) {
-                if slot.is_none() && *id == sid {
-                    // The batch call itself succeeded: no HTTP status
-                    // belongs to this id's error.
-                    *slot = Some(Err(errors::from_code(
-                        err.error_code().unwrap_or("UnknownError"),
-                        err.message(),
-                        None,
-                        id,
-                    )));
+        if let Some(Value::Array(errs)) = out.get("Errors") {
+            for err in errs {
+                let Some(sid) = err.get("SecretId").and_then(Value::as_str) else {
+                    continue;
+                };
+                for (slot, (_, id)) in answers.iter_mut().zip(chunk) {
+                    if slot.is_none() && *id == sid {
+                        // The batch call itself succeeded: no HTTP status
+                        // belongs to this id's error.
+                        *slot = Some(Err(errors::from_code(
+                            err.get("ErrorCode")
+                                .and_then(Value::as_str)
+                                .unwrap_or("UnknownError"),
+                            err.get("Message").and_then(Value::as_str),
+                            None,
+                            id,
+                        )));
+                    }
                 }
             }
         }
-        token = out.next_token().map(str::to_owned);
+        token = out
+            .get("NextToken")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         if token.is_none() || answers.iter().all(Option::is_some) {
             break;
         }
@@ -225,10 +244,11 @@ fn is_refusal(code: &str) -> bool {
 
 /// Whether a batch entry answers the requested `id`: by name, by full ARN,
 /// or by a partial ARN (an ARN without the random six-character suffix).
-fn entry_matches(entry: &SecretValueEntry, id: &str) -> bool {
-    entry.name() == Some(id)
-        || entry.arn() == Some(id)
-        || entry.arn().is_some_and(|arn| {
+fn entry_matches(entry: &Value, id: &str) -> bool {
+    let arn = entry.get("ARN").and_then(Value::as_str);
+    entry.get("Name").and_then(Value::as_str) == Some(id)
+        || arn == Some(id)
+        || arn.is_some_and(|arn| {
             id.starts_with("arn:")
                 && arn.len() == id.len() + 7
                 && arn.starts_with(id)
@@ -243,7 +263,7 @@ async fn singles_fetch(
     concurrency: usize,
 ) -> Vec<(usize, Fetched)> {
     let results = bounded(items, concurrency, ctx, |(_, id, version)| {
-        get_secret(clients, id, *version)
+        get_secret(clients, id, *version, ctx)
     })
     .await;
     items
@@ -274,33 +294,57 @@ async fn get_secret(
     clients: &Clients,
     id: &str,
     version: Option<&Version>,
+    ctx: &Context,
 ) -> Result<Secret, HandleError> {
-    let mut req = clients.secrets_for(id).get_secret_value().secret_id(id);
-    req = match version {
-        Some(Version::Stage(s)) => req.version_stage(s),
-        Some(Version::Id(v)) => req.version_id(v),
-        None => req,
-    };
+    let mut body = json!({ "SecretId": id });
+    match version {
+        Some(Version::Stage(s)) => body["VersionStage"] = Value::from(s.as_str()),
+        Some(Version::Id(v)) => body["VersionId"] = Value::from(v.as_str()),
+        None => {}
+    }
     let at = location(id, version);
-    let out = req.send().await.map_err(|e| errors::from_sdk(&e, &at))?;
-    entry_value(&at, out.secret_string(), out.secret_binary())
+    let out = clients
+        .api
+        .call(
+            Service::SecretsManager,
+            clients.region_of(id),
+            "GetSecretValue",
+            &body,
+            ctx,
+        )
+        .await
+        .map_err(|e| errors::from_api(&e, &at))?;
+    entry_value(&at, &out)
 }
 
-/// The value of a secret: its string, or its binary when that is UTF-8.
-fn entry_value(location: &str, string: Option<&str>, binary: Option<&Blob>) -> Fetched {
-    match (string, binary) {
-        (Some(s), _) => Ok(Secret::from(s)),
-        (None, Some(b)) => match std::str::from_utf8(b.as_ref()) {
-            Ok(text) => Ok(Secret::from(text)),
-            Err(_) => Err(HandleError::other(format!(
-                "{location}: the secret is binary ({} bytes) and not UTF-8 text, which the \
-                 agent cannot take",
-                b.as_ref().len()
-            ))),
-        },
-        (None, None) => Err(HandleError::not_found(format!(
+/// The value of a secret (an answer of `GetSecretValue` or an entry of
+/// `BatchGetSecretValue`): its `SecretString` (copied: a name and an ARN
+/// in one batch may both name the entry), or its `SecretBinary` when that
+/// is UTF-8.
+fn entry_value(location: &str, entry: &Value) -> Fetched {
+    if let Some(s) = entry.get("SecretString").and_then(Value::as_str) {
+        return Ok(Secret::from(s));
+    }
+    let Some(binary) = entry.get("SecretBinary").and_then(Value::as_str) else {
+        return Err(HandleError::not_found(format!(
             "{location}: the secret has no value"
-        ))),
+        )));
+    };
+    let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(binary) else {
+        return Err(HandleError::unavailable(format!(
+            "{location}: unreadable response from the AWS endpoint (SecretBinary is not base64)"
+        )));
+    };
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(Secret::new(text)),
+        Err(e) => {
+            let len = e.as_bytes().len();
+            zeroize::Zeroize::zeroize(&mut e.into_bytes());
+            Err(HandleError::other(format!(
+                "{location}: the secret is binary ({len} bytes) and not UTF-8 text, which the \
+                 agent cannot take"
+            )))
+        }
     }
 }
 
@@ -317,7 +361,7 @@ async fn parameter_batches(
         .flat_map(|r| r.chunks(PARAMETERS_PER_BATCH))
         .collect();
     let replies = bounded(&chunks, concurrency, ctx, |chunk| {
-        get_parameters(clients, chunk)
+        get_parameters(clients, chunk, ctx)
     })
     .await;
     let mut out = Vec::new();
@@ -327,7 +371,7 @@ async fn parameter_batches(
             Ok(Err(e)) => out.extend(chunk.iter().map(|&(i, name)| {
                 (
                     i,
-                    Err(errors::from_sdk(
+                    Err(errors::from_api(
                         &e,
                         &Target::Parameter(name.into()).location(),
                     )),
@@ -407,18 +451,21 @@ fn rounds<'a>(items: &[(usize, &'a str)]) -> Vec<Vec<(usize, &'a str)>> {
 /// name or ARN is the one asked for, and its selector (or, where a server
 /// names none, its version) is the one asked for. The chunk asks for each
 /// parameter once ([`rounds`]), so at most one answer fits.
-fn answers(p: &aws_sdk_ssm::types::Parameter, name: &str) -> bool {
+fn answers(p: &Value, name: &str) -> bool {
     let (base, selector) = selector_split(name);
-    let named = [p.name(), p.arn()]
+    let text = |key: &str| p.get(key).and_then(Value::as_str);
+    let named = [text("Name"), text("ARN")]
         .into_iter()
         .flatten()
         .any(|n| n == name || n == base);
     if !named {
         return false;
     }
-    match (selector, p.selector()) {
+    match (selector, text("Selector")) {
         (Some(asked), Some(got)) => got.strip_prefix(':').unwrap_or(got) == asked,
-        (Some(asked), None) => asked.parse::<i64>().map_or(true, |v| p.version() == v),
+        (Some(asked), None) => asked.parse::<i64>().map_or(true, |v| {
+            p.get("Version").and_then(Value::as_i64) == Some(v)
+        }),
         (None, Some(_)) => false,
         (None, None) => true,
     }
@@ -426,40 +473,47 @@ fn answers(p: &aws_sdk_ssm::types::Parameter, name: &str) -> bool {
 
 /// The per-name results, or the error of the whole request (mapped per
 /// name by the caller, so that each message names its parameter).
-type ParametersReply = Result<Vec<Fetched>, SdkError<GetParametersError, HttpResponse>>;
+type ParametersReply = Result<Vec<Fetched>, ApiError>;
 
 async fn get_parameters(
     clients: &Clients,
     chunk: &[(usize, &str)],
+    ctx: &Context,
 ) -> Result<ParametersReply, HandleError> {
-    let names: Vec<String> = chunk.iter().map(|(_, n)| (*n).to_owned()).collect();
-    let client = clients.ssm_for(chunk.first().map(|(_, n)| *n).unwrap_or_default());
-    let reply = client
-        .get_parameters()
-        .set_names(Some(names))
-        .with_decryption(true)
-        .send()
-        .await;
-    let out = match reply {
+    let names: Vec<&str> = chunk.iter().map(|(_, n)| *n).collect();
+    let region = clients.region_of(names.first().copied().unwrap_or_default());
+    let body = json!({ "Names": names, "WithDecryption": true });
+    let out = match clients
+        .api
+        .call(Service::Ssm, region, "GetParameters", &body, ctx)
+        .await
+    {
         Ok(out) => out,
         Err(e) => return Ok(Err(e)),
     };
-    let invalid: Vec<&str> = out
-        .invalid_parameters()
-        .iter()
-        .map(String::as_str)
-        .collect();
+    let invalid: Vec<String> = match out.get("InvalidParameters") {
+        Some(Value::Array(names)) => names
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    };
+    let parameters = match out.get("Parameters") {
+        Some(Value::Array(ps)) => ps.as_slice(),
+        _ => &[],
+    };
     Ok(Ok(chunk
         .iter()
         .map(|(_, name)| {
             let at = Target::Parameter((*name).to_owned()).location();
-            let found = out.parameters().iter().find(|p| answers(p, name));
-            match found.and_then(|p| p.value()) {
+            let found = parameters.iter().find(|p| answers(p, name));
+            match found.and_then(|p| p.get("Value")).and_then(Value::as_str) {
                 Some(v) => Ok(Secret::from(v)),
-                None if invalid.contains(name) => {
+                _ if invalid.iter().any(|n| n == name) => {
                     Err(HandleError::not_found(format!("{at}: not found")))
                 }
-                None => Err(HandleError::not_found(format!(
+                _ => Err(HandleError::not_found(format!(
                     "{at}: not in the GetParameters reply"
                 ))),
             }
@@ -488,16 +542,13 @@ mod tests {
     /// selector apart (moto names no selector; its version then decides).
     #[test]
     fn an_answer_fits_the_selector_asked() {
-        use aws_sdk_ssm::types::Parameter;
         let arn = "arn:aws:ssm:us-east-1:123456789012:parameter/app/pw";
         let p = |selector: Option<&str>, version: i64| {
-            Parameter::builder()
-                .name("/app/pw")
-                .arn(arn)
-                .set_selector(selector.map(str::to_owned))
-                .version(version)
-                .value("v")
-                .build()
+            let mut p = json!({ "Name": "/app/pw", "ARN": arn, "Version": version, "Value": "v" });
+            if let Some(s) = selector {
+                p["Selector"] = Value::from(s);
+            }
+            p
         };
         let v1 = p(Some(":1"), 1);
         let label = p(Some(":prod"), 2);

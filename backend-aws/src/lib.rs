@@ -15,6 +15,7 @@
 //! [`AwsProvider::new`] validates the config and touches nothing else; all
 //! network work happens in `resolve`, bounded by the call's deadline.
 
+pub mod api;
 pub mod client;
 pub mod config;
 pub mod credentials;

@@ -1,20 +1,23 @@
-//! Shared by the aws backend's tests: seeding moto with the SDK, and
+//! Shared by the aws backend's tests: seeding moto, and
 //! running the real binary against it. A module of the `aws` test binary,
 //! and of `conformance` too (which uses only [`Seed`]).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers
 
-use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_secretsmanager::primitives::Blob;
+use aws_credential_types::Credentials;
+use backend_aws::api::{Api, Endpoints, Service};
+use backend_core::Context;
 use backend_tests::moto::{self, Moto};
 use backend_tests::{Cmd, Done, payload};
+use serde_json::{Value, json};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_secret-backend-aws");
 
-/// Seeds moto through its API with the Rust SDK.
+/// Seeds moto through its API, with the crate's own signed client (its
+/// reads are what the tests check; these are other operations).
 pub struct Seed {
-    pub sm: aws_sdk_secretsmanager::Client,
-    pub ssm: aws_sdk_ssm::Client,
+    api: Api,
+    region: String,
     rt: tokio::runtime::Runtime,
 }
 
@@ -32,87 +35,66 @@ impl Seed {
             None,
             "test",
         );
-        let sm = aws_sdk_secretsmanager::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            // The crate's own client: the SDK has no default one in this build.
-            .http_client(backend_aws::http::client())
-            .region(Region::new(region.to_owned()))
-            .endpoint_url(moto.endpoint())
-            .credentials_provider(creds.clone())
-            .build();
-        let ssm = aws_sdk_ssm::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            // The crate's own client: the SDK has no default one in this build.
-            .http_client(backend_aws::http::client())
-            .region(aws_sdk_ssm::config::Region::new(region.to_owned()))
-            .endpoint_url(moto.endpoint())
-            .credentials_provider(creds)
-            .build();
+        let endpoints = Endpoints {
+            configured: Some(moto.endpoint()),
+            ..Endpoints::default()
+        };
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         Self {
-            sm: aws_sdk_secretsmanager::Client::from_conf(sm),
-            ssm: aws_sdk_ssm::Client::from_conf(ssm),
+            api: Api::new(creds, endpoints).unwrap(),
+            region: region.to_owned(),
             rt,
         }
     }
 
+    fn call(&self, service: Service, operation: &str, body: Value) -> Value {
+        let ctx = Context::with_budget(std::time::Duration::from_secs(30));
+        self.rt
+            .block_on(self.api.call(service, &self.region, operation, &body, &ctx))
+            .unwrap_or_else(|e| panic!("{operation} {body}: {e:?}"))
+    }
+
     /// Creates a secret with a string value; returns its ARN.
     pub fn secret(&self, name: &str, value: &str) -> String {
-        let out = self
-            .rt
-            .block_on(
-                self.sm
-                    .create_secret()
-                    .name(name)
-                    .secret_string(value)
-                    .send(),
-            )
-            .unwrap_or_else(|e| panic!("create {name}: {}", display(&e)));
-        out.arn().unwrap().to_owned()
+        let out = self.call(
+            Service::SecretsManager,
+            "CreateSecret",
+            json!({ "Name": name, "SecretString": value }),
+        );
+        out["ARN"].as_str().unwrap().to_owned()
     }
 
     /// Creates a secret with a binary value.
     pub fn binary(&self, name: &str, value: &[u8]) {
-        self.rt
-            .block_on(
-                self.sm
-                    .create_secret()
-                    .name(name)
-                    .secret_binary(Blob::new(value))
-                    .send(),
-            )
-            .unwrap_or_else(|e| panic!("create {name}: {}", display(&e)));
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(value);
+        self.call(
+            Service::SecretsManager,
+            "CreateSecret",
+            json!({ "Name": name, "SecretBinary": b64 }),
+        );
     }
 
     /// Puts a new current version; returns its version id.
     pub fn put(&self, name: &str, value: &str) -> String {
-        let out = self
-            .rt
-            .block_on(
-                self.sm
-                    .put_secret_value()
-                    .secret_id(name)
-                    .secret_string(value)
-                    .send(),
-            )
-            .unwrap_or_else(|e| panic!("put {name}: {}", display(&e)));
-        out.version_id().unwrap().to_owned()
+        let out = self.call(
+            Service::SecretsManager,
+            "PutSecretValue",
+            json!({ "SecretId": name, "SecretString": value }),
+        );
+        out["VersionId"].as_str().unwrap().to_owned()
     }
 
     /// Schedules a secret for deletion (with a recovery window).
     pub fn delete(&self, name: &str) {
-        self.rt
-            .block_on(
-                self.sm
-                    .delete_secret()
-                    .secret_id(name)
-                    .recovery_window_in_days(7)
-                    .send(),
-            )
-            .unwrap_or_else(|e| panic!("delete {name}: {}", display(&e)));
+        self.call(
+            Service::SecretsManager,
+            "DeleteSecret",
+            json!({ "SecretId": name, "RecoveryWindowInDays": 7 }),
+        );
     }
 
     /// Creates an SSM parameter of `kind` (`String`, `SecureString`, ...).
@@ -126,22 +108,12 @@ impl Seed {
     }
 
     fn put_parameter(&self, name: &str, value: &str, kind: &str, overwrite: bool) {
-        self.rt
-            .block_on(
-                self.ssm
-                    .put_parameter()
-                    .name(name)
-                    .value(value)
-                    .r#type(kind.into())
-                    .overwrite(overwrite)
-                    .send(),
-            )
-            .unwrap_or_else(|e| panic!("put parameter {name}: {}", display(&e)));
+        self.call(
+            Service::Ssm,
+            "PutParameter",
+            json!({ "Name": name, "Value": value, "Type": kind, "Overwrite": overwrite }),
+        );
     }
-}
-
-fn display(e: &(dyn std::error::Error + 'static)) -> String {
-    backend_aws::errors::chain(e)
 }
 
 /// The binary, run as the agent runs it, against `moto`, with an empty HOME
