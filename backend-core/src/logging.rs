@@ -13,22 +13,18 @@
 //! stay off unless the filter names them: the HTTP layers can log bodies at
 //! trace level.
 
-use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
+use tracing::field::{Field, Visit};
 use tracing::level_filters::LevelFilter;
 use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::Interest;
 use tracing::{Event, Level, Metadata, Subscriber};
 use tracing_core::span::Current;
-use tracing_subscriber::filter::Targets;
-use tracing_subscriber::fmt::FormattedFields;
-use tracing_subscriber::fmt::format::{DefaultFields, FormatFields, Writer};
-use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 
 use crate::error::ConfigError;
 
@@ -37,6 +33,66 @@ pub const LOG_ENV: &str = "SECRET_BACKEND_LOG";
 
 /// Target prefixes kept off unless the filter names them.
 const NOISY: &[&str] = &["reqwest", "hyper", "h2", "rustls", "tower", "aws_", "tokio"];
+
+/// Which events are logged: a default level and levels per target prefix,
+/// the longest matching prefix deciding (what `tracing-subscriber`'s
+/// `Targets` filter does, without that crate: see [`Lines`]).
+#[derive(Debug, Clone)]
+pub struct Targets {
+    default: LevelFilter,
+    /// Longest target first.
+    targets: Vec<(String, LevelFilter)>,
+}
+
+impl Targets {
+    fn new() -> Self {
+        Self {
+            default: LevelFilter::OFF,
+            targets: Vec::new(),
+        }
+    }
+
+    fn with_default(mut self, level: LevelFilter) -> Self {
+        self.default = level;
+        self
+    }
+
+    fn with_target(mut self, target: &str, level: LevelFilter) -> Self {
+        match self.targets.iter_mut().find(|(t, _)| t == target) {
+            Some(found) => found.1 = level,
+            None => {
+                let at = self
+                    .targets
+                    .iter()
+                    .position(|(t, _)| t.len() < target.len())
+                    .unwrap_or(self.targets.len());
+                self.targets.insert(at, (target.to_owned(), level));
+            }
+        }
+        self
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&str, LevelFilter)> {
+        self.targets.iter().map(|(t, l)| (t.as_str(), *l))
+    }
+
+    /// Whether an event of `level` from `target` is logged.
+    pub fn would_enable(&self, target: &str, level: &Level) -> bool {
+        let filter = self
+            .targets
+            .iter()
+            .find(|(t, _)| target.starts_with(t.as_str()))
+            .map_or(self.default, |(_, l)| *l);
+        *level <= filter
+    }
+
+    fn max_level(&self) -> LevelFilter {
+        self.targets
+            .iter()
+            .map(|(_, l)| *l)
+            .fold(self.default, LevelFilter::max)
+    }
+}
 
 /// Parses a filter: a level (`debug`) or `tracing` target directives
 /// (`warn,backend_vault=trace`).
@@ -67,7 +123,7 @@ pub fn filter(spec: &str) -> Result<Targets, ConfigError> {
             .iter()
             .any(|(t, _)| t.starts_with(noisy) || noisy.starts_with(t))
         {
-            targets = targets.with_target(*noisy, LevelFilter::OFF);
+            targets = targets.with_target(noisy, LevelFilter::OFF);
         }
     }
     Ok(targets)
@@ -97,62 +153,24 @@ fn sink(w: impl Write + Send + 'static) -> Sink {
 /// The subscriber: each event is one line, on stderr and in the log file.
 ///
 /// It writes what `tracing-subscriber`'s registry with two `fmt` layers
-/// (full format, no ANSI) wrote, byte for byte: on stderr `LEVEL spans:
-/// fields`, in the file `TIMESTAMP LEVEL spans: target: fields`, the
-/// fields and span fields formatted by that crate's own [`DefaultFields`],
-/// the timestamp by its [`SystemTime`]. Hand-written because the registry,
-/// its per-layer filters and two `fmt` layer instances cost about 50 KB of
-/// every binary (`secret-backend-file` must stay under 1 MB); a test holds
-/// the lines to the ones the crate's layers write.
+/// (full format, no ANSI) wrote for an event, byte for byte: on stderr
+/// `LEVEL fields`, in the file `TIMESTAMP LEVEL target: fields`, the fields
+/// formatted as that crate's `DefaultFields` does ([`Fields`]), the
+/// timestamp as its `SystemTime` does ([`timestamp`]), filtered as its
+/// `Targets` does ([`Targets`]). Hand-written because the registry, its
+/// per-layer filters and two `fmt` layer instances cost about 50 KB of
+/// every binary, and the crate's remaining pieces a few KB more
+/// (`secret-backend-file` must stay under 1 MB); a test holds the lines to
+/// the ones the crate's layers write (the crate is a dev-dependency).
+///
+/// Spans are not tracked, so a line never names the spans it was logged
+/// in (the crate's layers wrote `span{fields}: ` before the fields): no
+/// crate these binaries link opens one (the AWS SDK did; it is not linked
+/// any more), and tracking them cost about 3 KB.
 struct Lines {
     targets: Targets,
     stderr: Sink,
     file: Option<Sink>,
-    spans: Mutex<Spans>,
-}
-
-/// Open spans by id - 1, and the slots closed spans left, to reuse.
-#[derive(Default)]
-struct Spans {
-    slots: Vec<Option<SpanData>>,
-    free: Vec<usize>,
-}
-
-/// A span the filter let through: what its lines show of it.
-struct SpanData {
-    meta: &'static Metadata<'static>,
-    fields: FormattedFields<DefaultFields>,
-    parent: Option<Id>,
-    /// Handles to it (its `Span`s and its children's parent links).
-    refs: usize,
-}
-
-thread_local! {
-    /// The spans this thread is in, innermost last; a span entered again
-    /// while it is already in is marked (it does not become current twice).
-    static ENTERED: RefCell<Vec<(u64, bool)>> = const { RefCell::new(Vec::new()) };
-}
-
-/// The innermost span this thread is in.
-fn current() -> Option<Id> {
-    // Nothing once the thread's locals are gone (a span dropped as the
-    // thread ends).
-    ENTERED
-        .try_with(|stack| {
-            stack
-                .borrow()
-                .iter()
-                .rev()
-                .find(|(_, again)| !again)
-                .map(|(id, _)| *id)
-        })
-        .ok()
-        .flatten()
-        .map(Id::from_u64)
-}
-
-fn slot(id: &Id) -> usize {
-    usize::try_from(id.into_u64() - 1).unwrap_or(usize::MAX)
 }
 
 impl Lines {
@@ -161,44 +179,6 @@ impl Lines {
             targets,
             stderr,
             file,
-            spans: Mutex::default(),
-        }
-    }
-
-    fn with_span<R>(&self, id: &Id, f: impl FnOnce(&mut SpanData) -> R) -> Option<R> {
-        let mut spans = self.spans.lock().unwrap_or_else(PoisonError::into_inner);
-        spans
-            .slots
-            .get_mut(slot(id))
-            .and_then(Option::as_mut)
-            .map(f)
-    }
-
-    /// `name{fields}:` for each span from the outermost in, and a space
-    /// after them, as the `fmt` layer writes an event's spans.
-    fn scope(&self, event: &Event<'_>, out: &mut String) {
-        let mut next = if event.is_root() {
-            None
-        } else if event.is_contextual() {
-            current()
-        } else {
-            event.parent().cloned()
-        };
-        let mut names = Vec::new();
-        let spans = self.spans.lock().unwrap_or_else(PoisonError::into_inner);
-        while let Some(span) = next.and_then(|id| spans.slots.get(slot(&id))?.as_ref()) {
-            names.push(span);
-            next = span.parent.clone();
-        }
-        for span in names.iter().rev() {
-            out.push_str(span.meta.name());
-            if !span.fields.fields.is_empty() {
-                let _ = write!(out, "{{{}}}", span.fields.fields);
-            }
-            out.push(':');
-        }
-        if !names.is_empty() {
-            out.push(' ');
         }
     }
 }
@@ -218,67 +198,15 @@ impl Subscriber for Lines {
     }
 
     fn max_level_hint(&self) -> Option<LevelFilter> {
-        tracing_subscriber::Layer::<tracing::subscriber::NoSubscriber>::max_level_hint(
-            &self.targets,
-        )
+        Some(self.targets.max_level())
     }
 
-    fn new_span(&self, attrs: &Attributes<'_>) -> Id {
-        let parent = if attrs.is_root() {
-            None
-        } else if attrs.is_contextual() {
-            current()
-        } else {
-            attrs.parent().cloned()
-        };
-        let mut fields = FormattedFields::new(String::new());
-        let _ = DefaultFields::new().format_fields(fields.as_writer(), attrs);
-        let mut spans = self.spans.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(parent) = parent
-            .as_ref()
-            .and_then(|id| spans.slots.get_mut(slot(id))?.as_mut())
-        {
-            parent.refs += 1;
-        }
-        let data = SpanData {
-            meta: attrs.metadata(),
-            fields,
-            parent,
-            refs: 1,
-        };
-        let at = match spans.free.pop() {
-            Some(at) => {
-                spans.slots[at] = Some(data);
-                at
-            }
-            None => {
-                spans.slots.push(Some(data));
-                spans.slots.len() - 1
-            }
-        };
-        Id::from_u64(u64::try_from(at).unwrap_or(u64::MAX - 1) + 1)
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        // Not tracked (see the type's docs): every span is the same one.
+        Id::from_u64(1)
     }
 
-    fn record(&self, id: &Id, values: &Record<'_>) {
-        // Formatted outside the lock: a value's Debug may log.
-        let mut more = FormattedFields::<DefaultFields>::new(String::new());
-        let _ = DefaultFields::new().format_fields(more.as_writer(), values);
-        if more.fields.is_empty() {
-            return;
-        }
-        // The two `fmt` layers shared the span's formatted fields and each
-        // appended a recorded value to them: with a log file, a value
-        // recorded later shows twice, as it did.
-        let times = if self.file.is_some() { 2 } else { 1 };
-        self.with_span(id, |span| {
-            for _ in 0..times {
-                if !span.fields.fields.is_empty() {
-                    span.fields.fields.push(' ');
-                }
-                span.fields.fields.push_str(&more.fields);
-            }
-        });
-    }
+    fn record(&self, _: &Id, _: &Record<'_>) {}
 
     fn record_follows_from(&self, _: &Id, _: &Id) {}
 
@@ -291,86 +219,174 @@ impl Subscriber for Lines {
             Level::WARN => " WARN ",
             Level::ERROR => "ERROR ",
         };
-        let mut spans = String::new();
-        self.scope(event, &mut spans);
         let mut fields = String::new();
-        if DefaultFields::new()
-            .format_fields(Writer::new(&mut fields), event)
-            .is_err()
-        {
+        let mut visitor = Fields::new(&mut fields);
+        event.record(&mut visitor);
+        if visitor.failed {
             return;
         }
-        let line = format!("{level}{spans}{fields}\n");
+        let line = format!("{level}{fields}\n");
         let mut stderr = self.stderr.lock().unwrap_or_else(PoisonError::into_inner);
         let _ = stderr.write_all(line.as_bytes());
         drop(stderr);
         if let Some(file) = &self.file {
-            let mut line = String::new();
-            let _ = SystemTime.format_time(&mut Writer::new(&mut line));
-            let _ = writeln!(line, " {level}{spans}{}: {fields}", meta.target());
+            let mut line = timestamp(std::time::SystemTime::now());
+            let _ = writeln!(line, " {level}{}: {fields}", meta.target());
             let mut file = file.lock().unwrap_or_else(PoisonError::into_inner);
             let _ = file.write_all(line.as_bytes());
         }
     }
 
-    fn enter(&self, id: &Id) {
-        let id = id.into_u64();
-        let _ = ENTERED.try_with(|stack| {
-            let mut stack = stack.borrow_mut();
-            let again = stack.iter().any(|(entered, _)| *entered == id);
-            stack.push((id, again));
-        });
-    }
+    fn enter(&self, _: &Id) {}
 
-    fn exit(&self, id: &Id) {
-        let id = id.into_u64();
-        let _ = ENTERED.try_with(|stack| {
-            let mut stack = stack.borrow_mut();
-            if let Some(at) = stack.iter().rposition(|(entered, _)| *entered == id) {
-                stack.remove(at);
-            }
-        });
-    }
-
-    fn clone_span(&self, id: &Id) -> Id {
-        self.with_span(id, |span| span.refs += 1);
-        id.clone()
-    }
-
-    fn try_close(&self, id: Id) -> bool {
-        let mut spans = self.spans.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut next = Some(id);
-        let mut first = true;
-        let mut closed = false;
-        // A closed span lets go of its parent, which may close in turn.
-        while let Some(id) = next.take() {
-            let at = slot(&id);
-            let Some(entry) = spans.slots.get_mut(at) else {
-                break;
-            };
-            let Some(span) = entry.as_mut() else {
-                break;
-            };
-            span.refs -= 1;
-            if span.refs == 0 {
-                next = entry.take().and_then(|span| span.parent);
-                spans.free.push(at);
-                closed |= first;
-            }
-            first = false;
-        }
-        closed
-    }
+    fn exit(&self, _: &Id) {}
 
     fn current_span(&self) -> Current {
-        let spans = self.spans.lock().unwrap_or_else(PoisonError::into_inner);
-        current()
-            .and_then(|id| {
-                let meta = spans.slots.get(slot(&id))?.as_ref()?.meta;
-                Some(Current::new(id, meta))
-            })
-            .unwrap_or_else(Current::none)
+        Current::none()
     }
+}
+
+/// Writes fields as `tracing-subscriber`'s `DefaultFields` does: `message`
+/// first as its text, then `name=value` with values in their `Debug` form,
+/// separated by spaces; the message and error texts with terminal escape
+/// characters written out (`\x1b`), as that crate's `EscapeGuard` does.
+struct Fields<'a> {
+    out: &'a mut String,
+    empty: bool,
+    failed: bool,
+}
+
+impl<'a> Fields<'a> {
+    fn new(out: &'a mut String) -> Self {
+        Self {
+            out,
+            empty: true,
+            failed: false,
+        }
+    }
+}
+
+impl Visit for Fields<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.record_debug(field, &format_args!("{value}"));
+        } else {
+            self.record_debug(field, &value);
+        }
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        match value.source() {
+            Some(source) => self.record_debug(
+                field,
+                &format_args!(
+                    "{} {}.sources={}",
+                    Escaped(format_args!("{value}")),
+                    field.name(),
+                    Sources(source)
+                ),
+            ),
+            None => self.record_debug(field, &format_args!("{}", Escaped(format_args!("{value}")))),
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if self.failed {
+            return;
+        }
+        if self.empty {
+            self.empty = false;
+        } else {
+            self.out.push(' ');
+        }
+        let name = field.name();
+        let written = match name {
+            "message" => write!(self.out, "{:?}", Escaped(value)),
+            _ => {
+                let name = name.strip_prefix("r#").unwrap_or(name);
+                write!(self.out, "{name}={value:?}")
+            }
+        };
+        self.failed = written.is_err();
+    }
+}
+
+/// A value written with terminal escape characters spelled out.
+struct Escaped<T>(T);
+
+/// Writes through, spelling out ESC, BEL, BS, FF, DEL and C1 controls.
+struct EscapingWriter<'a, 'b>(&'a mut std::fmt::Formatter<'b>);
+
+impl std::fmt::Write for EscapingWriter<'_, '_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        for ch in s.chars() {
+            match ch {
+                '\x1b' => self.0.write_str("\\x1b")?,
+                '\x07' => self.0.write_str("\\x07")?,
+                '\x08' => self.0.write_str("\\x08")?,
+                '\x0c' => self.0.write_str("\\x0c")?,
+                '\x7f' => self.0.write_str("\\x7f")?,
+                '\u{80}'..='\u{9f}' => write!(self.0, "\\u{{{:x}}}", ch as u32)?,
+                _ => self.0.write_char(ch)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Escaped<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(EscapingWriter(f), "{:?}", self.0)
+    }
+}
+
+impl<T: std::fmt::Display> std::fmt::Display for Escaped<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(EscapingWriter(f), "{}", self.0)
+    }
+}
+
+/// An error and its sources as a list: `[outer, inner]`.
+struct Sources<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Sources<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut list = f.debug_list();
+        let mut next = Some(self.0);
+        while let Some(e) = next {
+            list.entry(&Escaped(format_args!("{e}")));
+            next = e.source();
+        }
+        list.finish()
+    }
+}
+
+/// `2026-01-02T03:04:05.123456Z`: UTC with microseconds, as
+/// `tracing-subscriber`'s `SystemTime` timer writes it.
+fn timestamp(now: std::time::SystemTime) -> String {
+    let since = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = since.as_secs();
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    // Days to a civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        since.subsec_micros()
+    )
 }
 
 /// Opens the log file for appending: created with mode 0600; never through
@@ -477,7 +493,7 @@ mod tests {
         }
     }
 
-    /// Events and spans of every shape the backends and their crates log.
+    /// Events of every shape the backends and their crates log.
     fn log_everything() {
         tracing::warn!("plain");
         tracing::error!(handle = "db;pw", count = 3, ok = true, "with fields");
@@ -496,6 +512,14 @@ mod tests {
         tracing::warn!(message = "named message", extra = 1);
         tracing::warn!(only = 1);
         tracing::warn!("line\nbreak and \u{1b}[31m escape at http://u:pw@h/");
+        tracing::warn!("after the spans closed");
+        std::thread::spawn(|| tracing::warn!("another thread"))
+            .join()
+            .unwrap();
+    }
+
+    /// Events inside spans of every shape.
+    fn log_in_spans() {
         let outer = tracing::warn_span!("outer", id = 7, name = "n");
         let _o = outer.enter();
         tracing::warn!("in outer");
@@ -521,10 +545,6 @@ mod tests {
         child.in_scope(|| tracing::warn!("under the current span"));
         drop(_o);
         drop((outer, inner));
-        tracing::warn!("after the spans closed");
-        std::thread::spawn(|| tracing::warn!("another thread"))
-            .join()
-            .unwrap();
         let late = tracing::warn_span!("late", n = 1);
         late.in_scope(|| tracing::warn!("a reused slot"));
     }
@@ -534,6 +554,7 @@ mod tests {
     fn reference(targets: Targets, stderr: Shared, file: Shared) -> impl Subscriber {
         use tracing_subscriber::layer::SubscriberExt;
         use tracing_subscriber::{Layer, fmt};
+        let targets = theirs(&targets);
         let stderr = fmt::layer()
             .with_writer(move || Safe(stderr.clone()))
             .with_ansi(false)
@@ -558,6 +579,87 @@ mod tests {
                 format!("{rest}\n")
             })
             .collect()
+    }
+
+    /// The crate's `Targets` with the same directives as ours.
+    fn theirs(ours: &Targets) -> tracing_subscriber::filter::Targets {
+        tracing_subscriber::filter::Targets::new()
+            .with_default(ours.default)
+            .with_targets(ours.iter().map(|(t, l)| (t.to_owned(), l)))
+    }
+
+    #[test]
+    fn filters_decide_as_the_crates_targets() {
+        let levels = [
+            Level::TRACE,
+            Level::DEBUG,
+            Level::INFO,
+            Level::WARN,
+            Level::ERROR,
+        ];
+        for spec in [
+            "warn",
+            "trace",
+            "off",
+            "debug,backend_vault=off",
+            "warn,hyper=trace,hyper::proto=off",
+            "info,backend=trace,backend_core=error",
+            "error,reqwest=debug",
+        ] {
+            let ours = filter(spec).unwrap();
+            let crates = theirs(&ours);
+            for target in [
+                "backend_core",
+                "backend_vault::login",
+                "backend",
+                "hyper",
+                "hyper::proto::h1",
+                "reqwest::connect",
+                "aws_config",
+                "x",
+            ] {
+                for level in &levels {
+                    assert_eq!(
+                        ours.would_enable(target, level),
+                        crates.would_enable(target, level),
+                        "{spec} {target} {level}"
+                    );
+                }
+            }
+            assert_eq!(
+                Some(ours.max_level()),
+                tracing_subscriber::Layer::<tracing::subscriber::NoSubscriber>::max_level_hint(
+                    &crates
+                ),
+                "{spec}"
+            );
+        }
+    }
+
+    #[test]
+    fn timestamps_as_the_crate_writes_them() {
+        use tracing_subscriber::fmt::format::Writer;
+        use tracing_subscriber::fmt::time::FormatTime;
+        // The crate's timer reads the clock itself: compare on the seconds
+        // shared, and our date arithmetic on fixed instants.
+        let mut theirs = String::new();
+        tracing_subscriber::fmt::time::SystemTime
+            .format_time(&mut Writer::new(&mut theirs))
+            .unwrap();
+        let ours = timestamp(std::time::SystemTime::now());
+        assert_eq!(ours.len(), theirs.len());
+        assert_eq!(ours.get(..16), theirs.get(..16), "{ours} {theirs}");
+        let at = |secs: u64, micros: u32| {
+            timestamp(
+                std::time::UNIX_EPOCH
+                    + std::time::Duration::from_secs(secs)
+                    + std::time::Duration::from_micros(u64::from(micros)),
+            )
+        };
+        assert_eq!(at(0, 0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(at(951_782_400, 5), "2000-02-29T00:00:00.000005Z");
+        assert_eq!(at(1_796_583_845, 123_456), "2026-12-06T19:04:05.123456Z");
+        assert_eq!(at(4_102_444_799, 999_999), "2099-12-31T23:59:59.999999Z");
     }
 
     #[test]
@@ -605,7 +707,7 @@ mod tests {
                     .with_ansi(false)
                     .without_time()
                     .with_target(false)
-                    .with_filter(filter("debug").unwrap()),
+                    .with_filter(theirs(&filter("debug").unwrap())),
             )
         };
         tracing::subscriber::with_default(theirs, log_everything);
@@ -613,23 +715,35 @@ mod tests {
     }
 
     #[test]
-    fn spans_are_freed_when_closed() {
-        let lines = Lines::new(filter("trace").unwrap(), sink(Shared::default()), None);
-        let dispatch = tracing::Dispatch::new(lines);
-        tracing::dispatcher::with_default(&dispatch, || {
-            for _ in 0..100 {
-                let a = tracing::info_span!("a");
-                let _a = a.enter();
-                let b = tracing::info_span!("b");
-                b.in_scope(|| tracing::info!("x"));
-            }
-        });
-        let lines = dispatch.downcast_ref::<Lines>().unwrap();
-        let spans = &lines.spans.lock().unwrap().slots;
+    fn lines_in_spans_are_lines_without_them() {
+        let (err, file) = (Shared::default(), Shared::default());
+        let ours = Lines::new(
+            filter("trace").unwrap(),
+            sink(err.clone()),
+            Some(sink(file.clone())),
+        );
+        tracing::subscriber::with_default(ours, log_in_spans);
+        let expected = [
+            "in outer",
+            "in inner, before record",
+            "in inner",
+            "outer entered again inside inner",
+            "a root event",
+            "explicit parent",
+            "in a span without fields",
+            "in a root span",
+            "in a filtered span",
+            "under the current span",
+            "a reused slot",
+        ]
+        .map(|m| format!(" WARN {m}\n"))
+        .concat();
+        assert_eq!(err.text(), expected);
+        assert_eq!(untimed(&file.text()).lines().count(), 11);
         assert!(
-            spans.iter().all(Option::is_none) && spans.len() <= 2,
+            untimed(&file.text()).starts_with(" WARN backend_core::logging::tests: in outer\n"),
             "{}",
-            spans.len()
+            file.text()
         );
     }
 
