@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use aws_config::SdkConfig;
+use aws_types::SdkConfig;
 use aws_sdk_secretsmanager::Client as SecretsClient;
 use aws_sdk_secretsmanager::config::Region;
 use aws_sdk_ssm::Client as SsmClient;

@@ -10,12 +10,13 @@
 //!   backend does not know", with the HTTP status);
 //! - the service's message is only matched, never shown (a secret marked
 //!   for deletion is recognised by it);
-//! - transport and credential failures are described by [`chain`], which
-//!   takes text only from error types whose text we vouch for (the OS's
-//!   I/O errors, rustls, the SDK's profile errors, our own), describes
-//!   the others in our words (reqwest's errors carry the URL, IMDS errors
-//!   the raw response, STS errors the service's message), and skips the
-//!   text of any type it does not know while still looking at its source.
+//! - transport failures of the SDK's clients are described by [`chain`],
+//!   which takes text only from error types whose text we vouch for (the
+//!   OS's I/O errors, rustls, our own), describes the others in our words
+//!   (reqwest's errors carry the URL), and skips the text of any type it
+//!   does not know while still looking at its source. The credentials
+//!   chain ([`crate::chain`], [`crate::sts`]) words its own failures, and
+//!   maps STS's refusals through [`from_code`] and [`without_code`].
 //!
 //! Not `Debug` (it holds the raw HTTP response, body included) and not
 //! `DisplayErrorContext` either, although the SDK recommends it: it
@@ -23,13 +24,8 @@
 
 use std::error::Error;
 
-use aws_config::imds::client::error::ImdsError;
-use aws_config::profile::credentials::ProfileFileError;
-use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_secretsmanager::config::http::HttpResponse;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_sts::operation::assume_role::AssumeRoleError;
-use aws_sdk_sts::operation::assume_role_with_web_identity::AssumeRoleWithWebIdentityError;
 use backend_core::HandleError;
 
 /// Longest error chain quoted in a message.
@@ -224,8 +220,7 @@ where
     }
 }
 
-/// [`chain`] of what `e` wraps. Never of `e` itself: [`describe`] maps an
-/// STS `SdkError` through [`from_sdk`], which would come back here.
+/// [`chain`] of what `e` wraps.
 fn sources(e: &(dyn Error + 'static)) -> String {
     e.source().map_or_else(|| "no details".to_owned(), chain)
 }
@@ -233,7 +228,7 @@ fn sources(e: &(dyn Error + 'static)) -> String {
 /// An answer without an error code (a proxy, an emulator or a captive
 /// portal answering in another format): the code its HTTP status implies,
 /// so that a bare 403 still reads as access denied, else the status.
-fn without_code(status: u16, location: &str) -> HandleError {
+pub(crate) fn without_code(status: u16, location: &str) -> HandleError {
     match implied_code(status) {
         Some(code) => from_code(code, None, Some(status), location),
         None if (200..300).contains(&status) => HandleError::unavailable(format!(
@@ -318,40 +313,6 @@ fn describe<'a>(e: &'a (dyn Error + 'static)) -> (Option<String>, Source<'a>) {
     if let Some(tls) = e.downcast_ref::<crate::http::TlsRefused>() {
         return (Some(tls.to_string()), tls.source());
     }
-    if let Some(c) = e.downcast_ref::<CredentialsError>() {
-        return (Some(credentials_words(c).into()), c.source());
-    }
-    if let Some(p) = e.downcast_ref::<ProfileFileError>() {
-        // Built from the operator's own profile files: names and reasons.
-        return (Some(p.to_string()), None);
-    }
-    if let Some(i) = e.downcast_ref::<ImdsError>() {
-        return match i {
-            ImdsError::ErrorResponse(r) => (
-                Some(format!(
-                    "the instance metadata service (IMDS) answered HTTP {}",
-                    r.response().status().as_u16()
-                )),
-                None,
-            ),
-            ImdsError::FailedToLoadToken(_) => {
-                (Some("cannot get an IMDS session token".into()), i.source())
-            }
-            _ => (
-                Some("cannot reach the instance metadata service (IMDS)".into()),
-                i.source(),
-            ),
-        };
-    }
-    if let Some(s) = e.downcast_ref::<SdkError<AssumeRoleError, HttpResponse>>() {
-        return (Some(from_sdk(s, "STS AssumeRole").to_string()), None);
-    }
-    if let Some(s) = e.downcast_ref::<SdkError<AssumeRoleWithWebIdentityError, HttpResponse>>() {
-        return (
-            Some(from_sdk(s, "STS AssumeRoleWithWebIdentity").to_string()),
-            None,
-        );
-    }
     // Unknown type: its text might quote what the far end sent; its
     // source may still be one we know.
     (None, e.source())
@@ -400,18 +361,6 @@ fn reqwest_words(e: &reqwest::Error) -> Option<&'static str> {
     })
 }
 
-/// A credentials error in our words (its text is the SDK's, its source
-/// says more and is described on its own).
-pub fn credentials_words(e: &CredentialsError) -> &'static str {
-    match e {
-        CredentialsError::CredentialsNotLoaded(_) => "no credentials from this source",
-        CredentialsError::ProviderTimedOut(_) => "the credentials source timed out",
-        CredentialsError::InvalidConfiguration(_) => "invalid credentials configuration",
-        CredentialsError::ProviderError(_) => "the credentials source failed",
-        _ => "the credentials source failed unexpectedly",
-    }
-}
-
 /// One line, at most [`MAX_CHAIN`] characters.
 pub(crate) fn bounded_message(m: &str) -> String {
     let words: Vec<&str> = m
@@ -445,18 +394,6 @@ mod tests {
         fn source(&self) -> Option<&(dyn Error + 'static)> {
             self.0.as_ref().map(|e| e as &(dyn Error + 'static))
         }
-    }
-
-    #[test]
-    fn an_unreachable_sts_is_described_without_recursion() {
-        use aws_smithy_runtime_api::client::result::ConnectorError;
-        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
-        let e: SdkError<AssumeRoleError, HttpResponse> =
-            SdkError::dispatch_failure(ConnectorError::io(Box::new(refused)));
-        let shown = chain(&e);
-        assert!(shown.contains("STS AssumeRole: cannot connect"), "{shown}");
-        let wrapped = std::io::Error::other(e);
-        assert!(chain(&wrapped).contains("cannot connect"));
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! [`AwsProvider::new`] validates the config and touches nothing else; all
 //! network work happens in `resolve`, bounded by the call's deadline.
 
+pub mod chain;
 pub mod client;
 pub mod config;
 pub mod credentials;
@@ -23,6 +24,8 @@ pub mod fetch;
 pub mod files;
 pub mod handle;
 pub mod http;
+pub mod profile;
+pub mod sts;
 
 use std::collections::HashMap;
 
