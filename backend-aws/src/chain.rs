@@ -63,7 +63,9 @@ pub struct Env(Vec<(&'static str, String)>);
 /// The names set, never the values (keys and tokens among them).
 impl std::fmt::Debug for Env {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.0.iter().map(|(n, _)| n)).finish()
+        f.debug_list()
+            .entries(self.0.iter().map(|(n, _)| n))
+            .finish()
     }
 }
 
@@ -98,7 +100,8 @@ impl Env {
 
     /// Whether a variable is `true` (any case).
     pub fn flag(&self, name: &str) -> bool {
-        self.value(name).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        self.value(name)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
     }
 }
 
@@ -367,8 +370,8 @@ fn session(base: &str) -> String {
 /// A client for one kind of endpoint: `connect` set (a local endpoint):
 /// never proxied.
 fn http(connect: Option<Duration>, attempts: u32, proxied: bool) -> Result<Http, Miss> {
-    let tls = backend_net::system_roots_config()
-        .map_err(|e| Miss::Failed(format!("TLS setup: {e}")))?;
+    let tls =
+        backend_net::system_roots_config().map_err(|e| Miss::Failed(format!("TLS setup: {e}")))?;
     let mut builder = Http::builder(USER_AGENT, tls).attempts(attempts);
     if let Some(t) = connect {
         builder = builder.connect_timeout(t);
@@ -389,7 +392,10 @@ fn http(connect: Option<Duration>, attempts: u32, proxied: bool) -> Result<Http,
 /// `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` at the ECS endpoint.
 fn relative_uri(relative: &str) -> Result<reqwest::Url, Miss> {
     let invalid = || {
-        Miss::Invalid("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI is not a path (like /v2/credentials/...)".into())
+        Miss::Invalid(
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI is not a path (like /v2/credentials/...)"
+                .into(),
+        )
     };
     let relative = relative.trim();
     if !relative.starts_with('/') || relative.starts_with("//") {
@@ -610,7 +616,9 @@ impl Imds {
                          not for this caller)"
                             .to_owned(),
                     ),
-                    s => Some(format!("the instance metadata service (IMDS) answered HTTP {s}")),
+                    s => Some(format!(
+                        "the instance metadata service (IMDS) answered HTTP {s}"
+                    )),
                 };
                 if let Some(why) = why {
                     return Err(Miss::Failed(format!(
@@ -645,8 +653,7 @@ impl Imds {
         ctx: &Context,
         make: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<backend_net::Response, String> {
-        self.asked
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.asked.store(true, std::sync::atomic::Ordering::Relaxed);
         let http = http(Some(IMDS_CONNECT), 1, false).map_err(|m| match m {
             Miss::Failed(w) | Miss::Invalid(w) => w,
             Miss::NotLoaded => String::new(),
@@ -717,7 +724,10 @@ impl Imds {
             })?
             .to_owned();
         let answer = self
-            .get(&format!("/latest/meta-data/iam/security-credentials/{role}"), ctx)
+            .get(
+                &format!("/latest/meta-data/iam/security-credentials/{role}"),
+                ctx,
+            )
             .await?;
         if !answer.status.is_success() {
             return Err(failed(format!(
@@ -747,9 +757,7 @@ impl Imds {
 
 /// `eu-west-1`, `us-gov-west-1`, `cn-north-1`: letters, digits, dashes.
 pub fn valid_region(r: &str) -> bool {
-    (2..=64).contains(&r.len())
-        && r.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    (2..=64).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 #[cfg(test)]
@@ -791,7 +799,10 @@ mod tests {
             ("AWS_SESSION_TOKEN", " "),
         ])
         .unwrap();
-        assert_eq!((c.secret_access_key(), c.session_token()), ("fallback", None));
+        assert_eq!(
+            (c.secret_access_key(), c.session_token()),
+            ("fallback", None)
+        );
         assert_eq!(
             with(&[("AWS_ACCESS_KEY_ID", "AKIAENV")]).unwrap_err(),
             Miss::NotLoaded
@@ -804,7 +815,8 @@ mod tests {
 
     #[test]
     fn json_answers() {
-        let body = br#"{"Code":"Success","AccessKeyId":"ASIA2","secretaccesskey":"json-secret-0001",
+        let body =
+            br#"{"Code":"Success","AccessKeyId":"ASIA2","secretaccesskey":"json-secret-0001",
                         "Token":"tok-0001","Expiration":"2099-01-01T00:00:00Z"}"#;
         let Json::Found(c) = json_credentials(body, "t") else {
             panic!()
@@ -847,7 +859,10 @@ mod tests {
             Ok("http://127.0.0.1:9".into())
         );
         assert_eq!(
-            base(&[], Some("[default]\nec2_metadata_service_endpoint_mode = ipv6\n")),
+            base(
+                &[],
+                Some("[default]\nec2_metadata_service_endpoint_mode = ipv6\n")
+            ),
             Ok(IMDS_V6.into())
         );
         assert!(matches!(
@@ -885,6 +900,175 @@ mod tests {
         );
         assert!(relative_uri("v2").is_err());
         assert!(relative_uri("//evil.example/x").is_err());
+    }
+
+    /// A server answering its connections, one each, with `answers` in
+    /// order (then closing); the requests it got, head and body.
+    fn serve(answers: Vec<String>) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for answer in answers {
+                let Ok((mut s, _)) = listener.accept() else {
+                    return;
+                };
+                let mut data = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&data[..end]).to_lowercase();
+                        let len = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if data.len() >= end + 4 + len {
+                            break;
+                        }
+                    }
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => data.extend_from_slice(&buf[..n]),
+                    }
+                }
+                log.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&data).into_owned());
+                let _ = s.write_all(answer.as_bytes());
+            }
+        });
+        (url, seen)
+    }
+
+    fn answer(status: &str, body: &str) -> String {
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    #[tokio::test]
+    async fn imds_token_role_and_credentials() {
+        let creds = r#"{"Code":"Success","AccessKeyId":"ASIAIMDS","SecretAccessKey":"imds-secret-0001","Token":"imds-session-0001","Expiration":"2099-01-01T00:00:00Z"}"#;
+        let (url, seen) = serve(vec![
+            answer("200 OK", "imds-token-0001"),
+            answer("200 OK", "eu-north-1"),
+            answer("200 OK", "my-role\n"),
+            answer("200 OK", creds),
+        ]);
+        let imds = Imds::new(
+            &Env::from_pairs(&[("AWS_EC2_METADATA_SERVICE_ENDPOINT", &url)]),
+            None,
+        );
+        let ctx = Context::with_budget(Duration::from_secs(10));
+        assert_eq!(imds.region(&ctx).await.as_deref(), Some("eu-north-1"));
+        let c = imds.credentials(&ctx).await.unwrap();
+        assert_eq!(c.access_key_id(), "ASIAIMDS");
+        assert_eq!(c.session_token(), Some("imds-session-0001"));
+        let seen = seen.lock().unwrap().clone();
+        // One session token for the region and the credentials.
+        assert_eq!(seen.len(), 4, "{seen:?}");
+        assert!(seen[0].starts_with("PUT /latest/api/token "), "{}", seen[0]);
+        assert!(
+            seen[0]
+                .to_lowercase()
+                .contains("x-aws-ec2-metadata-token-ttl-seconds: 21600")
+        );
+        assert!(seen[1].starts_with("GET /latest/meta-data/placement/region "));
+        assert!(seen[3].starts_with("GET /latest/meta-data/iam/security-credentials/my-role "));
+        assert!(
+            seen[3]
+                .to_lowercase()
+                .contains("x-aws-ec2-metadata-token: imds-token-0001")
+        );
+        for held in ["imds-token-0001", "imds-secret-0001", "imds-session-0001"] {
+            assert!(backend_core::secret::reveals_credential(held), "{held}");
+        }
+    }
+
+    #[tokio::test]
+    async fn imds_without_a_role_or_an_answer_is_not_loaded() {
+        let (url, _) = serve(vec![
+            answer("200 OK", "imds-token-0002"),
+            answer("404 Not Found", ""),
+        ]);
+        let imds = Imds::new(
+            &Env::from_pairs(&[("AWS_EC2_METADATA_SERVICE_ENDPOINT", &url)]),
+            None,
+        );
+        let ctx = Context::with_budget(Duration::from_secs(10));
+        assert_eq!(imds.credentials(&ctx).await.unwrap_err(), Miss::NotLoaded);
+        // Nobody listening: no instance here.
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}", l.local_addr().unwrap())
+        };
+        let imds = Imds::new(
+            &Env::from_pairs(&[("AWS_EC2_METADATA_SERVICE_ENDPOINT", &closed)]),
+            None,
+        );
+        assert_eq!(imds.region(&ctx).await, None);
+        assert_eq!(imds.credentials(&ctx).await.unwrap_err(), Miss::NotLoaded);
+        let disabled = Imds::new(
+            &Env::from_pairs(&[("AWS_EC2_METADATA_DISABLED", "TRUE")]),
+            None,
+        );
+        assert_eq!(
+            disabled.credentials(&ctx).await.unwrap_err(),
+            Miss::NotLoaded
+        );
+        assert!(!disabled.asked());
+    }
+
+    #[tokio::test]
+    async fn sts_assume_role_is_signed_and_throttling_is_retried() {
+        let ok = "<AssumeRoleResponse><AssumeRoleResult><Credentials>\
+                  <AccessKeyId>ASIAROLE</AccessKeyId><SecretAccessKey>role-secret-0001</SecretAccessKey>\
+                  <SessionToken>role-token-0001</SessionToken></Credentials></AssumeRoleResult>\
+                  </AssumeRoleResponse>";
+        let throttled = "<ErrorResponse><Error><Code>Throttling</Code><Message>MARKER</Message>\
+                         </Error></ErrorResponse>";
+        let denied = "<ErrorResponse><Error><Code>AccessDenied</Code><Message>MARKER</Message>\
+                      </Error></ErrorResponse>";
+        let (url, seen) = serve(vec![
+            answer("400 Bad Request", throttled),
+            answer("200 OK", ok),
+            answer("403 Forbidden", denied),
+        ]);
+        let sts = Sts {
+            http: http(None, crate::sts::ATTEMPTS, false).unwrap(),
+            endpoint: url,
+            region: "eu-west-1".into(),
+        };
+        let base = Credentials::new("AKIABASE", "base-secret-0001", None, None, "t");
+        let ctx = Context::with_budget(Duration::from_secs(10));
+        let c = sts
+            .assume_role(&base, "arn:aws:iam::1:role/r", "s", Some("ext-0001"), &ctx)
+            .await
+            .unwrap();
+        assert_eq!(c.access_key_id(), "ASIAROLE");
+        assert!(backend_core::secret::reveals_credential("role-secret-0001"));
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2, "one retry: {seen:?}");
+        let request = seen[1].to_lowercase();
+        assert!(request.starts_with("post / "), "{request}");
+        assert!(
+            request.contains("authorization: aws4-hmac-sha256 credential=akiabase/")
+                && request.contains("/eu-west-1/sts/aws4_request"),
+            "{request}"
+        );
+        assert!(seen[1].ends_with(
+            "Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fr\
+             &RoleSessionName=s&ExternalId=ext-0001"
+        ));
+        let e = sts
+            .assume_role(&base, "arn:aws:iam::1:role/r", "s", None, &ctx)
+            .await
+            .unwrap_err();
+        assert_eq!(e, "STS AssumeRole: access denied");
     }
 
     #[test]

@@ -13,10 +13,10 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use aws_types::SdkConfig;
 use aws_sdk_secretsmanager::Client as SecretsClient;
 use aws_sdk_secretsmanager::config::Region;
 use aws_sdk_ssm::Client as SsmClient;
+use aws_types::SdkConfig;
 use backend_core::{Context, HandleError};
 
 use crate::config::AwsConfig;

@@ -171,7 +171,10 @@ pub(crate) async fn load_bounded(
     region_required: bool,
     ctx: &Context,
 ) -> Result<Loaded, HandleError> {
-    match ctx.within(load_unbounded(config, region_required, ctx)).await {
+    match ctx
+        .within(load_unbounded(config, region_required, ctx))
+        .await
+    {
         Ok(result) => result,
         Err(_) => Err(HandleError::new(
             ErrorKind::TimedOut,
@@ -213,10 +216,7 @@ async fn load_unbounded(
     let env = Env::read(&VARS);
     let profiles = Profiles::read(&files.config, &files.credentials);
     let profile = selected_profile(config, &env);
-    let imds = Imds::new(
-        &env,
-        profiles.as_ref().ok().and_then(|p| p.get(&profile)),
-    );
+    let imds = Imds::new(&env, profiles.as_ref().ok().and_then(|p| p.get(&profile)));
     let region = match configured_region(config, &env, &profiles, &profile) {
         Some(region) => Some(region),
         None => imds.region(ctx).await,
@@ -450,7 +450,10 @@ mod tests {
             "{e}"
         );
         assert!(e.message().contains("profile 'ops'"), "{e}");
-        let e = credentials_error(&Miss::Failed("STS AssumeRole: access denied".into()), &config);
+        let e = credentials_error(
+            &Miss::Failed("STS AssumeRole: access denied".into()),
+            &config,
+        );
         assert!(
             e.message()
                 .ends_with("; the last source failed: STS AssumeRole: access denied"),

@@ -408,7 +408,10 @@ pub fn resolve(profiles: &Profiles, selected: &str) -> Result<Chain, Unresolved>
             break keys;
         }
         if let Some(role) = role_of(profile) {
-            let next = match (profile.get("source_profile"), profile.get("credential_source")) {
+            let next = match (
+                profile.get("source_profile"),
+                profile.get("credential_source"),
+            ) {
                 (Some(_), Some(_)) => {
                     return Err(invalid(
                         profile,
@@ -589,8 +592,16 @@ mod tests {
             ("[a]\nno equals\n", 2, "a property line has no '=' sign"),
             ("[a]\n= v\n", 2, "a property has no name"),
             ("[a\n", 1, "a section line must end with ']'"),
-            ("[a]\n  cont\n", 2, "a continuation line follows no property"),
-            ("[a]\nk =\n  not a property\n", 3, "a property line has no '=' sign"),
+            (
+                "[a]\n  cont\n",
+                2,
+                "a continuation line follows no property",
+            ),
+            (
+                "[a]\nk =\n  not a property\n",
+                3,
+                "a property line has no '=' sign",
+            ),
         ] {
             let e = parse(text, FileKind::Credentials).unwrap_err();
             assert_eq!((e.line, e.reason), (line, reason), "{text:?}");
@@ -657,10 +668,7 @@ mod tests {
         assert_eq!(resolve(&p, "a"), Err(Unresolved::Absent));
         assert_eq!(resolve(&p, "nope"), Err(Unresolved::Absent));
         assert_eq!(resolve(&p, "default"), Err(Unresolved::Absent));
-        assert_eq!(
-            resolve(&Profiles::default(), "x"),
-            Err(Unresolved::Absent)
-        );
+        assert_eq!(resolve(&Profiles::default(), "x"), Err(Unresolved::Absent));
         let Err(Unresolved::Invalid(why)) = resolve(&p, "half") else {
             panic!()
         };
@@ -698,7 +706,10 @@ mod tests {
             ]
         );
         let chain = resolve(&p, "selfie").unwrap();
-        assert_eq!((chain.base, chain.roles), (keys("selfie"), vec![role("arn:self")]));
+        assert_eq!(
+            (chain.base, chain.roles),
+            (keys("selfie"), vec![role("arn:self")])
+        );
         let chain = resolve(&p, "ec2").unwrap();
         assert_eq!(chain.base, Base::Source(NamedSource::Ec2InstanceMetadata));
         assert_eq!(chain.roles, vec![role("arn:ec2")]);

@@ -203,9 +203,7 @@ impl Sts {
             .send_retrying(
                 ctx,
                 |c| {
-                    let mut request = c
-                        .post(url.clone())
-                        .body(body.expose().as_bytes().to_vec());
+                    let mut request = c.post(url.clone()).body(body.expose().as_bytes().to_vec());
                     for (name, value) in &values {
                         request = if name.eq_ignore_ascii_case("content-type") {
                             request.header(CONTENT_TYPE, value.clone())
@@ -305,7 +303,8 @@ fn xml_value(xml: &str, path: &[&str]) -> Option<String> {
     loop {
         let lt = rest.find('<')?;
         rest = rest.get(lt + 1..)?;
-        let skip_to = |rest: &str, end: &str| -> Option<usize> { Some(rest.find(end)? + end.len()) };
+        let skip_to =
+            |rest: &str, end: &str| -> Option<usize> { Some(rest.find(end)? + end.len()) };
         if rest.starts_with('?') {
             rest = rest.get(skip_to(rest, "?>")?..)?;
             continue;
@@ -407,16 +406,27 @@ mod tests {
         };
         let none = vars(&[]);
         assert_eq!(
-            endpoint(Some("http://cfg"), &vars(&[("AWS_ENDPOINT_URL", "http://env")]), None, None),
+            endpoint(
+                Some("http://cfg"),
+                &vars(&[("AWS_ENDPOINT_URL", "http://env")]),
+                None,
+                None
+            ),
             "http://cfg"
         );
         let both = vars(&[
             ("AWS_ENDPOINT_URL", "http://env"),
             ("AWS_ENDPOINT_URL_STS", "http://sts-env"),
         ]);
-        assert_eq!(endpoint(None, &both, Some("http://p"), None), "http://sts-env");
+        assert_eq!(
+            endpoint(None, &both, Some("http://p"), None),
+            "http://sts-env"
+        );
         let global = vars(&[("AWS_ENDPOINT_URL", "http://env")]);
-        assert_eq!(endpoint(None, &global, Some("http://p"), None), "http://env");
+        assert_eq!(
+            endpoint(None, &global, Some("http://p"), None),
+            "http://env"
+        );
         assert_eq!(endpoint(None, &none, Some("http://p"), None), "http://p");
         let ignored = vars(&[
             ("AWS_ENDPOINT_URL", "http://env"),
@@ -434,13 +444,19 @@ mod tests {
             endpoint(None, &none, None, Some("cn-north-1")),
             "https://sts.cn-north-1.amazonaws.com.cn"
         );
-        assert_eq!(endpoint(None, &none, None, None), "https://sts.amazonaws.com");
+        assert_eq!(
+            endpoint(None, &none, None, None),
+            "https://sts.amazonaws.com"
+        );
     }
 
     #[test]
     fn form_bodies_are_percent_encoded() {
         assert_eq!(
-            form(&[("Action", "AssumeRole"), ("RoleArn", "arn:aws:iam::1:role/a b+c~")]),
+            form(&[
+                ("Action", "AssumeRole"),
+                ("RoleArn", "arn:aws:iam::1:role/a b+c~")
+            ]),
             "Action=AssumeRole&RoleArn=arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fa%20b%2Bc~"
         );
     }
@@ -465,7 +481,9 @@ mod tests {
         assert_eq!(c.secret_access_key(), "xml-secret&key-0001");
         assert_eq!(c.session_token(), Some("xml-token+0001"));
         assert!(c.expiry().is_some());
-        assert!(backend_core::secret::reveals_credential("xml-secret&key-0001"));
+        assert!(backend_core::secret::reveals_credential(
+            "xml-secret&key-0001"
+        ));
         // Another operation's answer, or none, is not read as this one's.
         assert!(credentials(ok, "AssumeRoleWithWebIdentity").is_none());
         assert!(credentials("not xml", "AssumeRole").is_none());
