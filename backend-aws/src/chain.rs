@@ -211,24 +211,13 @@ impl Sources<'_> {
                 self.web_identity(token_file, role_arn, &session, ctx)
                     .await?
             }
-            // The named source's own link: "not loaded" there is a failure
-            // here (the profile asked for it).
-            Base::Source(named) => {
-                let found = match named {
-                    NamedSource::Environment => self.environment(),
-                    NamedSource::EcsContainer => self.container(ctx).await,
-                    NamedSource::Ec2InstanceMetadata => self.imds.credentials(ctx).await,
-                };
-                match found {
-                    Err(Miss::NotLoaded) => {
-                        return Err(Miss::Failed(format!(
-                            "profile '{}': its credential_source {named:?} gave no credentials",
-                            self.profile
-                        )));
-                    }
-                    other => other?,
-                }
-            }
+            // The named source's own link; "not loaded" there is "not
+            // loaded" here too (the SDK's chain then goes on, as here).
+            Base::Source(named) => match named {
+                NamedSource::Environment => self.environment()?,
+                NamedSource::EcsContainer => self.container(ctx).await?,
+                NamedSource::Ec2InstanceMetadata => self.imds.credentials(ctx).await?,
+            },
         };
         crate::credentials::hold(&credentials);
         if chain.roles.is_empty() {
@@ -1069,6 +1058,68 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(e, "STS AssumeRole: access denied");
+    }
+
+    #[tokio::test]
+    async fn profile_roles_are_assumed_in_order_through_sts() {
+        let ok = |id: &str| {
+            answer(
+                "200 OK",
+                &format!(
+                    "<AssumeRoleResponse><AssumeRoleResult><Credentials>\
+                     <AccessKeyId>{id}</AccessKeyId><SecretAccessKey>{id}-secret</SecretAccessKey>\
+                     <SessionToken>{id}-token</SessionToken></Credentials></AssumeRoleResult>\
+                     </AssumeRoleResponse>"
+                ),
+            )
+        };
+        let (url, seen) = serve(vec![ok("ASIAMID"), ok("ASIATOP")]);
+        let env = Env::from_pairs(&[
+            ("AWS_ENDPOINT_URL", &url),
+            ("AWS_ACCESS_KEY_ID", "AKIAENVSRC"),
+            ("AWS_SECRET_ACCESS_KEY", "env-src-secret"),
+        ]);
+        let profiles = Profiles::read(
+            "[profile top]\nrole_arn = arn:aws:iam::1:role/top\nsource_profile = mid\n\
+             role_session_name = top-session\n\
+             [profile mid]\nrole_arn = arn:aws:iam::1:role/mid\n\
+             credential_source = Environment\n",
+            "",
+        );
+        let files = SdkFiles::default();
+        let imds = Imds::new(&env, None);
+        let sources = Sources {
+            env: &env,
+            files: &files,
+            profiles: &profiles,
+            profile: "top",
+            endpoint_url: None,
+            region: Some("eu-west-1"),
+            imds: &imds,
+        };
+        let ctx = Context::with_budget(Duration::from_secs(10));
+        // The environment link comes first: without its keys there, the
+        // profile is what finds credentials (from the environment, through
+        // its credential_source, then two roles).
+        let c = sources.profile_chain(&ctx).await.unwrap();
+        assert_eq!(c.access_key_id(), "ASIATOP");
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert!(seen[0].contains("Credential=AKIAENVSRC/"), "{}", seen[0]);
+        assert!(seen[0].contains("RoleArn=arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fmid"));
+        assert!(seen[0].contains("RoleSessionName=assume-role-from-profile-"));
+        assert!(seen[1].contains("Credential=ASIAMID/"), "{}", seen[1]);
+        assert!(seen[1].contains("RoleSessionName=top-session"));
+        // A credential_source with nothing there: not loaded, as the SDK.
+        let bare = Env::from_pairs(&[("AWS_ENDPOINT_URL", &url)]);
+        let sources = Sources {
+            env: &bare,
+            ..sources
+        };
+        assert_eq!(
+            sources.profile_chain(&ctx).await.unwrap_err(),
+            Miss::NotLoaded
+        );
     }
 
     #[test]
