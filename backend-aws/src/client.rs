@@ -3,7 +3,7 @@
 //! Loading happens in `resolve`, under the call's deadline, never in
 //! `new`: building a provider must not touch the network. The region and
 //! credentials are found first, once, by [`crate::credentials`] (the SDK's
-//! chains, reading no file itself, every identity held, bounded and fast
+//! chains, our own code, reading no file itself, every identity held, bounded and fast
 //! when there are none: the same code `secret-backend-vault`'s `aws` login
 //! uses); the credentials found are then handed to the client ([`Api`]) as
 //! static ones, so the chain (and any instance-metadata probing) runs once per
@@ -48,7 +48,7 @@ pub fn arn_region(id: &str) -> Option<&str> {
 pub async fn load(config: &AwsConfig, ctx: &Context) -> Result<Clients, HandleError> {
     let loaded = credentials::load_bounded(config, true, ctx).await?;
     let region = loaded.region.ok_or_else(no_region)?;
-    let endpoints = Endpoints::from_env(config.endpoint_url.clone(), None, &|k| {
+    let endpoints = Endpoints::from_env(config.endpoint_url.clone(), loaded.endpoint_url, &|k| {
         std::env::var(k).ok()
     });
     let api = Api::new(loaded.credentials, endpoints).map_err(HandleError::other)?;

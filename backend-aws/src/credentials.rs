@@ -1,66 +1,103 @@
-//! The AWS region and credentials of one call: the SDK's chains, loaded
-//! the way `secret-backend-aws` loads them, for this backend's clients
-//! ([`crate::client::load`]) and for other crates that sign with AWS
-//! credentials (the `aws` auth method of `secret-backend-vault`), through
-//! [`load`].
+//! The AWS region and credentials of one call, found the way the AWS SDK's
+//! loader (`aws-config`) finds them, by our own chain: for this backend's
+//! clients ([`crate::client::load`]) and for other crates that sign with
+//! AWS credentials (the `aws` auth method of `secret-backend-vault`),
+//! through [`load`].
 //!
-//! The SDK's own loader (`aws-config`) builds the region and credentials
-//! chains: environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
-//! `AWS_SESSION_TOKEN`), the profile (`AWS_PROFILE`, else `default`) of the
-//! shared config and credentials files, web identity (EKS IRSA:
-//! `AWS_WEB_IDENTITY_TOKEN_FILE`, `AWS_ROLE_ARN`), ECS container
-//! credentials, and the instance metadata service (IMDSv2); static keys or
-//! an assumed role when the config names them. Two changes to it: it
-//! reads no file (every file it could read is read first by
-//! [`crate::files`], regular files only and bounded, and handed over as
-//! contents), and every identity the chain hands out is held
-//! (`Holding`), so no reply can carry the keys a backend runs with.
+//! # Why not `aws-config`
+//!
+//! Size. `aws-config` brings the SDK's STS client, its IMDS client, the
+//! SSO and credential-process providers' scaffolding and the runtime they
+//! share: about 1.4 MB of every stripped binary that links it, and
+//! `secret-backend-vault` links it only to find credentials to sign one
+//! request with (3.07 MB without it, 4.48 MB with it, over its 3.5 MB
+//! target). What it does for us is small and well specified, so it is
+//! written here, in the SDK's order and with its rules, over the HTTP
+//! client every networked backend already links ([`backend_net::Http`])
+//! and the SDK's own signer crate (`aws-sigv4`, already linked for the
+//! vault login).
+//!
+//! # What is found, in order
+//!
+//! Static keys in the config (`access_key_id`, `secret_access_key`,
+//! `session_token`) replace the whole chain. Else the default chain
+//! ([`crate::chain`]), the first link that is configured deciding:
+//!
+//! 1. **environment**: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+//!    `AWS_SESSION_TOKEN`;
+//! 2. **profile** (`profile` of the config, else `AWS_PROFILE`, else
+//!    `default`) of the shared config and credentials files, merged as the
+//!    SDK merges them ([`crate::profile`]): static keys, `role_arn` with
+//!    `source_profile` (followed profile to profile, a loop refused by
+//!    name) or with `credential_source` (`Environment`,
+//!    `Ec2InstanceMetadata`, `EcsContainer`), or `role_arn` with
+//!    `web_identity_token_file`;
+//! 3. **web identity** (EKS IRSA): `AWS_WEB_IDENTITY_TOKEN_FILE` and
+//!    `AWS_ROLE_ARN` (`AWS_ROLE_SESSION_NAME`), exchanged with
+//!    `AssumeRoleWithWebIdentity` ([`crate::sts`]);
+//! 4. **ECS container credentials**: `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`
+//!    (at `169.254.170.2`) or `AWS_CONTAINER_CREDENTIALS_FULL_URI` (https,
+//!    or http to the hosts the SDK allows), with
+//!    `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` (else `_TOKEN`);
+//! 5. **instance metadata** (IMDSv2: a session token, the role, its
+//!    credentials; `AWS_EC2_METADATA_SERVICE_ENDPOINT` or `_MODE=IPv6`, off
+//!    with `AWS_EC2_METADATA_DISABLED=true`).
+//!
+//! A `role_arn` in the config is then assumed with STS `AssumeRole`
+//! (`external_id`, `session_name`, default [`DEFAULT_SESSION_NAME`]),
+//! signed with what the chain found. The region: the config's `region`,
+//! `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's `region` (through its
+//! `source_profile`s), and only then the instance metadata service
+//! (`placement/region`).
+//!
+//! Not supported, and said so by name when a profile asks for them
+//! (`invalid AWS credentials configuration: ...`): AWS IAM Identity Center
+//! (SSO) profiles, `credential_process` (no program is ever run), console
+//! `login_session`s. Profile `[services ...]` sections are not read; FIPS
+//! and dual-stack endpoints are the SDK clients' own business (they get
+//! `AWS_USE_FIPS_ENDPOINT` and `AWS_USE_DUALSTACK_ENDPOINT`), never STS's
+//! here. No credentials are cached or refreshed across calls: each call
+//! finds them anew, once, before any request.
+//!
+//! # Bounded, fast, quiet
 //!
 //! The credentials are resolved here, once, before any request, so that a
 //! host without credentials gets one clear error (`no AWS credentials
 //! found`, with what was tried) instead of each request failing on its
-//! own. The instance metadata service (IMDS) is asked only by the links of
-//! the chains that come after the configured ones: with a region and
-//! credentials set (config, environment or profile), it is never
-//! reached. When it is reached, it gets the SDK's 1 s connect and read
-//! timeouts (a timeout is not retried), and the whole load is bounded by
-//! the call's deadline. Errors are described by [`crate::errors::chain`]:
-//! never a response body, a token or a key.
+//! own. The instance metadata service is asked only when the chains reach
+//! it: with a region and credentials set (config, environment or
+//! profile), it is never asked. It gets 1 s to connect and 2 s per
+//! request, is never proxied and is retried only on 5xx and 401 (a
+//! timeout is not retried: no instance here, the next link); the
+//! container endpoint gets 2 s to connect and 7 s per request, STS three
+//! attempts; the whole load is bounded by the call's deadline.
 //!
-//! One HTTP client ([`crate::http::client`]: reqwest on rustls with ring,
-//! proxies from the environment, the CA store read only for TLS) serves
-//! every request the chains make (the IMDS client, STS for web identity and
-//! assumed roles, container credentials) and the service clients built
-//! from the returned `SdkConfig`. The SDK has no default client in this
-//! build (no `default-https-client`), so a place that missed it would fail
-//! loudly, never fall back to another stack.
+//! Every file is read first, bounded and refusing special files, by
+//! [`crate::files`]; every credential met (keys, session tokens, the web
+//! identity and container tokens, the IMDS session token) is
+//! [held](backend_core::secret::hold), so no reply can carry it. Answers
+//! are never quoted: messages carry HTTP statuses, known AWS error codes
+//! and our own words.
 
-use std::error::Error;
-use std::time::Duration;
-
-use aws_config::BehaviorVersion;
-use aws_config::SdkConfig;
-#[allow(deprecated)] // aws-config's aliases of aws-runtime's types
-use aws_config::profile::profile_file::{ProfileFileKind, ProfileFiles};
-use aws_config::sts::AssumeRoleProvider;
 use aws_credential_types::Credentials;
-use aws_credential_types::provider::error::CredentialsError;
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
-use aws_types::region::Region;
 use backend_core::{Context, ErrorKind, HandleError, Secret};
 
+use crate::chain::{Env, Imds, Miss, Sources};
 use crate::config::AwsConfig;
 use crate::files::SdkFiles;
+use crate::profile::Profiles;
 
 /// The session name of an assumed role when the config names none.
 pub const DEFAULT_SESSION_NAME: &str = "secret-backend-aws";
 
-/// The environment variables the SDK's region and credentials chains read
-/// (for tests that must run without the caller's AWS settings).
-pub const VARS: [&str; 29] = [
+/// The environment variables the region and credentials chains read (for
+/// tests that must run without the caller's AWS settings); some only for
+/// the SDK clients built from what is found.
+pub const VARS: [&str; 30] = [
     "HOME",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
+    "SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
     "AWS_PROFILE",
     "AWS_REGION",
@@ -89,14 +126,14 @@ pub const VARS: [&str; 29] = [
     "AWS_ACCOUNT_ID",
 ];
 
-/// The region (when one was found) and the credentials of one call, with
-/// the `SdkConfig` they were found with (its credentials those found).
+/// The region (when one was found) and the credentials of one call.
 #[derive(Debug)]
 pub(crate) struct Loaded {
-    #[allow(dead_code)] // until the chain is ours (no SdkConfig)
-    pub sdk: SdkConfig,
     pub credentials: Credentials,
     pub region: Option<String>,
+    /// The selected profile's `endpoint_url` (none when
+    /// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`).
+    pub endpoint_url: Option<String>,
 }
 
 /// Finds the AWS credentials, and the region when there is one, within the
@@ -104,8 +141,8 @@ pub(crate) struct Loaded {
 /// bounded, fast failure and the same messages. `config` is that backend's
 /// own; only its `region`, `profile`, `role_arn`, `external_id`,
 /// `session_name`, `endpoint_url` and static keys count (all optional:
-/// `AwsConfig::default()` is the SDK's default chain). The secret key and
-/// the session token are [held](backend_core::secret::hold).
+/// `AwsConfig::default()` is the default chain). The secret key and the
+/// session token are [held](backend_core::secret::hold).
 pub async fn load(
     config: &AwsConfig,
     ctx: &Context,
@@ -114,14 +151,17 @@ pub async fn load(
     Ok((loaded.credentials, loaded.region))
 }
 
-/// [`load`] with the `SdkConfig`; with `region_required`, a missing region
+/// [`load`] with the profile's endpoint; with `region_required`, a missing region
 /// is an error before any credentials are looked for.
 pub(crate) async fn load_bounded(
     config: &AwsConfig,
     region_required: bool,
     ctx: &Context,
 ) -> Result<Loaded, HandleError> {
-    match ctx.within(load_unbounded(config, region_required)).await {
+    match ctx
+        .within(load_unbounded(config, region_required, ctx))
+        .await
+    {
         Ok(result) => result,
         Err(_) => Err(HandleError::new(
             ErrorKind::TimedOut,
@@ -142,121 +182,97 @@ pub(crate) fn no_region() -> HandleError {
     )
 }
 
-async fn load_unbounded(config: &AwsConfig, region_required: bool) -> Result<Loaded, HandleError> {
-    // Every file the SDK could read, read by us first (see `files`): a
-    // FIFO, a device or a group-writable file fails here, by name.
+/// The profile the chain reads: the config's, else `AWS_PROFILE`, else
+/// `default`.
+fn selected_profile(config: &AwsConfig, env: &Env) -> String {
+    config
+        .profile
+        .clone()
+        .or_else(|| env.get("AWS_PROFILE").map(str::to_owned))
+        .unwrap_or_else(|| "default".into())
+}
+
+async fn load_unbounded(
+    config: &AwsConfig,
+    region_required: bool,
+    ctx: &Context,
+) -> Result<Loaded, HandleError> {
+    // Every file the chain could read, read first (see `files`): a FIFO, a
+    // device or a group-writable file fails here, by name.
     let files = SdkFiles::read()?;
-    #[allow(deprecated)] // aws-config's alias of aws-runtime's EnvConfigFiles
-    let profile_files = ProfileFiles::builder()
-        .with_contents(ProfileFileKind::Config, files.config.clone())
-        .with_contents(ProfileFileKind::Credentials, files.credentials.clone())
-        .build();
-    // The SDK's standard retry (3 attempts) with short backoffs: its default
-    // jitter (up to 1 s, then 2 s) can outlast a 3-5 s call deadline before
-    // the last attempt says why it failed.
-    let retry = aws_config::retry::RetryConfig::standard()
-        .with_max_attempts(3)
-        .with_initial_backoff(Duration::from_millis(100))
-        .with_max_backoff(Duration::from_millis(500));
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(crate::http::client())
-        .fs(files.fs())
-        .profile_files(profile_files)
-        .retry_config(retry);
-    if let Some(region) = &config.region {
-        loader = loader.region(Region::new(region.clone()));
+    let env = Env::read(&VARS);
+    let profiles = Profiles::read(&files.config, &files.credentials);
+    let profile = selected_profile(config, &env);
+    let imds = Imds::new(&env, profiles.as_ref().ok().and_then(|p| p.get(&profile)));
+    let region = match configured_region(config, &env, &profiles, &profile) {
+        Some(region) => Some(region),
+        None => imds.region(ctx).await,
+    };
+    if region_required && region.is_none() {
+        return Err(no_region());
     }
-    if let (Some(id), Some(secret)) = (&config.access_key_id, &config.secret_access_key) {
-        loader = loader.credentials_provider(Credentials::new(
+    let sources = Sources {
+        env: &env,
+        files: &files,
+        profiles: &profiles,
+        profile: &profile,
+        endpoint_url: config.endpoint_url.as_deref(),
+        region: region.as_deref(),
+        imds: &imds,
+    };
+    let base = match (&config.access_key_id, &config.secret_access_key) {
+        (Some(id), Some(secret)) => Credentials::new(
             id,
             secret.expose(),
             config.session_token.as_ref().map(|t| t.expose().to_owned()),
             None,
             "config",
-        ));
-    }
-    if let Some(profile) = &config.profile {
-        loader = loader.profile_name(profile);
-    }
-    if let Some(url) = &config.endpoint_url {
-        loader = loader.endpoint_url(url);
-    }
-    let base = loader.load().await;
-    let region = base.region().map(ToString::to_string);
-    if region_required && region.is_none() {
-        return Err(no_region());
-    }
-    let source = Holding::shared(
-        base.credentials_provider()
-            .ok_or_else(|| HandleError::other("internal error: no credentials provider"))?,
-    );
-    let base = base
-        .into_builder()
-        .credentials_provider(source.clone())
-        .build();
-    let provider = match &config.role_arn {
-        Some(arn) => {
-            let mut role = AssumeRoleProvider::builder(arn).session_name(
-                config
-                    .session_name
-                    .as_deref()
-                    .unwrap_or(DEFAULT_SESSION_NAME),
-            );
-            if let Some(id) = &config.external_id {
-                role = role.external_id(id.expose());
-            }
-            Holding::shared(SharedCredentialsProvider::new(
-                role.configure(&base).build().await,
-            ))
-        }
-        None => source,
+        ),
+        _ => sources
+            .default_chain(ctx)
+            .await
+            .map_err(|m| credentials_error(&m, config))?,
     };
-    let credentials = provider
-        .provide_credentials()
-        .await
-        .map_err(|e| credentials_error(&e, config))?;
-    let sdk = base
-        .into_builder()
-        .credentials_provider(SharedCredentialsProvider::new(credentials.clone()))
-        .build();
+    hold(&base);
+    let credentials = match &config.role_arn {
+        Some(arn) => {
+            let sts = sources.sts().map_err(|m| credentials_error(&m, config))?;
+            let session = config
+                .session_name
+                .as_deref()
+                .unwrap_or(DEFAULT_SESSION_NAME);
+            let external_id = config.external_id.as_ref().map(|e| e.expose());
+            sts.assume_role(&base, arn, session, external_id, ctx)
+                .await
+                .map_err(|why| credentials_error(&Miss::Failed(why), config))?
+        }
+        None => base,
+    };
+    hold(&credentials);
+    let endpoint_url = sources.profile_endpoint().map(str::to_owned);
     Ok(Loaded {
-        sdk,
         credentials,
         region,
+        endpoint_url,
     })
 }
 
-/// A credentials provider that [holds](backend_core::secret::hold) every
-/// identity it hands out (the secret key and the session token), so that
-/// no reply can carry the credentials the backend runs with, wherever the
-/// chain found them (environment, profile, web identity, container,
-/// instance metadata, an assumed role).
-#[derive(Debug)]
-struct Holding(SharedCredentialsProvider);
-
-impl Holding {
-    fn shared(inner: SharedCredentialsProvider) -> SharedCredentialsProvider {
-        SharedCredentialsProvider::new(Self(inner))
-    }
-}
-
-impl ProvideCredentials for Holding {
-    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
-    where
-        Self: 'a,
-    {
-        future::ProvideCredentials::new(async move {
-            let credentials = self.0.provide_credentials().await?;
-            hold(&credentials);
-            Ok(credentials)
-        })
-    }
-
-    fn fallback_on_interrupt(&self) -> Option<Credentials> {
-        let credentials = self.0.fallback_on_interrupt()?;
-        hold(&credentials);
-        Some(credentials)
-    }
+/// The region chain up to the instance metadata service: the config's,
+/// `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's.
+fn configured_region(
+    config: &AwsConfig,
+    env: &Env,
+    profiles: &Result<Profiles, crate::profile::ParseError>,
+    profile: &str,
+) -> Option<String> {
+    config
+        .region
+        .clone()
+        .or_else(|| env.value("AWS_REGION").map(str::to_owned))
+        .or_else(|| env.value("AWS_DEFAULT_REGION").map(str::to_owned))
+        .or_else(|| profiles.as_ref().ok()?.region(profile))
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty())
 }
 
 /// Holds the secret parts of `credentials` (the key id is not secret).
@@ -267,52 +283,31 @@ pub fn hold(credentials: &Credentials) {
     }
 }
 
-fn credentials_error(e: &CredentialsError, config: &AwsConfig) -> HandleError {
+/// The error of a chain that found nothing, failed, or was configured
+/// wrongly.
+fn credentials_error(miss: &Miss, config: &AwsConfig) -> HandleError {
     let role = config
         .role_arn
         .as_deref()
         .map(|arn| format!(" to assume {arn}"))
         .unwrap_or_default();
-    let cause = || {
-        e.source()
-            .map_or_else(|| "no details".into(), crate::errors::chain)
-    };
-    match e {
-        CredentialsError::CredentialsNotLoaded(_) => HandleError::permission_denied(format!(
+    match miss {
+        Miss::NotLoaded => HandleError::permission_denied(format!(
             "no AWS credentials found{role} (tried: {})",
             tried(config)
         )),
-        CredentialsError::ProviderTimedOut(_) => HandleError::unavailable(format!(
-            "timed out loading AWS credentials{role} (tried: {})",
-            tried(config)
-        )),
-        CredentialsError::InvalidConfiguration(_) => HandleError::other(format!(
+        Miss::Invalid(reason) => HandleError::other(format!(
             "invalid AWS credentials configuration{role}: {}",
-            profile_cause(e).unwrap_or_else(cause)
+            crate::errors::bounded_message(reason)
         )),
         // A source that was tried and failed (an instance metadata service
         // refusing, an STS error): still no credentials, and why.
-        _ => HandleError::permission_denied(format!(
+        Miss::Failed(cause) => HandleError::permission_denied(format!(
             "no AWS credentials found{role} (tried: {}); the last source failed: {}",
             tried(config),
-            cause()
+            crate::errors::bounded_message(cause)
         )),
     }
-}
-
-/// How the SDK's profile provider words a profile it cannot use (a
-/// `credential_process` or SSO profile, which are not compiled in, a loop
-/// of `source_profile`s, ...): its `ProfileFileError` made text.
-const PROFILE_NOT_BUILT: &str = "ProfileFile provider could not be built: ";
-
-/// The SDK's reason for refusing the profile, when that is the error:
-/// `ProfileFileError`'s text, which [`crate::errors::chain`] vouches for
-/// (names from the operator's own profile files, and reasons), but which
-/// the SDK hands over as a string, not as the error.
-fn profile_cause(e: &CredentialsError) -> Option<String> {
-    let text = e.source()?.to_string();
-    let reason = text.strip_prefix(PROFILE_NOT_BUILT)?;
-    Some(crate::errors::bounded_message(reason))
 }
 
 /// What the default chain tries, for messages.
@@ -343,24 +338,77 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_profile_the_sdk_cannot_use_is_named_with_its_reason() {
-        let config = AwsConfig::default();
-        let e = CredentialsError::invalid_configuration(format!(
-            "{PROFILE_NOT_BUILT}This behavior requires following cargo feature(s) enabled: \
-             credentials-process. "
-        ));
-        let shown = credentials_error(&e, &config);
-        assert_eq!(
-            shown.message(),
-            "invalid AWS credentials configuration: This behavior requires following cargo \
-             feature(s) enabled: credentials-process."
+    fn messages_say_what_was_tried_and_why_it_ended() {
+        let config = AwsConfig {
+            profile: Some("ops".into()),
+            role_arn: Some("arn:aws:iam::1:role/r".into()),
+            ..AwsConfig::default()
+        };
+        let e = credentials_error(&Miss::NotLoaded, &config);
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+        assert!(
+            e.message()
+                .starts_with("no AWS credentials found to assume arn:aws:iam::1:role/r (tried: "),
+            "{e}"
         );
-        // Any other text is not the SDK's profile error: not shown.
-        let e = CredentialsError::invalid_configuration("REMOTE-TEXT-MARKER");
-        let shown = credentials_error(&e, &config);
+        assert!(e.message().contains("profile 'ops'"), "{e}");
+        let e = credentials_error(
+            &Miss::Failed("STS AssumeRole: access denied".into()),
+            &config,
+        );
+        assert!(
+            e.message()
+                .ends_with("; the last source failed: STS AssumeRole: access denied"),
+            "{e}"
+        );
+        let e = credentials_error(
+            &Miss::Invalid("profile 'sso': it uses AWS IAM Identity Center (SSO)".into()),
+            &AwsConfig::default(),
+        );
+        assert_eq!(e.kind(), ErrorKind::Other);
         assert_eq!(
-            shown.message(),
-            "invalid AWS credentials configuration: no details"
+            e.message(),
+            "invalid AWS credentials configuration: profile 'sso': it uses AWS IAM Identity \
+             Center (SSO)"
+        );
+    }
+
+    #[test]
+    fn regions_in_the_sdks_order() {
+        let profiles = Profiles::read(
+            "[profile p]\nregion = from-profile\n[profile q]\nsource_profile = p\n",
+            "",
+        );
+        let env = Env::from_pairs(&[("AWS_DEFAULT_REGION", "from-default")]);
+        let config = AwsConfig::default();
+        assert_eq!(
+            configured_region(&config, &env, &profiles, "q").as_deref(),
+            Some("from-default")
+        );
+        let env = Env::from_pairs(&[
+            ("AWS_REGION", " from-region "),
+            ("AWS_DEFAULT_REGION", "from-default"),
+        ]);
+        assert_eq!(
+            configured_region(&config, &env, &profiles, "q").as_deref(),
+            Some("from-region")
+        );
+        let config = AwsConfig {
+            region: Some("from-config".into()),
+            ..AwsConfig::default()
+        };
+        assert_eq!(
+            configured_region(&config, &env, &profiles, "q").as_deref(),
+            Some("from-config")
+        );
+        let empty = Env::from_pairs(&[("AWS_REGION", "")]);
+        assert_eq!(
+            configured_region(&AwsConfig::default(), &empty, &profiles, "q").as_deref(),
+            Some("from-profile")
+        );
+        assert_eq!(
+            configured_region(&AwsConfig::default(), &empty, &profiles, "none"),
+            None
         );
     }
 }

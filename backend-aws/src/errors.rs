@@ -10,33 +10,18 @@
 //!   backend does not know", with the HTTP status);
 //! - the service's message is only matched, never shown (a secret marked
 //!   for deletion is recognised by it);
-//! - transport and credential failures are described by [`chain`], which
-//!   takes text only from error types whose text we vouch for (the OS's
-//!   I/O errors, rustls, the SDK's profile errors, our own), describes
-//!   the others in our words (reqwest's errors carry the URL, IMDS errors
-//!   the raw response, STS errors the service's message), and skips the
-//!   text of any type it does not know while still looking at its source.
-//!
-//! Not `Debug` (it holds the raw HTTP response, body included) and not
-//! `DisplayErrorContext` either, although the SDK recommends it: it
-//! appends the error's `Debug` to the chain (`"... ({:?})"`).
+//! - transport failures are backend-net's [`Failure`], which names the
+//!   innermost cause (the OS's I/O error, the TLS refusal) and never a
+//!   URL or a body, put in our words by [`from_api`]. The credentials
+//!   chain ([`crate::chain`], [`crate::sts`]) words its own failures, and
+//!   maps STS's refusals through [`from_code`] and [`without_code`].
 
-use std::error::Error;
-
-use aws_config::imds::client::error::ImdsError;
-use aws_config::profile::credentials::ProfileFileError;
-use aws_credential_types::provider::error::CredentialsError;
-use aws_sdk_sts::operation::assume_role::AssumeRoleError;
-use aws_sdk_sts::operation::assume_role_with_web_identity::AssumeRoleWithWebIdentityError;
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use backend_core::HandleError;
 use backend_net::http::Failure;
 
 use crate::api::ApiError;
 
-/// Longest error chain quoted in a message.
+/// Longest reason quoted in a message.
 const MAX_CHAIN: usize = 300;
 
 /// The error codes a message may name: those of Secrets Manager, SSM
@@ -227,58 +212,10 @@ pub fn from_api(e: &ApiError, location: &str) -> HandleError {
     }
 }
 
-/// Maps any SDK error of an operation.
-pub fn from_sdk<E>(e: &SdkError<E, HttpResponse>, location: &str) -> HandleError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    match e {
-        SdkError::ServiceError(service) => {
-            let status = service.raw().status().as_u16();
-            match service.err().code() {
-                Some(code) => from_code(code, service.err().message(), Some(status), location),
-                None => without_code(status, location),
-            }
-        }
-        // An answer the SDK could not take apart (SSM's reading of a body
-        // that is not its JSON, error or not): its status still says
-        // something.
-        SdkError::ResponseError(response) => {
-            without_code(response.raw().status().as_u16(), location)
-        }
-        SdkError::DispatchFailure(failure) => {
-            let why = if failure.is_timeout() {
-                "timed out connecting"
-            } else if failure.is_io() {
-                "cannot connect"
-            } else {
-                "request failed"
-            };
-            HandleError::unavailable(format!(
-                "{location}: {why} to the AWS endpoint: {}",
-                sources(e)
-            ))
-        }
-        SdkError::TimeoutError(_) => {
-            HandleError::unavailable(format!("{location}: the AWS request timed out"))
-        }
-        _ => HandleError::other(format!(
-            "{location}: the AWS request could not be made: {}",
-            sources(e)
-        )),
-    }
-}
-
-/// [`chain`] of what `e` wraps. Never of `e` itself: [`describe`] maps an
-/// STS `SdkError` through [`from_sdk`], which would come back here.
-fn sources(e: &(dyn Error + 'static)) -> String {
-    e.source().map_or_else(|| "no details".to_owned(), chain)
-}
-
 /// An answer without an error code (a proxy, an emulator or a captive
 /// portal answering in another format): the code its HTTP status implies,
 /// so that a bare 403 still reads as access denied, else the status.
-fn without_code(status: u16, location: &str) -> HandleError {
+pub(crate) fn without_code(status: u16, location: &str) -> HandleError {
     match implied_code(status) {
         Some(code) => from_code(code, None, Some(status), location),
         None if (200..300).contains(&status) => HandleError::unavailable(format!(
@@ -298,162 +235,6 @@ pub(crate) fn implied_code(status: u16) -> Option<&'static str> {
         429 => Some("ThrottlingException"),
         500..=599 => Some("InternalServiceError"),
         _ => None,
-    }
-}
-
-/// The error code of a service error; when the body carried none, the one
-/// its HTTP status implies.
-pub fn code_of<E>(e: &SdkError<E, HttpResponse>) -> Option<&str>
-where
-    E: ProvideErrorMetadata,
-{
-    let SdkError::ServiceError(s) = e else {
-        return None;
-    };
-    s.err()
-        .code()
-        .or_else(|| implied_code(s.raw().status().as_u16()))
-}
-
-/// What an error and its sources may say, joined with `: `, bounded in
-/// length (see the module docs for whose text is taken). `no details` when
-/// none of them may say anything.
-pub fn chain(e: &(dyn Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next: Option<&(dyn Error + 'static)> = Some(e);
-    // Chains are short; the bound only guards against a cycle.
-    for _ in 0..32 {
-        let Some(err) = next else { break };
-        let (text, source) = describe(err);
-        // Wrappers often repeat their source's message; keep it once.
-        if let Some(text) = text
-            && !parts.last().is_some_and(|p| p.contains(&text))
-        {
-            parts.push(text);
-        }
-        next = source;
-    }
-    if parts.is_empty() {
-        return "no details".into();
-    }
-    bounded_message(&parts.join(": "))
-}
-
-type Source<'a> = Option<&'a (dyn Error + 'static)>;
-
-/// What one error may say of itself, and the error to look at next.
-fn describe<'a>(e: &'a (dyn Error + 'static)) -> (Option<String>, Source<'a>) {
-    if let Some(io) = e.downcast_ref::<std::io::Error>() {
-        // An `io::Error` wrapping another error shows (and sources) that
-        // one's text: look at the wrapped error itself instead.
-        return match io.get_ref() {
-            Some(inner) => (None, Some(inner)),
-            None => (Some(io.to_string()), None),
-        };
-    }
-    if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-        return (Some(tls_words(tls)), None);
-    }
-    if let Some(r) = e.downcast_ref::<reqwest::Error>() {
-        return (reqwest_words(r).map(str::to_owned), r.source());
-    }
-    if let Some(ours) = e.downcast_ref::<crate::http::Said>() {
-        return (Some(ours.to_string()), None);
-    }
-    if let Some(tls) = e.downcast_ref::<crate::http::TlsRefused>() {
-        return (Some(tls.to_string()), tls.source());
-    }
-    if let Some(c) = e.downcast_ref::<CredentialsError>() {
-        return (Some(credentials_words(c).into()), c.source());
-    }
-    if let Some(p) = e.downcast_ref::<ProfileFileError>() {
-        // Built from the operator's own profile files: names and reasons.
-        return (Some(p.to_string()), None);
-    }
-    if let Some(i) = e.downcast_ref::<ImdsError>() {
-        return match i {
-            ImdsError::ErrorResponse(r) => (
-                Some(format!(
-                    "the instance metadata service (IMDS) answered HTTP {}",
-                    r.response().status().as_u16()
-                )),
-                None,
-            ),
-            ImdsError::FailedToLoadToken(_) => {
-                (Some("cannot get an IMDS session token".into()), i.source())
-            }
-            _ => (
-                Some("cannot reach the instance metadata service (IMDS)".into()),
-                i.source(),
-            ),
-        };
-    }
-    if let Some(s) = e.downcast_ref::<SdkError<AssumeRoleError, HttpResponse>>() {
-        return (Some(from_sdk(s, "STS AssumeRole").to_string()), None);
-    }
-    if let Some(s) = e.downcast_ref::<SdkError<AssumeRoleWithWebIdentityError, HttpResponse>>() {
-        return (
-            Some(from_sdk(s, "STS AssumeRoleWithWebIdentity").to_string()),
-            None,
-        );
-    }
-    // Unknown type: its text might quote what the far end sent; its
-    // source may still be one we know.
-    (None, e.source())
-}
-
-/// A refused handshake in a few words: the kind of refusal, never the
-/// names a server's certificate presents.
-fn tls_words(e: &rustls::Error) -> String {
-    use rustls::CertificateError as C;
-    let why = match e {
-        rustls::Error::InvalidCertificate(c) => match c {
-            C::UnknownIssuer => "UnknownIssuer",
-            C::Expired | C::ExpiredContext { .. } => "Expired",
-            C::NotValidYet | C::NotValidYetContext { .. } => "NotValidYet",
-            C::Revoked => "Revoked",
-            C::NotValidForName | C::NotValidForNameContext { .. } => {
-                "not valid for the endpoint's name"
-            }
-            C::BadSignature => "BadSignature",
-            C::BadEncoding => "BadEncoding",
-            _ => "refused by the verifier",
-        },
-        rustls::Error::AlertReceived(_) => return "the server sent a TLS alert".into(),
-        rustls::Error::NoCertificatesPresented => return "no certificate presented".into(),
-        // Our own verifier's words (backend-net), naming a roots file.
-        rustls::Error::General(m) if m.starts_with("system TLS roots:") => return m.clone(),
-        _ => return "TLS error".into(),
-    };
-    format!("invalid peer certificate: {why}")
-}
-
-/// A reqwest error in our words (its own text carries the request's URL);
-/// nothing for a failed connection or a timeout, which the message that
-/// quotes the chain says already.
-fn reqwest_words(e: &reqwest::Error) -> Option<&'static str> {
-    Some(if e.is_timeout() || e.is_connect() {
-        return None;
-    } else if e.is_body() || e.is_decode() {
-        "reading the response failed"
-    } else if e.is_builder() {
-        "the request could not be built"
-    } else if e.is_request() {
-        "sending the request failed"
-    } else {
-        "the request failed"
-    })
-}
-
-/// A credentials error in our words (its text is the SDK's, its source
-/// says more and is described on its own).
-pub fn credentials_words(e: &CredentialsError) -> &'static str {
-    match e {
-        CredentialsError::CredentialsNotLoaded(_) => "no credentials from this source",
-        CredentialsError::ProviderTimedOut(_) => "the credentials source timed out",
-        CredentialsError::InvalidConfiguration(_) => "invalid credentials configuration",
-        CredentialsError::ProviderError(_) => "the credentials source failed",
-        _ => "the credentials source failed unexpectedly",
     }
 }
 
@@ -477,48 +258,6 @@ mod tests {
     use backend_core::ErrorKind;
 
     use super::*;
-
-    /// An error of a type `chain` does not know, quoting "the far end".
-    #[derive(Debug)]
-    struct Remote(Option<std::io::Error>);
-    impl std::fmt::Display for Remote {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("REMOTE-TEXT-MARKER")
-        }
-    }
-    impl Error for Remote {
-        fn source(&self) -> Option<&(dyn Error + 'static)> {
-            self.0.as_ref().map(|e| e as &(dyn Error + 'static))
-        }
-    }
-
-    #[test]
-    fn an_unreachable_sts_is_described_without_recursion() {
-        use aws_smithy_runtime_api::client::result::ConnectorError;
-        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
-        let e: SdkError<AssumeRoleError, HttpResponse> =
-            SdkError::dispatch_failure(ConnectorError::io(Box::new(refused)));
-        let shown = chain(&e);
-        assert!(shown.contains("STS AssumeRole: cannot connect"), "{shown}");
-        let wrapped = std::io::Error::other(e);
-        assert!(chain(&wrapped).contains("cannot connect"));
-    }
-
-    #[test]
-    fn chain_shows_only_text_it_vouches_for() {
-        let refused = std::io::Error::from_raw_os_error(111);
-        let shown = chain(&Remote(Some(refused)));
-        assert!(shown.contains("os error 111"), "{shown}");
-        assert!(!shown.contains("MARKER"), "{shown}");
-        assert_eq!(chain(&Remote(None)), "no details");
-        // An io::Error wrapping a foreign error shows neither.
-        let wrapped = std::io::Error::other(Remote(None));
-        assert_eq!(chain(&wrapped), "no details");
-        let tls = std::io::Error::other(rustls::Error::InvalidCertificate(
-            rustls::CertificateError::UnknownIssuer,
-        ));
-        assert_eq!(chain(&tls), "invalid peer certificate: UnknownIssuer");
-    }
 
     #[test]
     fn transport_failures_in_our_words() {

@@ -1,27 +1,26 @@
-//! The files the SDK would read, read by us instead.
+//! Every file the credentials chain reads, read here, once, first.
 //!
-//! The SDK reads its files with a plain blocking `std::fs::read`: a FIFO
-//! planted at `~/.aws/credentials` or at the web identity token's path
-//! would block the call until the deadline, a device such as `/dev/zero`
-//! would be read without end. So the SDK reads no file at all here:
+//! A plain blocking `std::fs::read` (what the SDK's loader used) would
+//! block on a FIFO planted at `~/.aws/credentials` or at the web identity
+//! token's path until the deadline, and read a device such as `/dev/zero`
+//! without end. So the chain ([`crate::chain`]) opens no file at all:
 //!
 //! - the shared config and credentials files (`AWS_CONFIG_FILE`,
 //!   `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/config` and
 //!   `~/.aws/credentials`) are read by [`SdkFiles::read`] and handed to the
-//!   SDK as contents (`ProfileFiles::with_contents`), never as paths;
-//! - every other file the SDK may open (the web identity token named by
-//!   `AWS_WEB_IDENTITY_TOKEN_FILE` or by a profile's
+//!   chain as text ([`crate::profile`] parses them);
+//! - every token file the chain may need (the web identity token named by
+//!   `AWS_WEB_IDENTITY_TOKEN_FILE` or by any profile's
 //!   `web_identity_token_file`, the container authorization token named by
-//!   `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`) is read here too and handed to
-//!   the SDK as an in-memory file system ([`SdkFiles::fs`], the SDK's own
-//!   `Fs::from_map`), which answers "not found" for any path it does not
-//!   hold. Whatever the SDK asks for, it never touches the disk.
+//!   `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`) is read here too, whether or
+//!   not the chain gets that far, and looked up by the exact path named
+//!   ([`SdkFiles::token`]); a path not read is "does not exist".
 //!
 //! Each file is read through [`backend_core::fs`]: opened without blocking,
 //! refused unless it is a regular file, refused when group or others can
 //! write it (whoever can write `~/.aws/config` can point us at their own
 //! endpoint or role), read whole up to a bound or not at all. A missing
-//! file is what it is to the SDK (no profile, no token); any other failure
+//! file is what it is to the SDK's chain (no profile, no token); any other failure
 //! fails every handle with an error naming the file and the cause, before
 //! any request is made.
 //!
@@ -33,7 +32,6 @@ use std::collections::HashMap;
 use std::io::ErrorKind as IoKind;
 use std::path::{Path, PathBuf};
 
-use aws_types::os_shim_internal::Fs;
 use backend_core::fs::{ReadError, Rules};
 use backend_core::{HandleError, Secret};
 
@@ -42,7 +40,7 @@ pub const MAX_PROFILE_BYTES: u64 = 256 * 1024;
 /// Largest token file read (a Kubernetes service account JWT is about 1 KB).
 pub const MAX_TOKEN_BYTES: u64 = backend_core::config::MAX_CREDENTIAL_BYTES;
 
-/// The variables naming token files the SDK reads.
+/// The variables naming token files the chain reads.
 const TOKEN_FILE_VARS: [(&str, &str); 2] = [
     ("AWS_WEB_IDENTITY_TOKEN_FILE", "web identity token file"),
     (
@@ -60,19 +58,30 @@ const CREDENTIAL_VARS: [&str; 3] = [
     "AWS_CONTAINER_AUTHORIZATION_TOKEN",
 ];
 
-/// What the SDK gets instead of the disk.
-#[derive(Debug, Default)]
+/// What the chain gets instead of the disk.
+#[derive(Default)]
 pub struct SdkFiles {
     /// The shared config file's text (empty when there is none).
     pub config: String,
     /// The shared credentials file's text (empty when there is none).
     pub credentials: String,
-    /// Token files by the exact path the SDK will ask for.
+    /// Token files by the exact path that names them.
     tokens: HashMap<String, Vec<u8>>,
 }
 
+/// Lengths only: the texts and tokens hold credentials.
+impl std::fmt::Debug for SdkFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SdkFiles")
+            .field("config_len", &self.config.len())
+            .field("credentials_len", &self.credentials.len())
+            .field("tokens", &self.tokens.len())
+            .finish()
+    }
+}
+
 impl SdkFiles {
-    /// Reads every file the SDK could read, from the process environment.
+    /// Reads every file the chain could read, from the process environment.
     pub fn read() -> Result<Self, HandleError> {
         Self::read_with(|k| std::env::var(k).ok())
     }
@@ -125,9 +134,10 @@ impl SdkFiles {
         })
     }
 
-    /// The SDK's file system: the token files read, nothing else.
-    pub fn fs(&self) -> Fs {
-        Fs::from_map(self.tokens.clone())
+    /// The bytes of the token file named `path` (exactly as it was named),
+    /// when it exists.
+    pub fn token(&self, path: &str) -> Option<&[u8]> {
+        self.tokens.get(path).map(Vec::as_slice)
     }
 }
 
@@ -150,7 +160,7 @@ fn expand_home(path: &str, home: Option<&str>) -> String {
     }
 }
 
-/// The rules every file of the SDK is read under.
+/// The rules every file of the chain is read under.
 fn rules(max: u64) -> Rules {
     Rules {
         max,
@@ -181,7 +191,7 @@ fn read_profile(path: &str, what: &str) -> Result<String, HandleError> {
     Ok(text)
 }
 
-/// A token file's bytes as they are (the SDK trims nothing either), held;
+/// A token file's bytes as they are (the chain trims them), held;
 /// `None` when it does not exist.
 fn read_token(path: &Path, what: &str) -> Result<Option<Vec<u8>>, HandleError> {
     match backend_core::fs::read_regular(path, rules(MAX_TOKEN_BYTES)) {

@@ -16,6 +16,7 @@
 //! network work happens in `resolve`, bounded by the call's deadline.
 
 pub mod api;
+pub mod chain;
 pub mod client;
 pub mod config;
 pub mod credentials;
@@ -23,7 +24,8 @@ pub mod errors;
 pub mod fetch;
 pub mod files;
 pub mod handle;
-pub mod http;
+pub mod profile;
+pub mod sts;
 
 use std::collections::HashMap;
 
