@@ -703,8 +703,11 @@ impl Imds {
         let role = std::str::from_utf8(&list.body)
             .ok()
             .and_then(|l| l.lines().map(str::trim).find(|l| !l.is_empty()))
+            // A path segment of its own: `.` and `..` would be resolved
+            // away by the URL, asking another path.
             .filter(|r| {
                 r.len() <= 128
+                    && !matches!(*r, "." | "..")
                     && r.bytes()
                         .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
             })
@@ -975,6 +978,27 @@ mod tests {
         );
         for held in ["imds-token-0001", "imds-secret-0001", "imds-session-0001"] {
             assert!(backend_core::secret::reveals_credential(held), "{held}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_imds_role_name_that_would_change_the_path_is_refused() {
+        for role in ["..", ".", "a/b", "a?b", "a#b", "a%2Fb"] {
+            let (url, seen) = serve(vec![
+                answer("200 OK", "imds-token-0003"),
+                answer("200 OK", role),
+                answer("200 OK", "{}"),
+            ]);
+            let imds = Imds::new(
+                &Env::from_pairs(&[("AWS_EC2_METADATA_SERVICE_ENDPOINT", &url)]),
+                None,
+            );
+            let ctx = Context::with_budget(Duration::from_secs(10));
+            let Err(Miss::Failed(why)) = imds.credentials(&ctx).await else {
+                panic!("{role}")
+            };
+            assert!(why.contains("named no usable IAM role"), "{role}: {why}");
+            assert_eq!(seen.lock().unwrap().len(), 2, "{role}: asked further");
         }
     }
 
