@@ -9,7 +9,7 @@
 //!
 //! The default level is `warn`, so a successful call prints nothing on
 //! stderr (Vector logs every stderr line of its backend as a warning).
-//! Crates that log requests or responses (HTTP stacks, TLS, the AWS SDK)
+//! Crates that log requests or responses (HTTP stacks, TLS)
 //! stay off unless the filter names them: the HTTP layers can log bodies at
 //! trace level.
 

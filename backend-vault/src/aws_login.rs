@@ -3,7 +3,8 @@
 //!
 //! At login time ([`AwsLogin::fields`]) the host's AWS credentials are
 //! found by `secret-backend-aws`'s own code ([`backend_aws::credentials`]:
-//! the SDK's chain of environment, profile, web identity for EKS IRSA, ECS
+//! the default chain, in the SDK's order, of environment, profile, web
+//! identity for EKS IRSA, ECS
 //! container credentials and IMDSv2, files read through
 //! [`backend_core::fs`], every identity held, and its bounded, fast failure
 //! with the same messages when there are none), the request `POST <sts>/`
@@ -18,7 +19,7 @@
 //!
 //! The STS endpoint the request names: `sts_endpoint` when configured; else
 //! `https://sts.<region>.amazonaws.com/` for a region other than
-//! `us-east-1` (from `region`, else the SDK's region chain: `AWS_REGION`,
+//! `us-east-1` (from `region`, else the region chain: `AWS_REGION`,
 //! `AWS_DEFAULT_REGION`, the profile's `region`, instance metadata), signed
 //! for that region;
 //! else the global `https://sts.amazonaws.com/` signed for `us-east-1`,
