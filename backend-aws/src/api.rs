@@ -262,6 +262,12 @@ impl Api {
         body: &Value,
         ctx: &Context,
     ) -> Result<Value, ApiError> {
+        if !crate::chain::valid_region(region) {
+            return Err(ApiError::Request(format!(
+                "'{}' is not an AWS region (one DNS label, like eu-west-1)",
+                shown(region)
+            )));
+        }
         let url = self.endpoints.url(service, region);
         let parsed = reqwest::Url::parse(&url)
             .map_err(|_| ApiError::Request("the endpoint is not a URL".into()))?;
@@ -308,6 +314,15 @@ impl Api {
             .await
             .map_err(ApiError::Transport)?;
         read(&response)
+    }
+}
+
+/// A region as a message may show it: escaped, at most 64 characters.
+fn shown(region: &str) -> String {
+    let escaped: String = region.escape_debug().collect();
+    match escaped.char_indices().nth(64) {
+        Some((at, _)) => format!("{}...", escaped.get(..at).unwrap_or_default()),
+        None => escaped,
     }
 }
 
@@ -423,6 +438,34 @@ mod tests {
         ]);
         let e = Endpoints::from_env(None, Some("http://profile".into()), &ignored);
         assert_eq!(e.url(Service::Ssm, "r"), "https://ssm.r.amazonaws.com");
+    }
+
+    #[tokio::test]
+    async fn a_region_that_is_not_one_label_is_never_sent() {
+        let api = Api::new(
+            Credentials::new("AKID", "SECRET", Some("TOKEN".into()), None, "test"),
+            Endpoints::default(),
+        )
+        .unwrap();
+        let ctx = Context::with_budget(std::time::Duration::from_secs(5));
+        for region in ["evil.example/x#", "a.b", "", "eu-west-1.evil.example"] {
+            match api
+                .call(
+                    Service::SecretsManager,
+                    region,
+                    "GetSecretValue",
+                    &Value::Null,
+                    &ctx,
+                )
+                .await
+            {
+                Err(ApiError::Request(why)) => {
+                    assert!(why.contains("is not an AWS region"), "{why}");
+                }
+                other => panic!("{region}: {other:?}"),
+            }
+        }
+        assert!(shown(&"x".repeat(100)).ends_with("..."));
     }
 
     fn answer(status: u16, header: Option<&str>, body: &str) -> Response {

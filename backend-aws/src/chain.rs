@@ -747,9 +747,16 @@ impl Imds {
     }
 }
 
-/// `eu-west-1`, `us-gov-west-1`, `cn-north-1`: letters, digits, dashes.
+/// `eu-west-1`, `us-gov-west-1`, `cn-north-1`: one DNS label (letters,
+/// digits, inner dashes), as the SDK's endpoint rules require. A region
+/// goes into endpoint host names: anything else (`evil.example/x#`, from a
+/// handle's ARN, a variable or a file) would send a signed request, its
+/// session token with it, to another host.
 pub fn valid_region(r: &str) -> bool {
-    (2..=64).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    (1..=63).contains(&r.len())
+        && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !r.starts_with('-')
+        && !r.ends_with('-')
 }
 
 #[cfg(test)]
@@ -1150,6 +1157,18 @@ mod tests {
     fn regions_are_names() {
         assert!(valid_region("eu-west-1"));
         assert!(!valid_region("eu west"));
-        assert!(!valid_region("x"));
+        assert!(valid_region("x"));
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "a.b",
+            "evil.example/x#",
+            "a b",
+            "ü",
+            &"a".repeat(64),
+        ] {
+            assert!(!valid_region(bad), "{bad}");
+        }
     }
 }

@@ -208,6 +208,15 @@ async fn load_unbounded(
         Some(region) => Some(region),
         None => imds.region(ctx).await,
     };
+    if let Some(r) = &region
+        && !crate::chain::valid_region(r)
+    {
+        return Err(HandleError::other(format!(
+            "invalid AWS region '{}' (from the config, AWS_REGION, AWS_DEFAULT_REGION or the \
+             profile): a region is one DNS label, like eu-west-1",
+            r.escape_debug().take(64).collect::<String>()
+        )));
+    }
     if region_required && region.is_none() {
         return Err(no_region());
     }

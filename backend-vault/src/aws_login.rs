@@ -80,7 +80,7 @@ impl AwsLogin {
     ) -> Result<Self, ConfigError> {
         let region = region.map(|r| r.trim().to_owned());
         if let Some(r) = &region
-            && !valid_region(r)
+            && !backend_aws::chain::valid_region(r)
         {
             return Err(bad(format!(
                 "auth.region '{}' is not an AWS region like 'eu-west-1'",
@@ -137,16 +137,6 @@ impl AwsLogin {
         let url = Url::parse(&url).map_err(|e| format!("STS endpoint for region {region}: {e}"))?;
         Ok((url, region.to_owned()))
     }
-}
-
-/// `eu-west-1`, `us-gov-west-1`, `cn-north-1`: lowercase letters, digits
-/// and dashes.
-fn valid_region(r: &str) -> bool {
-    (2..=32).contains(&r.len())
-        && r.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !r.starts_with('-')
-        && !r.ends_with('-')
 }
 
 /// `auth.sts_endpoint`: an http(s) URL of a host, nothing after it.
