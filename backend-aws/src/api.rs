@@ -138,7 +138,8 @@ impl ApiError {
 }
 
 /// Where each service's requests go (see the module docs for the order).
-#[derive(Debug, Clone, Default)]
+/// `Debug` shows the URLs with their userinfo and query hidden.
+#[derive(Clone, Default)]
 pub struct Endpoints {
     /// The config's `endpoint_url`: every service.
     pub configured: Option<String>,
@@ -154,6 +155,23 @@ pub struct Endpoints {
     pub fips: bool,
     /// `AWS_USE_DUALSTACK_ENDPOINT=true`.
     pub dual_stack: bool,
+}
+
+impl std::fmt::Debug for Endpoints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        fn url(u: &Option<String>) -> Option<std::borrow::Cow<'_, str>> {
+            u.as_deref().map(backend_core::redact::url)
+        }
+        f.debug_struct("Endpoints")
+            .field("configured", &url(&self.configured))
+            .field("secrets_manager", &url(&self.secrets_manager))
+            .field("ssm", &url(&self.ssm))
+            .field("global", &url(&self.global))
+            .field("profile", &url(&self.profile))
+            .field("fips", &self.fips)
+            .field("dual_stack", &self.dual_stack)
+            .finish()
+    }
 }
 
 impl Endpoints {
@@ -392,6 +410,27 @@ mod tests {
                 .find(|(n, _)| *n == k)
                 .map(|(_, v)| (*v).to_owned())
         }
+    }
+
+    #[test]
+    fn endpoints_debug_hides_passwords() {
+        let e = Endpoints::from_env(
+            Some("http://u:PW-1@h:1/".into()),
+            Some("https://u:PW-2@p/?k=PW-3".into()),
+            &env(&[("AWS_ENDPOINT_URL_SSM", "http://u:PW-4@s/")]),
+        );
+        let shown = format!("{e:?}");
+        assert!(!shown.contains("PW-"), "{shown}");
+        let api = Api::new(
+            Credentials::new("AKID", "SECRET-5", Some("TOKEN-6".into()), None, "t"),
+            e,
+        )
+        .unwrap();
+        let shown = format!("{api:?}");
+        assert!(
+            !shown.contains("PW-") && !shown.contains("SECRET-5") && !shown.contains("TOKEN-6"),
+            "{shown}"
+        );
     }
 
     #[test]
