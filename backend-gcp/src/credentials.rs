@@ -435,12 +435,28 @@ pub fn hold(configured: Option<&Path>, env: Env<'_>) {
     let Ok((file, _)) = read_file(&path) else {
         return;
     };
-    if let File::ExternalAccount(x) = &file
-        && let Some(subject) = &x.credential_source.file
+    let File::ExternalAccount(x) = &file else {
+        return;
+    };
+    hold_headers(&x.credential_source);
+    if let Some(subject) = &x.credential_source.file
         && let Ok(mut text) = read_guarded(subject, "subject token file", MAX_CREDENTIAL_BYTES)
     {
         drop(Secret::credential(text.trim().to_owned()));
         text.zeroize();
+    }
+}
+
+/// Holds the values of a URL-sourced subject token's `headers` that may be
+/// credentials (an `Authorization` header's token): those of at least
+/// [`backend_core::secret::MIN_CONTAINED`] characters. Shorter ones
+/// (`Metadata: true`) are not held, or every secret equal to them would
+/// be refused.
+fn hold_headers(src: &CredentialSource) {
+    for v in src.headers.values() {
+        if v.trim().len() >= backend_core::secret::MIN_CONTAINED {
+            backend_core::secret::hold(&Secret::from(v.trim()));
+        }
     }
 }
 
@@ -773,6 +789,7 @@ async fn subject_token(
         ),
         (None, Some(url)) => {
             let u = endpoint(url, "credential_source.url")?;
+            hold_headers(src);
             let mut headers = reqwest::header::HeaderMap::new();
             for (k, v) in &src.headers {
                 let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())

@@ -153,7 +153,23 @@ fn hold_credentials_holds_the_key_file_without_a_request() {
         "credential_source": {"file": subject_file},
     });
     let ext = w.write("ext.json", &ext.to_string());
-    for (file, held) in [(&user, &[key, refresh][..]), (&ext, &[subject][..])] {
+    let header = "Bearer hold-HEADER-token-0123456789";
+    let by_url = serde_json::json!({
+        "type": "external_account",
+        "audience": "//iam.googleapis.com/x",
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        "token_url": w.google.token_uri(),
+        "credential_source": {
+            "url": "http://127.0.0.1:9/token",
+            "headers": {"Authorization": header, "Metadata": "true"},
+        },
+    });
+    let by_url = w.write("by-url.json", &by_url.to_string());
+    for (file, held) in [
+        (&user, &[key, refresh][..]),
+        (&ext, &[subject][..]),
+        (&by_url, &[header][..]),
+    ] {
         let config: backend_gcp::GcpConfig = backend_core::config::from_yaml(&format!(
             "project_id: {PROJECT}\ncredentials_file: {}\n",
             file.display()
@@ -168,4 +184,6 @@ fn hold_credentials_holds_the_key_file_without_a_request() {
         }
     }
     assert!(w.google.seen().is_empty());
+    // A short header value is not a credential: a secret may equal it.
+    assert!(!backend_core::secret::reveals_credential("true"));
 }
