@@ -109,27 +109,75 @@ pub async fn token(
     })
 }
 
-/// Reads and holds the federated token file of a workload identity; a
-/// file that cannot be read is skipped ([`crate::AzureProvider::hold_credentials`]).
+/// Reads and holds the federated token file of a workload identity, or
+/// the private key blocks of a certificate file; a file that cannot be
+/// read is skipped ([`crate::AzureProvider::hold_credentials`]).
 pub fn hold(settings: &Settings) {
-    if let Identity::Workload { token_file, .. } = &settings.identity
-        && let Ok(mut text) = read_guarded(token_file, "federated token file", MAX_CREDENTIAL_BYTES)
-    {
-        drop(Secret::credential(text.trim().to_owned()));
-        zeroize::Zeroize::zeroize(&mut text);
+    match &settings.identity {
+        Identity::Workload { token_file, .. } => {
+            if let Ok(mut text) =
+                read_guarded(token_file, "federated token file", MAX_CREDENTIAL_BYTES)
+            {
+                drop(Secret::credential(text.trim().to_owned()));
+                zeroize::Zeroize::zeroize(&mut text);
+            }
+        }
+        Identity::ClientCertificate { path, .. } => {
+            if let Ok(file) = read_certificate_file(path) {
+                hold_key_blocks(&file);
+            }
+        }
+        _ => {}
     }
 }
 
-/// The certificate credential's file, read and parsed.
-fn certificate(path: &Path, password: Option<&Secret>) -> Result<Certificate, String> {
-    let pem = backend_core::fs::read_regular(
+/// Holds each PEM private key block of `file` as written (`-----BEGIN ...
+/// PRIVATE KEY-----` to its `END` line): the key is held decoded once
+/// parsed, but a `file@` handle naming the certificate file would return
+/// its text.
+fn hold_key_blocks(file: &[u8]) {
+    let Ok(text) = std::str::from_utf8(file) else {
+        return;
+    };
+    let mut rest = text;
+    while let Some(begin) = rest.find("-----BEGIN ") {
+        let Some(block) = rest.get(begin..) else {
+            return;
+        };
+        let Some(end) = block.find("-----END ") else {
+            return;
+        };
+        let close = block
+            .get(end + 9..)
+            .and_then(|t| t.find("-----"))
+            .map_or(block.len(), |c| end + 9 + c + 5);
+        let pem = block.get(..close).unwrap_or(block);
+        if pem
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains("PRIVATE KEY"))
+        {
+            backend_core::secret::hold(&Secret::from(pem.trim()));
+        }
+        rest = block.get(close..).unwrap_or_default();
+    }
+}
+
+fn read_certificate_file(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>, String> {
+    backend_core::fs::read_regular(
         path,
         backend_core::fs::Rules {
             max: MAX_CERT_FILE,
             refuse_writable: true,
         },
     )
-    .map_err(|e| e.config("certificate file", path).to_string())?;
+    .map_err(|e| e.config("certificate file", path).to_string())
+}
+
+/// The certificate credential's file, read and parsed.
+fn certificate(path: &Path, password: Option<&Secret>) -> Result<Certificate, String> {
+    let pem = read_certificate_file(path)?;
+    hold_key_blocks(&pem);
     backend_core::config::warn_if_readable_by_others(path, "certificate file");
     Certificate::from_file(&pem, password)
         .map_err(|e| format!("certificate file {}: {e}", path.display()))

@@ -139,6 +139,38 @@ mod identities {
         assert!(a.az.requests().is_empty());
     }
 
+    /// `hold_credentials` holds a certificate file's private key block as
+    /// written (a `file@` handle naming the file would return its text);
+    /// the certificate itself is not a credential.
+    #[test]
+    fn hold_credentials_holds_the_certificate_files_key_as_written() {
+        let a = Azure::new();
+        let cert = a.az.app_certificate(TENANT, APP, true);
+        let pem = std::fs::read_to_string(&cert).unwrap();
+        let block = |kind: &str| {
+            let begin = pem.find(&format!("-----BEGIN {kind}")).unwrap();
+            let end_marker = format!("-----END {kind}");
+            let end = pem[begin..].find(&end_marker).unwrap() + begin;
+            let close = pem[end + 9..].find("-----").unwrap() + end + 14;
+            pem[begin..close].to_owned()
+        };
+        let key = block("PRIVATE KEY");
+        let certificate = block("CERTIFICATE");
+        let config: backend_azure::AzureConfig = backend_core::config::from_yaml(&format!(
+            "keyvaulturl: {}\nazure_session:\n  azure_tenant_id: {TENANT}\n  azure_client_id: {APP}\n  azure_client_certificate_path: {}\n",
+            a.az.url(),
+            cert.display()
+        ))
+        .unwrap();
+        let provider = backend_azure::AzureProvider::new(config).unwrap();
+        assert!(!backend_core::secret::reveals_credential(&key));
+        backend_core::Provider::hold_credentials(&provider);
+        assert!(backend_core::secret::reveals_credential(&key));
+        assert!(backend_core::secret::reveals_credential(&pem));
+        assert!(!backend_core::secret::reveals_credential(&certificate));
+        assert!(a.az.requests().is_empty());
+    }
+
     #[test]
     fn client_secret_one_token_and_one_get_per_secret() {
         let a = Azure::new();
