@@ -32,7 +32,7 @@
 //! by nobody here (the endpoint of a service comes from the config, the
 //! environment or the profile's `endpoint_url`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Spaces and tabs: what the SDK's parser trims.
 const BLANK: &[char] = &[' ', '\t'];
@@ -82,6 +82,9 @@ type Raw<'a> = Vec<(&'a str, BTreeMap<String, String>)>;
 /// Parses one profile file as the SDK's parser does (see the module docs).
 pub fn parse(text: &str, kind: FileKind) -> Result<Raw<'_>, ParseError> {
     let mut sections: Raw<'_> = Vec::new();
+    // Each header's index in `sections`: a file of many sections (256 KiB
+    // holds 40,000) is not searched through once per header.
+    let mut index_of: HashMap<&str, usize> = HashMap::new();
     // The section being read (an index into `sections`), the last property
     // of it, and whether that property started empty (a sub-property list).
     let mut current: Option<usize> = None;
@@ -100,13 +103,10 @@ pub fn parse(text: &str, kind: FileKind) -> Result<Raw<'_>, ParseError> {
                 .strip_prefix('[')
                 .and_then(|h| h.strip_suffix(']'))
                 .ok_or_else(|| error("a section line must end with ']'"))?;
-            let index = match sections.iter().position(|(h, _)| *h == header) {
-                Some(i) => i,
-                None => {
-                    sections.push((header, BTreeMap::new()));
-                    sections.len() - 1
-                }
-            };
+            let index = *index_of.entry(header).or_insert_with(|| {
+                sections.push((header, BTreeMap::new()));
+                sections.len() - 1
+            });
             current = Some(index);
             property = None;
         } else if line.starts_with(BLANK) {
@@ -574,6 +574,29 @@ mod tests {
             external_id: None,
             session_name: None,
         }
+    }
+
+    /// A file of the largest size read, all short distinct sections, is
+    /// parsed at once: each header was looked for among all the sections
+    /// before it (40,000 of them: seconds of CPU, past the agent's
+    /// deadline, that no timer can interrupt).
+    #[test]
+    fn many_sections_are_read_in_linear_time() {
+        let mut text = String::new();
+        let mut n = 0;
+        while text.len() < crate::files::MAX_PROFILE_BYTES as usize - 64 {
+            text.push_str(&format!("[profile {n:x}]\n"));
+            n += 1;
+        }
+        text.push_str("[profile last]\nregion = eu-west-1\n");
+        let started = std::time::Instant::now();
+        let profiles = Profiles::read(&text, &text).unwrap();
+        assert_eq!(profiles.region("last").as_deref(), Some("eu-west-1"));
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(500),
+            "{n} sections: {:?}",
+            started.elapsed()
+        );
     }
 
     #[test]
