@@ -226,7 +226,7 @@ impl Endpoints {
 }
 
 /// The DNS suffix of `region`'s partition (the SDK's partition table).
-fn dns_suffix(region: &str, dual_stack: bool) -> &'static str {
+pub(crate) fn dns_suffix(region: &str, dual_stack: bool) -> &'static str {
     let prefixed = |p: &str| region.starts_with(p);
     match (dual_stack, region) {
         _ if prefixed("cn-") => {

@@ -14,9 +14,12 @@
 //! `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL`, else the profile's
 //! `endpoint_url` (those three not when
 //! `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`), else the region's own
-//! `https://sts.<region>.amazonaws.com` (`.amazonaws.com.cn` in China;
+//! `https://sts.<region>.amazonaws.com` in the region's partition
+//! (`.amazonaws.com.cn` in China, the ISO partitions' domains;
 //! `https://sts.amazonaws.com` without a region), the SDK's regional
-//! default.
+//! default, `sts-fips` with `AWS_USE_FIPS_ENDPOINT=true` (not in
+//! GovCloud, whose `sts` is FIPS), `api.aws` with
+//! `AWS_USE_DUALSTACK_ENDPOINT=true`.
 //!
 //! Three attempts, as the SDK's standard retry: a transport failure, a
 //! 5xx or 429, or a 400 whose code says throttled (AWS throttles with a
@@ -86,11 +89,22 @@ pub fn endpoint(
             return url.trim().to_owned();
         }
     }
-    match region {
-        Some(r) if r.starts_with("cn-") => format!("https://sts.{r}.amazonaws.com.cn"),
-        Some(r) => format!("https://sts.{r}.amazonaws.com"),
-        None => "https://sts.amazonaws.com".to_owned(),
+    let Some(r) = region else {
+        return "https://sts.amazonaws.com".to_owned();
+    };
+    // The SDK's STS rules: FIPS (`sts-fips`, but GovCloud's `sts` is FIPS
+    // already) and dual-stack, in the region's partition.
+    let on = |name: &str| env(name).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let (fips, dual_stack) = (
+        on("AWS_USE_FIPS_ENDPOINT"),
+        on("AWS_USE_DUALSTACK_ENDPOINT"),
+    );
+    let suffix = crate::api::dns_suffix(r, dual_stack);
+    if fips && !dual_stack && r.starts_with("us-gov-") {
+        return format!("https://sts.{r}.amazonaws.com");
     }
+    let fips = if fips { "-fips" } else { "" };
+    format!("https://sts{fips}.{r}.{suffix}")
 }
 
 /// One STS endpoint, for the calls of one load.
@@ -394,16 +408,18 @@ fn unescape(text: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The environment of `pairs`, as [`endpoint`] reads it.
+    fn vars(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
     #[test]
     fn endpoints_as_the_sdk_picks_them() {
-        let vars = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| (*v).to_owned())
-            }
-        };
         let none = vars(&[]);
         assert_eq!(
             endpoint(
@@ -447,6 +463,57 @@ mod tests {
         assert_eq!(
             endpoint(None, &none, None, None),
             "https://sts.amazonaws.com"
+        );
+    }
+
+    /// `AWS_USE_FIPS_ENDPOINT` and `AWS_USE_DUALSTACK_ENDPOINT` reach STS
+    /// as they reach the services (the SDK's STS endpoint rules), and the
+    /// ISO partitions have their own domains: STS went to the standard
+    /// `sts.<region>.amazonaws.com` whatever they said (a FIPS-only host
+    /// sent its web identity token to a non-FIPS endpoint).
+    #[test]
+    fn fips_dual_stack_and_partitions_reach_sts() {
+        let fips = vars(&[("AWS_USE_FIPS_ENDPOINT", "true")]);
+        let dual = vars(&[("AWS_USE_DUALSTACK_ENDPOINT", "TRUE")]);
+        let both = vars(&[
+            ("AWS_USE_FIPS_ENDPOINT", "true"),
+            ("AWS_USE_DUALSTACK_ENDPOINT", "true"),
+        ]);
+        let none = vars(&[]);
+        for (env, region, url) in [
+            (
+                &fips as &dyn Fn(&str) -> Option<String>,
+                "us-east-1",
+                "https://sts-fips.us-east-1.amazonaws.com",
+            ),
+            (
+                &fips,
+                "us-gov-west-1",
+                "https://sts.us-gov-west-1.amazonaws.com",
+            ),
+            (
+                &fips,
+                "cn-north-1",
+                "https://sts-fips.cn-north-1.amazonaws.com.cn",
+            ),
+            (&dual, "eu-west-1", "https://sts.eu-west-1.api.aws"),
+            (&both, "us-east-2", "https://sts-fips.us-east-2.api.aws"),
+            (
+                &none,
+                "us-iso-east-1",
+                "https://sts.us-iso-east-1.c2s.ic.gov",
+            ),
+            (
+                &none,
+                "us-isob-east-1",
+                "https://sts.us-isob-east-1.sc2s.sgov.gov",
+            ),
+        ] {
+            assert_eq!(endpoint(None, env, None, Some(region)), url);
+        }
+        assert_eq!(
+            endpoint(None, &fips, Some("http://p"), Some("us-east-1")),
+            "http://p"
         );
     }
 
