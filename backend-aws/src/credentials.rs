@@ -211,11 +211,12 @@ async fn load_unbounded(
     if let Some(r) = &region
         && !crate::chain::valid_region(r)
     {
-        return Err(HandleError::other(format!(
-            "invalid AWS region '{}' (from the config, AWS_REGION, AWS_DEFAULT_REGION or the \
+        // Not quoted: no config error repeats a value (a key pasted into
+        // the wrong field would be shown).
+        return Err(HandleError::other(
+            "invalid AWS region (from the config, AWS_REGION, AWS_DEFAULT_REGION or the \
              profile): a region is one DNS label, like eu-west-1",
-            r.escape_debug().take(64).collect::<String>()
-        )));
+        ));
     }
     if region_required && region.is_none() {
         return Err(no_region());
