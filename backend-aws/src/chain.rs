@@ -244,13 +244,21 @@ impl Sources<'_> {
     }
 
     /// `AWS_WEB_IDENTITY_TOKEN_FILE` and `AWS_ROLE_ARN`
-    /// (`AWS_ROLE_SESSION_NAME`): both, or not loaded.
+    /// (`AWS_ROLE_SESSION_NAME`): not loaded without the token file; the
+    /// token file without the role is invalid, as with the SDK (the chain
+    /// went on to the container's or the instance's identity).
     async fn web_identity_from_env(&self, ctx: &Context) -> Result<Credentials, Miss> {
         let file = self
             .env
             .get("AWS_WEB_IDENTITY_TOKEN_FILE")
             .ok_or(Miss::NotLoaded)?;
-        let role = self.env.get("AWS_ROLE_ARN").ok_or(Miss::NotLoaded)?;
+        let role = self.env.get("AWS_ROLE_ARN").ok_or_else(|| {
+            Miss::Invalid(
+                "AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN, the role to assume with \
+                 its token, is not"
+                    .into(),
+            )
+        })?;
         let session = self
             .env
             .get("AWS_ROLE_SESSION_NAME")

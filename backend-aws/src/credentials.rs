@@ -188,7 +188,9 @@ fn selected_profile(config: &AwsConfig, env: &Env) -> String {
     config
         .profile
         .clone()
-        .or_else(|| env.get("AWS_PROFILE").map(str::to_owned))
+        // A blank one (`AWS_PROFILE=` in an environment file) is unset: a
+        // profile named and not there ends the chain.
+        .or_else(|| env.value("AWS_PROFILE").map(str::to_owned))
         .unwrap_or_else(|| "default".into())
 }
 
@@ -325,7 +327,12 @@ pub fn tried(config: &AwsConfig) -> String {
     let profile = config
         .profile
         .clone()
-        .or_else(|| std::env::var("AWS_PROFILE").ok())
+        .or_else(|| {
+            std::env::var("AWS_PROFILE")
+                .ok()
+                .map(|p| p.trim().to_owned())
+                .filter(|p| !p.is_empty())
+        })
         .unwrap_or_else(|| "default".into());
     let imds = if imds_disabled() {
         "instance metadata (disabled by AWS_EC2_METADATA_DISABLED)"

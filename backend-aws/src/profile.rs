@@ -371,8 +371,10 @@ pub struct Chain {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unresolved {
     /// No profile to read (none defined, or `default` wanted and absent),
-    /// a profile named that is not there, or one without credentials:
-    /// the next link of the default chain is tried, as with the SDK.
+    /// or the one named holds no credentials: the next link of the default
+    /// chain is tried, as with the SDK. (A profile named, by the selection
+    /// or by a `source_profile`, that is not there is invalid, as with the
+    /// SDK.)
     Absent,
     /// A profile this chain cannot use, and why (names from the
     /// operator's own files and our words, never a value).
@@ -390,8 +392,18 @@ pub fn resolve(profiles: &Profiles, selected: &str) -> Result<Chain, Unresolved>
     let mut roles = Vec::new();
     let base = loop {
         let Some(profile) = profiles.get(name) else {
-            // The SDK's MissingProfile: "not loaded", the chain goes on.
-            return Err(Unresolved::Absent);
+            // The SDK's MissingProfile, an invalid configuration: the chain
+            // ends (going on would use whatever identity the environment,
+            // the container or the instance has instead of the one named).
+            return Err(Unresolved::Invalid(match visited.last() {
+                None => {
+                    format!("profile '{name}' is in neither the config nor the credentials file")
+                }
+                Some(from) => format!(
+                    "profile '{from}': its source_profile '{name}' is in neither the config nor \
+                     the credentials file"
+                ),
+            }));
         };
         if visited.contains(&name) {
             let mut path: Vec<String> = visited.iter().map(|v| format!("'{v}'")).collect();
@@ -687,9 +699,8 @@ mod tests {
                 roles: vec![]
             })
         );
-        // No credentials in it, not there, no default: the next link.
+        // No credentials in it, no default, no profiles: the next link.
         assert_eq!(resolve(&p, "a"), Err(Unresolved::Absent));
-        assert_eq!(resolve(&p, "nope"), Err(Unresolved::Absent));
         assert_eq!(resolve(&p, "default"), Err(Unresolved::Absent));
         assert_eq!(resolve(&Profiles::default(), "x"), Err(Unresolved::Absent));
         let Err(Unresolved::Invalid(why)) = resolve(&p, "half") else {
@@ -782,7 +793,17 @@ mod tests {
         assert!(why("on-proc").starts_with("cannot use source profile 'proc': "));
         assert!(why("token-only").contains("role_arn is not"));
         assert_eq!(why("on-empty"), "profile 'empty': it holds no credentials");
-        // A missing source profile is the SDK's "not loaded".
-        assert_eq!(resolve(&p, "on-missing"), Err(Unresolved::Absent));
+        // A profile named that is not there: the SDK's MissingProfile, an
+        // invalid configuration (it was "not loaded": the chain went on to
+        // the container or the instance's role).
+        assert_eq!(
+            why("on-missing"),
+            "profile 'on-missing': its source_profile 'missing' is in neither the config nor \
+             the credentials file"
+        );
+        assert_eq!(
+            why("nope"),
+            "profile 'nope' is in neither the config nor the credentials file"
+        );
     }
 }

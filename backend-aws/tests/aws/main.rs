@@ -23,6 +23,9 @@
 //! - `moto`: end to end against moto: names, ARNs, keys, pointers and
 //!   versions, batches and their fallback, SSM parameters, STS assume-role,
 //!   ARNs of another region.
+//! - `review`: the hostile review of the own credential chain: a profile
+//!   or a role named and not there ends the chain, as with the SDK, never
+//!   going on to another identity.
 //! - `tls`: the TLS stack: the system's CA store is read only when a
 //!   request needs TLS, and then it is what the server's certificate is
 //!   checked against.
@@ -43,4 +46,5 @@ mod fault_matrix;
 mod faults;
 mod hostile;
 mod moto;
+mod review;
 mod tls;

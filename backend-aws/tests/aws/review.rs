@@ -1,0 +1,77 @@
+//! The hostile review of the backend's own credential chain (chain.rs,
+//! profile.rs), through the real binary: a chain that must end where the
+//! SDK's ends, never going on to another identity.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use backend_tests::files::write_private;
+
+use crate::common::{bare, run};
+
+/// A profile named (by `--profile`, `AWS_PROFILE` or a `source_profile`)
+/// that is in neither file ends the chain, as the SDK's `MissingProfile`
+/// does, and so does `AWS_WEB_IDENTITY_TOKEN_FILE` without `AWS_ROLE_ARN`
+/// (the SDK's "AWS_ROLE_ARN environment variable must be set"): both were
+/// "not loaded", and the chain went on to the container credentials (here
+/// a listener), using the identity of whatever machine it ran on instead
+/// of the one the operator named.
+#[test]
+fn a_profile_or_a_role_that_is_not_there_ends_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    write_private(
+        &config,
+        "[profile ops]\nrole_arn = arn:aws:iam::123456789012:role/r\nsource_profile = gone\n",
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let container = format!(
+        "http://127.0.0.1:{}/creds",
+        listener.local_addr().unwrap().port()
+    );
+    const TOKEN_FILE: (&str, &str) = ("AWS_WEB_IDENTITY_TOKEN_FILE", "/nonexistent/token");
+    let cases: [(&[(&str, &str)], &str); 4] = [
+        (&[("AWS_PROFILE", "opps")], "profile 'opps' is in neither"),
+        (
+            &[("AWS_PROFILE", "ops")],
+            "its source_profile 'gone' is in neither",
+        ),
+        // The SDK's web identity link: the token file without the role is
+        // invalid too (no profile selected here: `default` is not there).
+        (
+            &[TOKEN_FILE],
+            "AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN",
+        ),
+        // A blank AWS_PROFILE is unset: `default`, not there, the next
+        // link (the web identity's, which ends the chain for its reason).
+        (
+            &[("AWS_PROFILE", " "), TOKEN_FILE],
+            "AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN",
+        ),
+    ];
+    for (how, said) in cases {
+        let mut cmd = bare(dir.path())
+            .args(["--timeout", "5"])
+            .env("AWS_REGION", "eu-west-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", config.to_str().unwrap())
+            .env("AWS_CONTAINER_CREDENTIALS_FULL_URI", &container);
+        for (k, v) in how {
+            cmd = cmd.env(k, v);
+        }
+        let done = run(&cmd, &["a"]);
+        let e = done.error("a");
+        assert!(
+            e.starts_with("a: invalid AWS credentials configuration: ") && e.contains(said),
+            "{how:?}: {e}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            listener.accept().is_err(),
+            "{how:?}: the container endpoint was asked"
+        );
+    }
+}
