@@ -26,7 +26,8 @@
 //!   the profile's `endpoint_url`, else the region's endpoint in its
 //!   partition (`amazonaws.com`, `amazonaws.com.cn`, the ISO partitions),
 //!   FIPS with `AWS_USE_FIPS_ENDPOINT=true`, dual-stack with
-//!   `AWS_USE_DUALSTACK_ENDPOINT=true`;
+//!   `AWS_USE_DUALSTACK_ENDPOINT=true` (unset: the profile's
+//!   `use_fips_endpoint`, `use_dualstack_endpoint`, [`PROFILE_KEYS`]);
 //! - errors: the code from `X-Amzn-ErrorType`, else the body's `__type` or
 //!   `code` (namespace and URI suffix cut off, as the SDK does), the
 //!   message only for matching ([`crate::errors`] words every message and
@@ -137,6 +138,29 @@ impl ApiError {
     }
 }
 
+/// The selected profile's keys that stand for an endpoint variable when
+/// the variable is unset, as the SDK reads them.
+pub const PROFILE_KEYS: [(&str, &str); 2] = [
+    ("AWS_USE_FIPS_ENDPOINT", "use_fips_endpoint"),
+    ("AWS_USE_DUALSTACK_ENDPOINT", "use_dualstack_endpoint"),
+];
+
+/// `value` (a variable's), else the profile's setting standing for
+/// variable `name` in `settings` (pairs of a variable and the value of its
+/// profile key, [`PROFILE_KEYS`]).
+pub fn or_profile(
+    value: Option<String>,
+    settings: &[(&str, String)],
+    name: &str,
+) -> Option<String> {
+    value.or_else(|| {
+        settings
+            .iter()
+            .find(|(var, _)| *var == name)
+            .map(|(_, v)| v.clone())
+    })
+}
+
 /// Where each service's requests go (see the module docs for the order).
 /// `Debug` shows the URLs with their userinfo and query hidden.
 #[derive(Clone, Default)]
@@ -151,9 +175,11 @@ pub struct Endpoints {
     pub global: Option<String>,
     /// The profile's `endpoint_url`.
     pub profile: Option<String>,
-    /// `AWS_USE_FIPS_ENDPOINT=true`.
+    /// `AWS_USE_FIPS_ENDPOINT=true` (else the profile's
+    /// `use_fips_endpoint`).
     pub fips: bool,
-    /// `AWS_USE_DUALSTACK_ENDPOINT=true`.
+    /// `AWS_USE_DUALSTACK_ENDPOINT=true` (else the profile's
+    /// `use_dualstack_endpoint`).
     pub dual_stack: bool,
 }
 

@@ -137,9 +137,20 @@ impl Sources<'_> {
         self.profile_value("endpoint_url")
     }
 
+    /// The selected profile's settings that stand for unset endpoint
+    /// variables ([`crate::api::PROFILE_KEYS`]), by variable.
+    pub fn profile_settings(&self) -> Vec<(&'static str, String)> {
+        crate::api::PROFILE_KEYS
+            .iter()
+            .filter_map(|(var, key)| Some((*var, self.profile_value(key)?.to_owned())))
+            .collect()
+    }
+
     /// STS for this load.
     pub fn sts(&self) -> Result<Sts, Miss> {
-        let env = |k: &str| self.env.get(k).map(str::to_owned);
+        let settings = self.profile_settings();
+        let env =
+            |k: &str| crate::api::or_profile(self.env.get(k).map(str::to_owned), &settings, k);
         let endpoint = crate::sts::endpoint(
             self.endpoint_url,
             &env,

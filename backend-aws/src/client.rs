@@ -48,8 +48,9 @@ pub fn arn_region(id: &str) -> Option<&str> {
 pub async fn load(config: &AwsConfig, ctx: &Context) -> Result<Clients, HandleError> {
     let loaded = credentials::load_bounded(config, true, ctx).await?;
     let region = loaded.region.ok_or_else(no_region)?;
+    let settings = loaded.profile_settings;
     let endpoints = Endpoints::from_env(config.endpoint_url.clone(), loaded.endpoint_url, &|k| {
-        std::env::var(k).ok()
+        crate::api::or_profile(std::env::var(k).ok(), &settings, k)
     });
     let api = Api::new(loaded.credentials, endpoints).map_err(HandleError::other)?;
     Ok(Clients { api, region })

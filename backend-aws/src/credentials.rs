@@ -134,6 +134,9 @@ pub(crate) struct Loaded {
     /// The selected profile's `endpoint_url` (none when
     /// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`).
     pub endpoint_url: Option<String>,
+    /// The selected profile's FIPS and dual-stack settings, by the variable
+    /// they stand for ([`crate::api::PROFILE_KEYS`]).
+    pub profile_settings: Vec<(&'static str, String)>,
 }
 
 /// Finds the AWS credentials, and the region when there is one, within the
@@ -262,10 +265,12 @@ async fn load_unbounded(
     };
     hold(&credentials);
     let endpoint_url = sources.profile_endpoint().map(str::to_owned);
+    let profile_settings = sources.profile_settings();
     Ok(Loaded {
         credentials,
         region,
         endpoint_url,
+        profile_settings,
     })
 }
 

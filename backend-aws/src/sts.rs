@@ -19,7 +19,8 @@
 //! `https://sts.amazonaws.com` without a region), the SDK's regional
 //! default, `sts-fips` with `AWS_USE_FIPS_ENDPOINT=true` (not in
 //! GovCloud, whose `sts` is FIPS), `api.aws` with
-//! `AWS_USE_DUALSTACK_ENDPOINT=true`.
+//! `AWS_USE_DUALSTACK_ENDPOINT=true` (`env` gives, for either variable
+//! unset, the profile's setting: [`crate::api::PROFILE_KEYS`]).
 //!
 //! Three attempts, as the SDK's standard retry: a transport failure, a
 //! 5xx or 429, or a 400 whose code says throttled (AWS throttles with a

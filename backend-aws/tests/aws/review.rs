@@ -4,9 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use backend_tests::Cmd;
 use backend_tests::files::write_private;
 
 use crate::common::{bare, run};
@@ -74,4 +77,70 @@ fn a_profile_or_a_role_that_is_not_there_ends_the_chain() {
             "{how:?}: the container endpoint was asked"
         );
     }
+}
+
+/// The tunnels (`CONNECT host:port`) the binary asks an HTTPS proxy for,
+/// for `cmd` pointed at a proxy that refuses every one.
+fn tunnels(cmd: Cmd, handles: &[&str]) -> Vec<String> {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut line = String::new();
+            if BufReader::new(&stream).read_line(&mut line).is_ok() {
+                record.lock().unwrap().push(line.trim().to_owned());
+            }
+            let _ = stream.write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n");
+        }
+    });
+    run(&cmd.env("HTTPS_PROXY", &proxy), handles);
+    // Each once, however many attempts.
+    let mut seen = seen.lock().unwrap().clone();
+    seen.dedup();
+    seen
+}
+
+/// The profile's `use_fips_endpoint` (and `use_dualstack_endpoint`) are
+/// read when the variable is unset, as the SDK reads them, for the
+/// services and for STS: they were ignored, and a FIPS-only host's
+/// requests went to the standard endpoints.
+#[test]
+fn the_profiles_fips_setting_reaches_the_services_and_sts() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    write_private(
+        &config,
+        "[default]\nregion = us-east-1\nuse_fips_endpoint = true\nuse_dualstack_endpoint = false\n",
+    );
+    let cmd = || {
+        bare(dir.path())
+            .args(["--timeout", "5"])
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", config.to_str().unwrap())
+            .env("AWS_ACCESS_KEY_ID", "AKIAREVIEW")
+            .env("AWS_SECRET_ACCESS_KEY", "review-secret-key")
+    };
+    assert_eq!(
+        tunnels(cmd(), &["a"]),
+        ["CONNECT secretsmanager-fips.us-east-1.amazonaws.com:443 HTTP/1.1"]
+    );
+    assert_eq!(
+        tunnels(cmd(), &["ssm:/a"]),
+        ["CONNECT ssm-fips.us-east-1.amazonaws.com:443 HTTP/1.1"]
+    );
+    assert_eq!(
+        tunnels(
+            cmd().args(["--role-arn", "arn:aws:iam::123456789012:role/r"]),
+            &["a"]
+        ),
+        ["CONNECT sts-fips.us-east-1.amazonaws.com:443 HTTP/1.1"]
+    );
+    // The variable, set, wins over the profile.
+    assert_eq!(
+        tunnels(cmd().env("AWS_USE_FIPS_ENDPOINT", "false"), &["a"]),
+        ["CONNECT secretsmanager.us-east-1.amazonaws.com:443 HTTP/1.1"]
+    );
 }
