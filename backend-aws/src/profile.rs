@@ -353,11 +353,24 @@ pub enum NamedSource {
 }
 
 /// A role to assume with the credentials before it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Role {
     pub role_arn: String,
     pub external_id: Option<String>,
     pub session_name: Option<String>,
+}
+
+/// Whether an external ID is set, never its value: the config's
+/// `external_id` is a credential (redacted and held), the profile's the
+/// same shared secret.
+impl std::fmt::Debug for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Role")
+            .field("role_arn", &self.role_arn)
+            .field("external_id", &self.external_id.as_ref().map(|_| "<set>"))
+            .field("session_name", &self.session_name)
+            .finish()
+    }
 }
 
 /// A profile's credentials: the base, then each role in order.
@@ -609,6 +622,24 @@ mod tests {
             "{n} sections: {:?}",
             started.elapsed()
         );
+    }
+
+    #[test]
+    fn a_chains_debug_shows_no_external_id() {
+        let p = profiles(
+            "[profile r]\nrole_arn = arn:aws:iam::1:role/r\nexternal_id = ext-id-marker-0001\n\
+             source_profile = k\n[profile k]\naws_access_key_id = AKIAK\n\
+             aws_secret_access_key = k-secret-marker\n",
+            "",
+        );
+        let chain = resolve(&p, "r").unwrap();
+        assert_eq!(
+            chain.roles[0].external_id.as_deref(),
+            Some("ext-id-marker-0001")
+        );
+        let shown = format!("{chain:?}");
+        assert!(shown.contains("arn:aws:iam::1:role/r"), "{shown}");
+        assert!(!shown.contains("marker"), "{shown}");
     }
 
     #[test]
