@@ -140,9 +140,13 @@ impl ApiError {
 
 /// The selected profile's keys that stand for an endpoint variable when
 /// the variable is unset, as the SDK reads them.
-pub const PROFILE_KEYS: [(&str, &str); 2] = [
+pub const PROFILE_KEYS: [(&str, &str); 3] = [
     ("AWS_USE_FIPS_ENDPOINT", "use_fips_endpoint"),
     ("AWS_USE_DUALSTACK_ENDPOINT", "use_dualstack_endpoint"),
+    (
+        "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+        "ignore_configured_endpoint_urls",
+    ),
 ];
 
 /// `value` (a variable's), else the profile's setting standing for

@@ -131,10 +131,23 @@ impl Sources<'_> {
     /// The selected profile's `endpoint_url`, unless configured endpoints
     /// are ignored.
     pub fn profile_endpoint(&self) -> Option<&str> {
-        if self.env.flag("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS") {
+        let ignore = self
+            .setting("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        if ignore {
             return None;
         }
         self.profile_value("endpoint_url")
+    }
+
+    /// Variable `var`, else the selected profile's setting standing for it
+    /// ([`crate::api::PROFILE_KEYS`]).
+    pub fn setting(&self, var: &str) -> Option<String> {
+        crate::api::or_profile(
+            self.env.get(var).map(str::to_owned),
+            &self.profile_settings(),
+            var,
+        )
     }
 
     /// The selected profile's settings that stand for unset endpoint
@@ -148,9 +161,7 @@ impl Sources<'_> {
 
     /// STS for this load.
     pub fn sts(&self) -> Result<Sts, Miss> {
-        let settings = self.profile_settings();
-        let env =
-            |k: &str| crate::api::or_profile(self.env.get(k).map(str::to_owned), &settings, k);
+        let env = |k: &str| self.setting(k);
         let endpoint = crate::sts::endpoint(
             self.endpoint_url,
             &env,

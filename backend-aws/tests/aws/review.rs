@@ -6,6 +6,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -103,6 +104,17 @@ fn tunnels(cmd: Cmd, handles: &[&str]) -> Vec<String> {
     seen
 }
 
+/// The binary with static keys in the environment and `config` as the
+/// AWS config file, no metadata service.
+fn keyed(home: &Path, config: &Path) -> Cmd {
+    bare(home)
+        .args(["--timeout", "5"])
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", config.to_str().unwrap())
+        .env("AWS_ACCESS_KEY_ID", "AKIAREVIEW")
+        .env("AWS_SECRET_ACCESS_KEY", "review-secret-key")
+}
+
 /// The profile's `use_fips_endpoint` (and `use_dualstack_endpoint`) are
 /// read when the variable is unset, as the SDK reads them, for the
 /// services and for STS: they were ignored, and a FIPS-only host's
@@ -115,14 +127,7 @@ fn the_profiles_fips_setting_reaches_the_services_and_sts() {
         &config,
         "[default]\nregion = us-east-1\nuse_fips_endpoint = true\nuse_dualstack_endpoint = false\n",
     );
-    let cmd = || {
-        bare(dir.path())
-            .args(["--timeout", "5"])
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_CONFIG_FILE", config.to_str().unwrap())
-            .env("AWS_ACCESS_KEY_ID", "AKIAREVIEW")
-            .env("AWS_SECRET_ACCESS_KEY", "review-secret-key")
-    };
+    let cmd = || keyed(dir.path(), &config);
     assert_eq!(
         tunnels(cmd(), &["a"]),
         ["CONNECT secretsmanager-fips.us-east-1.amazonaws.com:443 HTTP/1.1"]
@@ -142,5 +147,41 @@ fn the_profiles_fips_setting_reaches_the_services_and_sts() {
     assert_eq!(
         tunnels(cmd().env("AWS_USE_FIPS_ENDPOINT", "false"), &["a"]),
         ["CONNECT secretsmanager.us-east-1.amazonaws.com:443 HTTP/1.1"]
+    );
+}
+
+/// The profile's `ignore_configured_endpoint_urls = true` is read when
+/// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is unset, as the SDK reads it:
+/// the endpoints of the variables and of the profile are then ignored
+/// (they were used).
+#[test]
+fn the_profiles_ignore_configured_endpoint_urls_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    let closed = format!("http://127.0.0.1:{}", backend_tests::free_port());
+    write_private(
+        &config,
+        &format!(
+            "[default]\nregion = us-east-1\nendpoint_url = {closed}\n\
+             ignore_configured_endpoint_urls = true\n"
+        ),
+    );
+    let cmd = || keyed(dir.path(), &config);
+    assert_eq!(
+        tunnels(cmd(), &["a"]),
+        ["CONNECT secretsmanager.us-east-1.amazonaws.com:443 HTTP/1.1"]
+    );
+    assert_eq!(
+        tunnels(cmd().env("AWS_ENDPOINT_URL", &closed), &["ssm:/a"]),
+        ["CONNECT ssm.us-east-1.amazonaws.com:443 HTTP/1.1"]
+    );
+    assert_eq!(
+        tunnels(
+            cmd()
+                .env("AWS_ENDPOINT_URL_STS", &closed)
+                .args(["--role-arn", "arn:aws:iam::123456789012:role/r"]),
+            &["a"]
+        ),
+        ["CONNECT sts.us-east-1.amazonaws.com:443 HTTP/1.1"]
     );
 }
