@@ -233,13 +233,26 @@ impl Sources<'_> {
                 self.web_identity(token_file, role_arn, &session, ctx)
                     .await?
             }
-            // The named source's own link; "not loaded" there is "not
-            // loaded" here too (the SDK's chain then goes on, as here).
-            Base::Source(named) => match named {
-                NamedSource::Environment => self.environment()?,
-                NamedSource::EcsContainer => self.container(ctx).await?,
-                NamedSource::Ec2InstanceMetadata => self.imds.credentials(ctx).await?,
-            },
+            // The named source's own link. Nothing there ends the chain, as
+            // the SDK's profile provider ends it on any failure of its base
+            // (a provider error): going on would use the next link's
+            // identity without the profile's roles.
+            Base::Source(named) => {
+                let (found, name) = match named {
+                    NamedSource::Environment => (self.environment(), "Environment"),
+                    NamedSource::EcsContainer => (self.container(ctx).await, "EcsContainer"),
+                    NamedSource::Ec2InstanceMetadata => {
+                        (self.imds.credentials(ctx).await, "Ec2InstanceMetadata")
+                    }
+                };
+                found.map_err(|miss| match miss {
+                    Miss::NotLoaded => Miss::Failed(format!(
+                        "profile '{}': credential_source {name} found no credentials",
+                        self.profile
+                    )),
+                    other => other,
+                })?
+            }
         };
         crate::credentials::hold(&credentials);
         if chain.roles.is_empty() {
@@ -1171,7 +1184,9 @@ mod tests {
         assert!(seen[0].contains("RoleSessionName=assume-role-from-profile-"));
         assert!(seen[1].contains("Credential=ASIAMID/"), "{}", seen[1]);
         assert!(seen[1].contains("RoleSessionName=top-session"));
-        // A credential_source with nothing there: not loaded, as the SDK.
+        // A credential_source with nothing there ends the chain, as the
+        // SDK's profile provider does (it was "not loaded": the chain went
+        // on to the next link's identity, without the profile's roles).
         let bare = Env::from_pairs(&[("AWS_ENDPOINT_URL", &url)]);
         let sources = Sources {
             env: &bare,
@@ -1179,7 +1194,9 @@ mod tests {
         };
         assert_eq!(
             sources.profile_chain(&ctx).await.unwrap_err(),
-            Miss::NotLoaded
+            Miss::Failed(
+                "profile 'top': credential_source Environment found no credentials".into()
+            )
         );
     }
 
