@@ -317,8 +317,8 @@ impl Api {
             )));
         }
         let url = self.endpoints.url(service, region);
-        let parsed = reqwest::Url::parse(&url)
-            .map_err(|_| ApiError::Request("the endpoint is not a URL".into()))?;
+        let parsed = endpoint_url(&url)
+            .ok_or_else(|| ApiError::Request("the endpoint is not an http(s) URL".into()))?;
         let host = match (parsed.host_str(), parsed.port()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),
             (Some(h), None) => h.to_owned(),
@@ -363,6 +363,21 @@ impl Api {
             .map_err(ApiError::Transport)?;
         read(&response)
     }
+}
+
+/// An endpoint URL as requests are sent to it: `http` or `https` with a
+/// host, its userinfo dropped. AWS requests are signed; a `user:password@`
+/// in `AWS_ENDPOINT_URL*` or a profile's `endpoint_url` has no use, and
+/// reqwest would send it as Basic credentials beside the signature (the
+/// SDK's client never sent it). The config's `endpoint_url` refuses one.
+pub(crate) fn endpoint_url(text: &str) -> Option<reqwest::Url> {
+    let mut url = reqwest::Url::parse(text.trim()).ok()?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return None;
+    }
+    url.set_username("").ok()?;
+    url.set_password(None).ok()?;
+    Some(url)
 }
 
 /// A region as a message may show it: escaped, at most 64 characters.
@@ -535,6 +550,57 @@ mod tests {
             }
         }
         assert!(shown(&"x".repeat(100)).ends_with("..."));
+    }
+
+    /// An endpoint's userinfo is never sent (no `Basic` beside SigV4).
+    #[tokio::test]
+    async fn an_endpoints_userinfo_is_dropped() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = s.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                head.extend_from_slice(&buf[..n]);
+            }
+            let body = "{}";
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            String::from_utf8_lossy(&head).into_owned()
+        });
+        let endpoints = Endpoints {
+            global: Some(format!("http://user:PW-9@127.0.0.1:{port}/")),
+            ..Endpoints::default()
+        };
+        let api = Api::new(
+            Credentials::new("AKID", "SECRET", None, None, "t"),
+            endpoints,
+        )
+        .unwrap();
+        let ctx = Context::with_budget(std::time::Duration::from_secs(5));
+        let out = api
+            .call(
+                Service::Ssm,
+                "eu-west-1",
+                "GetParameters",
+                &serde_json::json!({}),
+                &ctx,
+            )
+            .await;
+        assert!(out.is_ok(), "{out:?}");
+        let head = seen.join().unwrap();
+        assert!(head.contains("AWS4-HMAC-SHA256"), "{head}");
+        assert!(!head.contains("Basic") && !head.contains("PW-9"), "{head}");
+        assert!(head.contains(&format!("host: 127.0.0.1:{port}")), "{head}");
     }
 
     fn answer(status: u16, header: Option<&str>, body: &str) -> Response {

@@ -180,12 +180,9 @@ impl Sts {
         ctx: &Context,
     ) -> Result<Credentials, Refused> {
         let location = format!("STS {op}");
-        let url = reqwest::Url::parse(&self.endpoint)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
-            .ok_or_else(|| {
-                format!("{location}: the STS endpoint URL is invalid (check the endpoint URL)")
-            })?;
+        let url = crate::api::endpoint_url(&self.endpoint).ok_or_else(|| {
+            format!("{location}: the STS endpoint URL is invalid (check the endpoint URL)")
+        })?;
         let body = Secret::new(form(params));
         let host = match url.port() {
             Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
