@@ -1,4 +1,4 @@
-//! The TLS stack (rustls with ring, `src/http.rs`): the system's CA store
+//! The TLS stack (rustls with ring, `backend-net`, used by `src/api.rs`): the system's CA store
 //! is read only when a request needs TLS, and when it is read, it is what
 //! the server's certificate is checked against. (A CA nobody vouches for is
 //! refused: `fault_matrix.rs`, `tls_with_an_unknown_ca_fails_closed`.)
