@@ -131,7 +131,10 @@ for b in "${BINARIES[@]}"; do
   objdump -p "$f" | awk '$1 == "NEEDED" { print $2 }' | grep -Ev "$allowed" \
     && dist_fail "$b links libraries other than glibc's and libgcc_s"
   readelf -S --wide "$f" | grep -Eq '\.symtab|\.debug_' && dist_fail "$b is not stripped"
-  readelf -S --wide "$f" | grep -q '\.dep-v0' || dist_fail "$b carries no dependency list (.dep-v0 section)"
+  # Not `readelf | grep -q`: grep's early exit would kill readelf with
+  # SIGPIPE now and then, which pipefail reports as a failure.
+  sections=$(readelf -S --wide "$f")
+  grep -q '\.dep-v0' <<<"$sections" || dist_fail "$b carries no dependency list (.dep-v0 section)"
   cp "$f" "$work/$b.copy" # objcopy rewrites the file it reads
   objcopy --dump-section ".dep-v0=$work/$b.dep" "$work/$b.copy"
   crates=$(python3 -c '

@@ -95,7 +95,9 @@ dist_install_path() {
 dist_link_flags() {
   local tag lib
   case "$ARCH" in x86_64) tag=x86-64 ;; aarch64) tag=AArch64 ;; esac
-  lib=$(ldconfig -p | awk -v tag="(libc6,$tag)" '$1 == "libgcc_s.so.1" && $2 == tag { print $NF; exit }')
+  # awk reads to the end (no early `exit`): ldconfig would otherwise die of
+  # SIGPIPE now and then, and with pipefail the build with it (exit 141).
+  lib=$(ldconfig -p | awk -v tag="(libc6,$tag)" '$1 == "libgcc_s.so.1" && $2 == tag && lib == "" { lib = $NF } END { print lib }')
   [ -f "$lib" ] || dist_fail "no libgcc_s.so.1 for $TARGET on this host (ldconfig -p)"
   export RUSTFLAGS="${RUSTFLAGS:-} -C link-arg=$lib -C link-arg=-Wl,--allow-shlib-undefined"
 }
