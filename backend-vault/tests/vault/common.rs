@@ -250,12 +250,31 @@ pub fn read_head(stream: &mut std::net::TcpStream) -> String {
     String::from_utf8_lossy(&head).into_owned()
 }
 
+/// Reads the body a request head announces (`Content-Length`). A server
+/// that answers and closes with request bytes still unread makes the kernel
+/// reset the connection, and the client may see the reset before the
+/// answer (OpenBao's TokenReview then failed now and then: a 403).
+pub fn read_body(stream: &mut std::net::TcpStream, head: &str) {
+    use std::io::Read;
+    let length = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.trim()
+                .eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse::<u64>().ok())?
+        })
+        .unwrap_or(0);
+    let _ = std::io::copy(&mut stream.take(length), &mut std::io::sink());
+}
+
 /// A fake server for faults OpenBao cannot produce on demand: answers every
 /// request with `status` and `body`; returns its address and a request count.
 pub fn faulty(status: u16, body: &'static str) -> (String, Arc<AtomicUsize>) {
     use std::io::Write;
     listen(move |mut s, seen| {
-        read_head(&mut s);
+        let head = read_head(&mut s);
+        read_body(&mut s, &head);
         seen.fetch_add(1, Ordering::SeqCst);
         let _ = write!(
             s,
