@@ -425,18 +425,20 @@ fn parameter_key(name: &str) -> &str {
 /// which. The k-th selector of a parameter goes to round k (its name and
 /// its ARN at one selector share a round); nearly every call is one round.
 fn rounds<'a>(items: &[(usize, &'a str)]) -> Vec<Vec<(usize, &'a str)>> {
-    let mut seen: HashMap<&str, Vec<Option<&str>>> = HashMap::new();
+    // The round of each (parameter, selector), and how many selectors of
+    // each parameter have one: constant time per item, whatever their count.
+    let mut round_of: HashMap<(&str, Option<&str>), usize> = HashMap::new();
+    let mut selectors: HashMap<&str, usize> = HashMap::new();
     let mut rounds: Vec<Vec<(usize, &str)>> = Vec::new();
     for &(i, name) in items {
-        let selector = selector_split(name).1;
-        let selectors = seen.entry(parameter_key(name)).or_default();
-        let n = match selectors.iter().position(|s| *s == selector) {
-            Some(n) => n,
-            None => {
-                selectors.push(selector);
-                selectors.len() - 1
-            }
-        };
+        let key = parameter_key(name);
+        let n = *round_of
+            .entry((key, selector_split(name).1))
+            .or_insert_with(|| {
+                let count = selectors.entry(key).or_insert(0);
+                *count += 1;
+                *count - 1
+            });
         if rounds.len() <= n {
             rounds.resize_with(n + 1, Vec::new);
         }
@@ -578,6 +580,19 @@ mod tests {
         ];
         let r = rounds(&items);
         assert_eq!(r.len(), 3);
+        // Many selectors of one parameter: one round each.
+        let many: Vec<String> = (0..50_000).map(|v| format!("/p:{v}")).collect();
+        let items: Vec<(usize, &str)> = many.iter().map(String::as_str).enumerate().collect();
+        let r = rounds(&items);
+        assert_eq!(r.len(), 50_000);
+        assert_eq!(r[49_999], vec![(49_999, "/p:49999")]);
+        let r = rounds(&[
+            (0, "/app/pw"),
+            (1, "/app/pw:1"),
+            (2, "/other"),
+            (3, "arn:aws:ssm:us-east-1:123456789012:parameter/app/pw"),
+            (4, "/app/pw:2"),
+        ]);
         assert_eq!(r[0], vec![(0, "/app/pw"), (2, "/other"), (3, arn)]);
         assert_eq!(r[1], vec![(1, "/app/pw:1")]);
         assert_eq!(r[2], vec![(4, "/app/pw:2")]);
