@@ -447,15 +447,7 @@ fn sanitize(code: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| (*v).to_owned())
-        }
-    }
+    use backend_core::testkit::env_of as env;
 
     #[test]
     fn endpoints_debug_hides_passwords() {

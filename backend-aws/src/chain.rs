@@ -168,7 +168,7 @@ impl Sources<'_> {
             self.profile_endpoint(),
             self.region,
         );
-        let http = http(None, crate::sts::ATTEMPTS, true)?;
+        let http = http(None, crate::api::ATTEMPTS, true)?;
         Ok(Sts {
             http,
             endpoint,
@@ -1102,7 +1102,7 @@ mod tests {
             answer("403 Forbidden", denied),
         ]);
         let sts = Sts {
-            http: http(None, crate::sts::ATTEMPTS, false).unwrap(),
+            http: http(None, crate::api::ATTEMPTS, false).unwrap(),
             endpoint: url,
             region: "eu-west-1".into(),
         };

@@ -42,30 +42,11 @@ use reqwest::header::{CONTENT_TYPE, HOST, HeaderValue};
 const VERSION: &str = "2011-06-15";
 /// The body's media type.
 const FORM: &str = "application/x-www-form-urlencoded; charset=utf-8";
-/// Attempts per call (the SDK's standard retry).
-pub const ATTEMPTS: u32 = 3;
-
-/// Codes that say "throttled" or "try again", as the SDK's standard retry
-/// classifier reads them.
-const RETRIED_CODES: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestThrottledException",
-    "TooManyRequestsException",
-    "ProvisionedThroughputExceededException",
-    "TransactionInProgressException",
-    "RequestLimitExceeded",
-    "BandwidthLimitExceeded",
-    "LimitExceededException",
-    "RequestThrottled",
-    "SlowDown",
-    "PriorRequestNotComplete",
-    "EC2ThrottledException",
-    "RequestTimeout",
-    "RequestTimeoutException",
-    "IDPCommunicationError",
-];
+/// What STS answers with a 4xx that is retried besides the codes every
+/// AWS service retries ([`crate::api::RETRIED_CODES`]): the identity
+/// provider behind AssumeRoleWithWebIdentity did not answer STS (the SDK's
+/// STS client retries it).
+const STS_RETRIED_CODE: &str = "IDPCommunicationError";
 
 /// Where STS is, as the SDK decides (see the module docs). `configured`
 /// is the config's `endpoint_url`; `env` reads a variable; `profile` is
@@ -230,7 +211,9 @@ impl Sts {
                 },
                 |r| {
                     backend_net::http::retried(r.status)
-                        || error_code(&r.body).is_some_and(|c| RETRIED_CODES.contains(&c.as_str()))
+                        || error_code(&r.body).is_some_and(|c| {
+                            c == STS_RETRIED_CODE || crate::api::RETRIED_CODES.contains(&c.as_str())
+                        })
                 },
             )
             .await
@@ -408,16 +391,7 @@ fn unescape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The environment of `pairs`, as [`endpoint`] reads it.
-    fn vars(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k: &str| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| (*v).to_owned())
-        }
-    }
+    use backend_core::testkit::env_of as vars;
 
     #[test]
     fn endpoints_as_the_sdk_picks_them() {

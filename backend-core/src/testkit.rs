@@ -25,6 +25,17 @@ pub struct Cases {
     pub budget: Option<Duration>,
 }
 
+/// An environment of fixed `pairs`, for code that reads variables through
+/// a `Fn(&str) -> Option<String>` (tests of endpoint and chain rules).
+pub fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+    move |k: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| (*v).to_owned())
+    }
+}
+
 /// Handles no provider should choke on.
 pub fn odd_handles() -> Vec<String> {
     vec![
