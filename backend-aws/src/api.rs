@@ -101,8 +101,10 @@ impl Service {
     }
 }
 
-/// Why a call got no answer to read.
-#[derive(Debug, Clone)]
+/// Why a call got no answer to read. `Debug` shows a refusal's status and
+/// code (the code only when [`crate::errors::KNOWN_CODES`] has it) and
+/// never its message: both come from whatever answered.
+#[derive(Clone)]
 pub enum ApiError {
     /// AWS (or whatever answered) refused: an HTTP status outside 2xx.
     /// `message` is the service's text: matched, never shown.
@@ -124,6 +126,24 @@ pub enum ApiError {
     /// The request could not be signed or built (the reason names no
     /// credential).
     Request(String),
+}
+
+impl std::fmt::Debug for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Refused { status, code, .. } => f
+                .debug_struct("Refused")
+                .field("status", status)
+                .field("code", &code.as_deref().map(crate::errors::shown_code))
+                .finish_non_exhaustive(),
+            Self::Unreadable { status } => f
+                .debug_struct("Unreadable")
+                .field("status", status)
+                .finish(),
+            Self::Transport(failure) => f.debug_tuple("Transport").field(failure).finish(),
+            Self::Request(why) => f.debug_tuple("Request").field(why).finish(),
+        }
+    }
 }
 
 impl ApiError {
@@ -448,6 +468,20 @@ fn sanitize(code: &str) -> &str {
 mod tests {
     use super::*;
     use backend_core::testkit::env_of as env;
+
+    #[test]
+    fn an_errors_debug_shows_no_message_and_no_unknown_code() {
+        let e = ApiError::Refused {
+            status: 400,
+            code: Some("CODE-MARKER".into()),
+            message: Some("MSG-MARKER".into()),
+        };
+        let shown = format!("{e:?}");
+        assert!(
+            !shown.contains("MARKER") && shown.contains("400"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn endpoints_debug_hides_passwords() {

@@ -49,8 +49,9 @@ pub async fn load(config: &AwsConfig, ctx: &Context) -> Result<Clients, HandleEr
     let loaded = credentials::load_bounded(config, true, ctx).await?;
     let region = loaded.region.ok_or_else(no_region)?;
     let settings = loaded.profile_settings;
+    let env = &loaded.env;
     let endpoints = Endpoints::from_env(config.endpoint_url.clone(), loaded.endpoint_url, &|k| {
-        crate::api::or_profile(std::env::var(k).ok(), &settings, k)
+        crate::api::or_profile(env.get(k).map(str::to_owned), &settings, k)
     });
     let api = Api::new(loaded.credentials, endpoints).map_err(HandleError::other)?;
     Ok(Clients { api, region })

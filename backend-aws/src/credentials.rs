@@ -93,7 +93,7 @@ pub const DEFAULT_SESSION_NAME: &str = "secret-backend-aws";
 /// The environment variables the region and credentials chains read (for
 /// tests that must run without the caller's AWS settings); some only for
 /// the SDK clients built from what is found.
-pub const VARS: [&str; 30] = [
+pub const VARS: [&str; 32] = [
     "HOME",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
@@ -109,6 +109,8 @@ pub const VARS: [&str; 30] = [
     "AWS_ROLE_SESSION_NAME",
     "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_STS",
+    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    "AWS_ENDPOINT_URL_SSM",
     "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
     "AWS_STS_REGIONAL_ENDPOINTS",
     "AWS_USE_FIPS_ENDPOINT",
@@ -137,6 +139,9 @@ pub(crate) struct Loaded {
     /// The selected profile's FIPS and dual-stack settings, by the variable
     /// they stand for ([`crate::api::PROFILE_KEYS`]).
     pub profile_settings: Vec<(&'static str, String)>,
+    /// The variables of [`VARS`], as read once for this load: the service
+    /// endpoints are picked from the same reading as the chain's.
+    pub env: Env,
 }
 
 /// Finds the AWS credentials, and the region when there is one, within the
@@ -271,6 +276,7 @@ async fn load_unbounded(
         region,
         endpoint_url,
         profile_settings,
+        env,
     })
 }
 
